@@ -1,0 +1,1 @@
+"""KubeKMS HTTP API: an aiohttp service wire-compatible with Infisical's KMS API."""

@@ -1,0 +1,38 @@
+"""The contract every auth backend meets: turn a bearer token into an Identity, and decide actions.
+
+Security property: backends fail closed — any doubt (invalid token, unreachable reviewer) raises;
+nothing returns "allowed" by default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who is calling. `id` is stable and safe to log (never the token itself)."""
+
+    id: str
+    name: str
+    kind: str  # "admin" | "token" | "machine-identity" | "serviceaccount"
+    groups: tuple[str, ...] = field(default_factory=tuple)
+
+
+class AuthBackend(Protocol):
+    async def authenticate(self, token: str) -> Identity:
+        """Verify a bearer token. Raise kms_core.errors.TokenError when invalid or expired,
+        kms_core.errors.Unavailable when the verifier cannot be reached (fail closed)."""
+        ...
+
+    async def authorize(
+        self, identity: Identity, action: str, project_id: str, key_name: str | None
+    ) -> None:
+        """Allow or raise kms_core.errors.PermissionDenied(action) (or Forbidden for non-members).
+
+        `action` is Infisical's action string (read, create, edit, delete, encrypt, decrypt, sign,
+        verify, export-private-key, generate-mac, verify-mac, rotate, derive-shared-secret)."""
+        ...
+
+    async def close(self) -> None: ...
