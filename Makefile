@@ -9,6 +9,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test venv deps system-deps lint typecheck pytest clean
 
+# Extra prerequisites of `make test` (tools, npm packages) are added by the files in mk/.
+TEST_DEPS :=
+-include mk/*.mk
+
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
@@ -44,7 +48,7 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy core/kms_core
 
-pytest: deps
+pytest: deps $(TEST_DEPS)
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 test: deps lint typecheck pytest
