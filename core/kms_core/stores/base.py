@@ -28,6 +28,9 @@ class KeyStore(Protocol):
     """Async persistence of keys and their sealed versions.
 
     Contract:
+    - `generates_material`: False when the caller mints and passes sealed material (embedded
+      mode); True when the store's own machinery makes it (Kubernetes mode: the operator), in which
+      case `create`/`rotate` receive `sealed=None` and return once the new material exists.
     - `create` stores the record and version 1 atomically; raises `DuplicateName` when
       (project_id, name) exists.
     - `rotate` appends version `expected_version + 1` atomically and only if the current version
@@ -38,9 +41,11 @@ class KeyStore(Protocol):
     - `list` returns (page, totalCount) with the spec's quirk: totalCount is 0 when the page is empty.
     """
 
+    generates_material: bool
+
     async def org_id(self) -> str: ...
 
-    async def create(self, key_id: str, spec: KeySpec, sealed: bytes) -> Key: ...
+    async def create(self, key_id: str, spec: KeySpec, sealed: bytes | None) -> Key: ...
 
     async def get(self, key_id: str) -> Key | None: ...
 
@@ -64,6 +69,6 @@ class KeyStore(Protocol):
         """All versions of a key, newest first."""
         ...
 
-    async def rotate(self, key_id: str, expected_version: int, sealed: bytes) -> Key: ...
+    async def rotate(self, key_id: str, expected_version: int, sealed: bytes | None) -> Key: ...
 
     async def close(self) -> None: ...
