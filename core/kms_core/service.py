@@ -1,20 +1,384 @@
 """The KMS operations behind every API route, independent of HTTP and of the store.
 
 Both modes (embedded SQLite and Kubernetes) run these same functions; views only parse input,
-call one method, and serialise the result. The check order of spec §2.7 is kept here, once:
+call one method and serialise the result. The check order of spec §2.7 lives here, once:
 key exists (404) -> disabled (400) -> permission (403) -> key usage (400).
 
 Security property: unsealed material exists only inside `Keyring` objects held in a bounded
-in-memory cache; nothing here logs or returns material except `export_private_key`, which is
-gated by `isExportable` and the `export-private-key` permission.
+in-memory cache; nothing here logs or returns material except `export_private_key` and
+`bulk_export`, which require `isExportable` and the `export-private-key` permission.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import logging
+import os
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+
+from kms_core import algorithms, material
+from kms_core.errors import BadRequest, DecryptionFailed, DuplicateName, KmsError, NotFound, Unavailable
+from kms_core.keycache import KeyringCache
+from kms_core.keyring import Keyring
+from kms_core.metrics import CRYPTO_FAILURES
+from kms_core.model import Algorithm, Key, KeySpec, KeyUsage, SigningAlgorithm
+from kms_core.sealing.base import Sealer
+from kms_core.stores.base import KeyStore, ListQuery
+
+log = logging.getLogger("kubekms.service")
 
 # An authorisation check: (Infisical action, projectId, key name or None) -> raises
 # PermissionDenied / Forbidden when the caller may not. Actions are Infisical's strings:
 # read, create, edit, delete, encrypt, decrypt, sign, verify, export-private-key,
 # generate-mac, verify-mac, rotate, derive-shared-secret.
 Authorizer = Callable[[str, str, str | None], Awaitable[None]]
+
+T = TypeVar("T")
+
+_ROTATION_REFUSED = (
+    "Only encrypt-decrypt keys support rotation. To rotate a sign-verify, MAC, or key-agreement "
+    "key, create a new key and update your applications to use it."
+)
+_RSA_ROTATION_REFUSED = (
+    "Only symmetric encrypt-decrypt keys support rotation. To rotate an RSA encrypt-decrypt key, "
+    "create a new key and update your applications to use it."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportedKey:
+    """One entry of a bulk export: the key, its private material and (asymmetric) public key."""
+
+    key: Key
+    private_key: bytes
+    public_key: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportEntry:
+    """One key of a bulk import request, with its raw material as the client sent it."""
+
+    name: str
+    key_usage: KeyUsage
+    algorithm: Algorithm
+    material: bytes
+    is_exportable: bool = False
+    has_delete_protection: bool = False
+
+
+class KeyService:
+    """Every KMS operation, for one store and one sealer.
+
+    Slow private-key operations (RSA, key generation, HSM unsealing) run in `executor` so the
+    event loop never stalls; fast ones (AES, HMAC, EC verify) run inline.
+    """
+
+    def __init__(
+        self,
+        store: KeyStore,
+        sealer: Sealer,
+        *,
+        cache_size: int = 4096,
+        executor: Executor | None = None,
+    ) -> None:
+        self.store = store
+        self.sealer = sealer
+        self._own_executor = executor is None
+        self._executor = executor or ThreadPoolExecutor(
+            max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="kubekms-crypto"
+        )
+        self._keyrings = KeyringCache(cache_size)
+        # Unsealing with a root key costs microseconds; an HSM round trip may block for longer.
+        self._unseal_inline = sealer.backend == "rootkey"
+
+    # ----------------------------------------------------------------- helpers
+
+    async def _offload(self, fn: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def _find(self, key_id: str, quoted: bool = True) -> Key:
+        key = await self.store.get(key_id)
+        if key is None:
+            raise NotFound(f'Key with ID "{key_id}" not found' if quoted else f"Key with ID {key_id} not found")
+        return key
+
+    async def _usable(self, key_id: str, action: str, authz: Authorizer) -> Key:
+        """Spec §2.7 order: exists -> not disabled -> permitted. Usage is checked by the caller."""
+        key = await self._find(key_id)
+        if key.is_disabled:
+            raise BadRequest("Key is disabled")
+        await authz(action, key.project_id, key.name)
+        return key
+
+    @staticmethod
+    def _expect_usage(key: Key, usage: KeyUsage) -> None:
+        if key.key_usage != usage:
+            raise BadRequest(f"Unsupported key type, expected {usage} but got {key.key_usage}")
+
+    async def keyring(self, key: Key) -> Keyring:
+        """The ready-to-use keyring of `key` at its current version (cached; unsealed on miss)."""
+        ring = self._keyrings.get(key.id, key.version)
+        if ring is not None:
+            return ring
+        versions = [v for v in await self.store.versions(key.id) if v.version <= key.version]
+        if not versions or versions[0].version != key.version:
+            log.error("key material missing", extra={"key_id": key.id, "version": key.version})
+            raise Unavailable("Key material is not available yet; retry shortly")
+
+        def load() -> Keyring:
+            materials = {
+                v.version: material.unseal(key.id, v.version, key.algorithm, v.sealed, self.sealer)
+                for v in versions
+            }
+            return Keyring(key.algorithm, materials, key.version)
+
+        try:
+            ring = load() if self._unseal_inline else await self._offload(load)
+        except KmsError:
+            raise
+        except Exception as exc:
+            # Wrong KEK or a tampered store: a server fault, never the client's. No details out.
+            CRYPTO_FAILURES.labels(reason="unseal").inc()
+            log.error("cannot unseal key material", extra={"key_id": key.id, "error": type(exc).__name__})
+            raise KmsError("Something went wrong") from None
+        self._keyrings.put(key.id, key.version, ring)
+        return ring
+
+    async def _run(self, ring: Keyring, fn: Callable[..., T], *args: object) -> T:
+        return await self._offload(fn, *args) if ring.is_slow else fn(*args)
+
+    async def _new_material(self, key_id: str, version: int, algorithm: Algorithm) -> bytes | None:
+        if self.store.generates_material:
+            return None
+        if algorithm == Algorithm.RSA_4096 or not self._unseal_inline:
+            return await self._offload(material.mint, key_id, version, algorithm, self.sealer)
+        return material.mint(key_id, version, algorithm, self.sealer)
+
+    # ----------------------------------------------------------------- key records
+
+    async def create(self, spec: KeySpec, authz: Authorizer) -> Key:
+        await authz("create", spec.project_id, None)
+        if not algorithms.is_compatible(spec.key_usage, spec.algorithm):
+            raise BadRequest(algorithms.incompatibility_message(spec.key_usage))
+        if await self.store.get_by_name(spec.project_id, spec.name) is not None:
+            raise DuplicateName(spec.name, spec.project_id)
+        key_id = str(uuid.uuid4())
+        sealed = await self._new_material(key_id, 1, spec.algorithm)
+        return await self.store.create(key_id, spec, sealed)
+
+    async def get(self, key_id: str, authz: Authorizer) -> Key:
+        key = await self._find(key_id)
+        await authz("read", key.project_id, key.name)
+        return key
+
+    async def get_by_name(self, project_id: str, name: str, authz: Authorizer) -> Key:
+        await authz("read", project_id, name)
+        key = await self.store.get_by_name(project_id, name)
+        if key is None:
+            raise NotFound(f'Key with name "{name}" not found for project with ID "{project_id}"')
+        return key
+
+    async def list(self, query: ListQuery, authz: Authorizer) -> tuple[list[Key], int]:
+        await authz("read", query.project_id, None)
+        return await self.store.list(query)
+
+    async def update(
+        self,
+        key_id: str,
+        authz: Authorizer,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        is_disabled: bool | None = None,
+        has_delete_protection: bool | None = None,
+    ) -> Key:
+        key = await self._find(key_id, quoted=False)
+        await authz("edit", key.project_id, key.name)
+        return await self.store.update(
+            key_id,
+            name=name,
+            description=description,
+            is_disabled=is_disabled,
+            has_delete_protection=has_delete_protection,
+        )
+
+    async def delete(self, key_id: str, authz: Authorizer) -> Key:
+        key = await self._find(key_id, quoted=False)
+        await authz("delete", key.project_id, key.name)
+        if key.has_delete_protection:
+            raise BadRequest("Key is protected from deletion. Disable delete protection to delete it.")
+        deleted = await self.store.delete(key_id)
+        self._keyrings.drop(key_id)
+        return deleted
+
+    async def rotate(self, key_id: str, authz: Authorizer) -> Key:
+        key = await self._usable(key_id, "rotate", authz)
+        if key.key_usage != KeyUsage.ENCRYPT_DECRYPT:
+            raise BadRequest(_ROTATION_REFUSED)
+        if not algorithms.is_symmetric(key.algorithm):
+            raise BadRequest(_RSA_ROTATION_REFUSED)
+        sealed = await self._new_material(key.id, key.version + 1, key.algorithm)
+        return await self.store.rotate(key.id, key.version, sealed)
+
+    # ----------------------------------------------------------------- cryptography
+
+    async def encrypt(self, key_id: str, plaintext: bytes, authz: Authorizer) -> bytes:
+        key = await self._usable(key_id, "encrypt", authz)
+        self._expect_usage(key, KeyUsage.ENCRYPT_DECRYPT)
+        ring = await self.keyring(key)
+        return ring.encrypt(plaintext)  # public-key or AES work: fast enough inline
+
+    async def decrypt(self, key_id: str, ciphertext: bytes, authz: Authorizer) -> bytes:
+        key = await self._usable(key_id, "decrypt", authz)
+        self._expect_usage(key, KeyUsage.ENCRYPT_DECRYPT)
+        ring = await self.keyring(key)
+        try:
+            return await self._run(ring, ring.decrypt, ciphertext)
+        except DecryptionFailed:
+            CRYPTO_FAILURES.labels(reason="decrypt").inc()
+            raise
+
+    async def public_key(self, key_id: str, authz: Authorizer) -> bytes:
+        key = await self._usable(key_id, "read", authz)
+        if not algorithms.is_asymmetric(key.algorithm):
+            raise BadRequest(
+                f"Unsupported key type, expected sign-verify or key-agreement type but got {key.key_usage}"
+            )
+        return (await self.keyring(key)).public_key()
+
+    async def signing_algorithms(self, key_id: str, authz: Authorizer) -> tuple[SigningAlgorithm, ...]:
+        key = await self._usable(key_id, "read", authz)
+        if key.key_usage != KeyUsage.SIGN_VERIFY:
+            raise BadRequest(f"Key with ID '{key.id}' is not intended for signing")
+        return algorithms.signing_algorithms(key.algorithm)
+
+    async def sign(
+        self, key_id: str, algorithm: SigningAlgorithm, data: bytes, is_digest: bool, authz: Authorizer
+    ) -> bytes:
+        key = await self._usable(key_id, "sign", authz)
+        self._expect_usage(key, KeyUsage.SIGN_VERIFY)
+        ring = await self.keyring(key)
+        return await self._run(ring, ring.sign, algorithm, data, is_digest)
+
+    async def verify(
+        self,
+        key_id: str,
+        algorithm: SigningAlgorithm,
+        data: bytes,
+        signature: bytes,
+        is_digest: bool,
+        authz: Authorizer,
+    ) -> bool:
+        key = await self._usable(key_id, "verify", authz)
+        self._expect_usage(key, KeyUsage.SIGN_VERIFY)
+        ring = await self.keyring(key)
+        return ring.verify(algorithm, data, signature, is_digest)
+
+    async def generate_mac(self, key_id: str, data: bytes, authz: Authorizer) -> bytes:
+        key = await self._usable(key_id, "generate-mac", authz)
+        if key.key_usage != KeyUsage.GENERATE_VERIFY_MAC:
+            raise BadRequest(f"Key with ID '{key.id}' is not intended for MAC generation")
+        return (await self.keyring(key)).generate_mac(data)
+
+    async def verify_mac(self, key_id: str, data: bytes, mac: bytes, authz: Authorizer) -> bool:
+        key = await self._usable(key_id, "verify-mac", authz)
+        if key.key_usage != KeyUsage.GENERATE_VERIFY_MAC:
+            raise BadRequest(f"Key with ID '{key.id}' is not intended for MAC verification")
+        return (await self.keyring(key)).verify_mac(data, mac)
+
+    async def derive_shared_secret(self, key_id: str, peer_public_key: bytes, authz: Authorizer) -> bytes:
+        key = await self._usable(key_id, "derive-shared-secret", authz)
+        if key.key_usage != KeyUsage.KEY_AGREEMENT:
+            raise BadRequest(f"Key with ID '{key.id}' is not intended for shared secret derivation")
+        ring = await self.keyring(key)
+        return await self._run(ring, ring.derive_shared_secret, peer_public_key)
+
+    # ----------------------------------------------------------------- export and import
+
+    async def export_private_key(self, key_id: str, authz: Authorizer) -> bytes:
+        key = await self._usable(key_id, "export-private-key", authz)
+        if not key.is_exportable:
+            raise BadRequest("You are not allowed to export this key")
+        return (await self.keyring(key)).export_private()
+
+    async def bulk_export(self, key_ids: Iterable[str], authz: Authorizer) -> list[ExportedKey]:
+        ids = list(dict.fromkeys(key_ids))  # de-duplicate, keep order
+        found = [k for k in [await self.store.get(i) for i in ids] if k is not None]
+        if not found:
+            raise NotFound("No keys found for the provided IDs")
+        if len(found) != len(ids):
+            missing = sorted(set(ids) - {k.id for k in found}, key=ids.index)
+            raise NotFound(f"Keys not found for IDs: {', '.join(missing)}")
+        if len({k.project_id for k in found}) > 1:
+            raise BadRequest("All keys must belong to the same project")
+        await authz("export-private-key", found[0].project_id, None)
+        out: list[ExportedKey] = []
+        for key in found:
+            if key.is_disabled:
+                raise BadRequest(f'Key with ID "{key.id}" is disabled')
+            if not key.is_exportable:
+                raise BadRequest("You are not allowed to export this key")
+            ring = await self.keyring(key)
+            public = ring.public_key() if algorithms.is_asymmetric(key.algorithm) else None
+            out.append(ExportedKey(key, ring.export_private(), public))
+        return out
+
+    async def bulk_import(
+        self, project_id: str, entries: Iterable[ImportEntry], authz: Authorizer
+    ) -> tuple[list[Key], list[tuple[str, str]]]:
+        await authz("create", project_id, None)
+        imported: list[Key] = []
+        errors: list[tuple[str, str]] = []
+        for entry in entries:
+            try:
+                imported.append(await self._import_one(project_id, entry))
+            except DuplicateName:
+                errors.append((entry.name, f'A key with the name "{entry.name}" already exists in this project'))
+            except BadRequest as exc:
+                errors.append((entry.name, exc.message))
+            except Exception:
+                log.exception("bulk import entry failed", extra={"key_name": entry.name})
+                errors.append((entry.name, "Failed to import key"))
+        return imported, errors
+
+    async def _import_one(self, project_id: str, entry: ImportEntry) -> Key:
+        if await self.store.get_by_name(project_id, entry.name) is not None:
+            raise DuplicateName(entry.name, project_id)
+        raw = material.parse_import(entry.algorithm, entry.material)
+        key_id = str(uuid.uuid4())
+        sealed = material.seal(key_id, 1, entry.algorithm, raw, self.sealer)
+        spec = KeySpec(
+            project_id=project_id,
+            name=entry.name,
+            key_usage=entry.key_usage,
+            algorithm=entry.algorithm,
+            is_exportable=entry.is_exportable,
+            has_delete_protection=entry.has_delete_protection,
+        )
+        return await self.store.create(key_id, spec, sealed)
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def ready(self) -> None:
+        """Raise Unavailable unless the store answers and the sealer can seal and unseal."""
+        try:
+            await self.store.org_id()
+            probe = b"kubekms-readiness"
+            aad = b"kubekms/v1|readiness"
+            sealed = await self._offload(self.sealer.seal, probe, aad)
+            if await self._offload(self.sealer.unseal, sealed, aad) != probe:
+                raise Unavailable("sealer round trip failed")
+        except Unavailable:
+            raise
+        except Exception as exc:
+            raise Unavailable(f"not ready: {type(exc).__name__}") from None
+
+    async def close(self) -> None:
+        self._keyrings.clear()
+        if self._own_executor and isinstance(self._executor, ThreadPoolExecutor):
+            self._executor.shutdown(wait=False, cancel_futures=True)
+        await self.store.close()
