@@ -38,6 +38,9 @@ log = logging.getLogger("kubekms.service")
 Authorizer = Callable[[str, str, str | None], Awaitable[None]]
 
 T = TypeVar("T")
+# Aliases: inside KeyService the name `list` is a method, so annotations there use these.
+KeyList = list[Key]
+ImportErrors = list[tuple[str, str]]
 
 _ROTATION_REFUSED = (
     "Only encrypt-decrypt keys support rotation. To rotate a sign-verify, MAC, or key-agreement "
@@ -68,6 +71,9 @@ class ImportEntry:
     material: bytes
     is_exportable: bool = False
     has_delete_protection: bool = False
+
+
+ExportList = list[ExportedKey]
 
 
 class KeyService:
@@ -146,6 +152,7 @@ class KeyService:
             log.error("cannot unseal key material", extra={"key_id": key.id, "error": type(exc).__name__})
             raise KmsError("Something went wrong") from None
         self._keyrings.put(key.id, key.version, ring)
+        log.debug("keyring loaded", extra={"key_id": key.id, "version": key.version})
         return ring
 
     async def _run(self, ring: Keyring, fn: Callable[..., T], *args: object) -> T:
@@ -182,7 +189,7 @@ class KeyService:
             raise NotFound(f'Key with name "{name}" not found for project with ID "{project_id}"')
         return key
 
-    async def list(self, query: ListQuery, authz: Authorizer) -> tuple[list[Key], int]:
+    async def list(self, query: ListQuery, authz: Authorizer) -> tuple[KeyList, int]:
         await authz("read", query.project_id, None)
         return await self.store.list(query)
 
@@ -305,7 +312,7 @@ class KeyService:
             raise BadRequest("You are not allowed to export this key")
         return (await self.keyring(key)).export_private()
 
-    async def bulk_export(self, key_ids: Iterable[str], authz: Authorizer) -> list[ExportedKey]:
+    async def bulk_export(self, key_ids: Iterable[str], authz: Authorizer) -> ExportList:
         ids = list(dict.fromkeys(key_ids))  # de-duplicate, keep order
         found = [k for k in [await self.store.get(i) for i in ids] if k is not None]
         if not found:
@@ -316,7 +323,7 @@ class KeyService:
         if len({k.project_id for k in found}) > 1:
             raise BadRequest("All keys must belong to the same project")
         await authz("export-private-key", found[0].project_id, None)
-        out: list[ExportedKey] = []
+        out: ExportList = []
         for key in found:
             if key.is_disabled:
                 raise BadRequest(f'Key with ID "{key.id}" is disabled')
@@ -329,10 +336,10 @@ class KeyService:
 
     async def bulk_import(
         self, project_id: str, entries: Iterable[ImportEntry], authz: Authorizer
-    ) -> tuple[list[Key], list[tuple[str, str]]]:
+    ) -> tuple[KeyList, ImportErrors]:
         await authz("create", project_id, None)
-        imported: list[Key] = []
-        errors: list[tuple[str, str]] = []
+        imported: KeyList = []
+        errors: ImportErrors = []
         for entry in entries:
             try:
                 imported.append(await self._import_one(project_id, entry))
