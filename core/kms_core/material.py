@@ -1,0 +1,114 @@
+"""Key material: generation, sealing, import and export.
+
+"Serialized material" is raw key bytes for AES and HMAC, PKCS#8 DER for RSA, EC, Ed25519 and
+ML-DSA. `mint` is the one function both modes (embedded API and Kubernetes operator) use to create
+a key's material. Security property: material leaves this module only sealed (bound by AAD to
+key id, version and algorithm) or through `export_private`, which callers gate on `isExportable`;
+error messages describe lengths and key kinds, never key bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Final
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+
+from kms_core.algorithms import SYMMETRIC, SYMMETRIC_KEY_BYTES, is_hmac
+from kms_core.errors import BadRequest
+from kms_core.model import Algorithm
+from kms_core.primitives import keys
+from kms_core.sealing.base import Sealer, material_aad
+
+A = Algorithm
+
+HMAC_IMPORT_MIN: Final = 16
+HMAC_IMPORT_MAX: Final = 1024
+_PEM_HEADER: Final = b"-----BEGIN PRIVATE KEY-----"
+
+# Infisical's wording for each declared algorithm in "does not match" errors (spec §2.15).
+_EXPECTED: Final[dict[Algorithm, str]] = {
+    A.RSA_4096: "an RSA 4096-bit key",
+    A.ECC_NIST_P256: "an EC P-256 key",
+    A.ECC_NIST_P384: "an EC P-384 key",
+    A.ECC_NIST_P521: "an EC P-521 key",
+    A.ECC_NIST_ED25519: "an Ed25519 key",
+}
+
+
+def generate(algorithm: Algorithm) -> bytes:
+    """Fresh serialized material: AES 16/32 random bytes, HMAC = digest size, else PKCS#8 DER."""
+    if algorithm in SYMMETRIC_KEY_BYTES:
+        return os.urandom(SYMMETRIC_KEY_BYTES[algorithm])
+    return keys.pkcs8_der(keys.generate_private_key(algorithm))
+
+
+def seal(key_id: str, version: int, algorithm: Algorithm, material: bytes, sealer: Sealer) -> bytes:
+    """Seal material for its place (key id, version, algorithm)."""
+    return sealer.seal(material, material_aad(key_id, version, algorithm))
+
+
+def unseal(key_id: str, version: int, algorithm: Algorithm, sealed: bytes, sealer: Sealer) -> bytes:
+    """Unseal material; raises `UnsealError` if the blob belongs to another key, version or KEK."""
+    return sealer.unseal(sealed, material_aad(key_id, version, algorithm))
+
+
+def mint(key_id: str, version: int, algorithm: Algorithm, sealer: Sealer) -> bytes:
+    """Create and seal a new generation of material; returns only the sealed blob."""
+    return seal(key_id, version, algorithm, generate(algorithm), sealer)
+
+
+def _mismatch(algorithm: Algorithm, found: str) -> BadRequest:
+    if algorithm in keys.ML_DSA:
+        expected = f"{algorithm.value} but the key is {found}"
+    else:
+        expected = _EXPECTED[algorithm]
+    return BadRequest(f"Key material does not match the declared algorithm. Expected {expected}.")
+
+
+def _parse_private(algorithm: Algorithm, data: bytes) -> bytes:
+    pqc = algorithm in keys.ML_DSA
+    invalid = BadRequest(
+        f"Invalid private key material. Expected a PKCS8 {'DER' if pqc else 'PEM'}-encoded private key."
+    )
+    try:
+        if pqc:
+            key: object = serialization.load_der_private_key(data, password=None)
+        elif data.lstrip().startswith(_PEM_HEADER):  # PKCS#8 only: no "BEGIN RSA/EC PRIVATE KEY"
+            key = serialization.load_pem_private_key(data, password=None)
+        else:
+            raise invalid
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise invalid from None
+    if not keys.matches(algorithm, key):
+        raise _mismatch(algorithm, keys.describe(key))
+    # Re-encode: stored material is always canonical PKCS#8 DER, whatever the input's wrapping.
+    return keys.pkcs8_der(key)  # type: ignore[arg-type]  # matches() narrowed the key type
+
+
+def parse_import(algorithm: Algorithm, data: bytes) -> bytes:
+    """Bulk-import material -> serialized material, or BadRequest with the spec §2.15 texts."""
+    if algorithm in SYMMETRIC:
+        expected = SYMMETRIC_KEY_BYTES[algorithm]
+        if len(data) != expected:
+            raise BadRequest(
+                f"Invalid key material length for {algorithm.value}. "
+                f"Expected {expected} bytes, got {len(data)}."
+            )
+        return bytes(data)
+    if is_hmac(algorithm):
+        if not HMAC_IMPORT_MIN <= len(data) <= HMAC_IMPORT_MAX:
+            raise BadRequest(
+                f"Invalid key material length for {algorithm.value}. Expected between {HMAC_IMPORT_MIN} "
+                f"and {HMAC_IMPORT_MAX} bytes, got {len(data)}."
+            )
+        return bytes(data)
+    return _parse_private(algorithm, data)
+
+
+def export_private(algorithm: Algorithm, material: bytes) -> bytes:
+    """Spec §2.13: raw bytes (AES/HMAC), PKCS#8 PEM text (RSA/EC/Ed25519), PKCS#8 DER (ML-DSA)."""
+    if algorithm in SYMMETRIC_KEY_BYTES or algorithm in keys.ML_DSA:
+        return bytes(material)
+    return keys.pkcs8_pem(keys.load_private_key(algorithm, material, trusted=True))
