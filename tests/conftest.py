@@ -1,3 +1,6 @@
 """Shared pytest configuration: fixture plugins live in tests/fixtures/ and are registered here."""
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = [
+    "fixtures.keymaterial",
+    "fixtures.softhsm",
+]
