@@ -3,4 +3,8 @@
 pytest_plugins: list[str] = [
     "fixtures.keymaterial",
     "fixtures.softhsm",
+    "fixtures.kube",
+    "fixtures.api",
+    "fixtures.helm",
+    "fixtures.kube_api",
 ]

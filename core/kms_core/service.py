@@ -109,7 +109,9 @@ class KeyService:
     async def _find(self, key_id: str, quoted: bool = True) -> Key:
         key = await self.store.get(key_id)
         if key is None:
-            raise NotFound(f'Key with ID "{key_id}" not found' if quoted else f"Key with ID {key_id} not found")
+            raise NotFound(
+                f'Key with ID "{key_id}" not found' if quoted else f"Key with ID {key_id} not found"
+            )
         return key
 
     async def _usable(self, key_id: str, action: str, authz: Authorizer) -> Key:
@@ -344,7 +346,9 @@ class KeyService:
             try:
                 imported.append(await self._import_one(project_id, entry))
             except DuplicateName:
-                errors.append((entry.name, f'A key with the name "{entry.name}" already exists in this project'))
+                errors.append(
+                    (entry.name, f'A key with the name "{entry.name}" already exists in this project')
+                )
             except BadRequest as exc:
                 errors.append((entry.name, exc.message))
             except Exception:

@@ -11,13 +11,14 @@ from collections.abc import Iterator
 
 import pkcs11
 import pytest
+from pkcs11 import Attribute, KeyType, ObjectClass
+from pkcs11 import exceptions as p11
+
 from fixtures.softhsm import HsmConfig, init_token
 from kms_core.errors import ConfigError, Unavailable
 from kms_core.model import Algorithm
 from kms_core.sealing import Pkcs11Sealer, RootKeySealer, Sealer, UnsealError, blob_kek_id, material_aad
 from kms_core.sealing import pkcs11 as pkcs11_sealing
-from pkcs11 import Attribute, KeyType, ObjectClass
-from pkcs11 import exceptions as p11
 
 AAD = material_aad("6a1f0c55-0000-4000-8000-000000000001", 1, Algorithm.AES_256_GCM)
 KEK = "sealing-kek"

@@ -58,12 +58,18 @@ async def test_create_defaults_and_duplicate(svc: KeyService) -> None:
     authz = Recorder()
     key = await svc.create(KeySpec(project_id=P, name="app-key"), authz)
     assert (key.key_usage, key.algorithm, key.version, key.is_disabled) == (
-        KeyUsage.ENCRYPT_DECRYPT, Algorithm.AES_256_GCM, 1, False)
+        KeyUsage.ENCRYPT_DECRYPT,
+        Algorithm.AES_256_GCM,
+        1,
+        False,
+    )
     assert key.is_exportable is False
     assert authz.calls == [("create", P, None)]
     with pytest.raises(DuplicateName) as err:
         await svc.create(KeySpec(project_id=P, name="app-key"), authz)
-    assert err.value.message == 'A KMS key with the name "app-key" already exists for the project with ID "proj"'
+    assert (
+        err.value.message == 'A KMS key with the name "app-key" already exists for the project with ID "proj"'
+    )
 
 
 async def test_check_order_disabled_before_permission_before_usage(svc: KeyService) -> None:
@@ -71,10 +77,12 @@ async def test_check_order_disabled_before_permission_before_usage(svc: KeyServi
     denied = Recorder(deny={"sign"})
     with pytest.raises(PermissionDenied):
         await svc.sign(key.id, SigningAlgorithm.ECDSA_SHA_256, b"m", False, denied)
-    with pytest.raises(BadRequest, match="Unsupported key type, expected sign-verify but got encrypt-decrypt"):
+    with pytest.raises(
+        BadRequest, match="Unsupported key type, expected sign-verify but got encrypt-decrypt"
+    ):
         await svc.sign(key.id, SigningAlgorithm.ECDSA_SHA_256, b"m", False, Recorder())
     await svc.update(key.id, Recorder(), is_disabled=True)
-    with pytest.raises(BadRequest, match="^Key is disabled$"):
+    with pytest.raises(BadRequest, match=r"^Key is disabled$"):
         await svc.encrypt(key.id, b"x", Recorder(deny={"encrypt"}))
     missing = "00000000-0000-4000-8000-000000000000"
     with pytest.raises(NotFound, match=f'Key with ID "{missing}" not found'):
@@ -105,8 +113,10 @@ async def test_encrypt_rotate_decrypt_all_generations(svc: KeyService) -> None:
 async def test_rotation_refused_for_non_symmetric(svc: KeyService) -> None:
     authz = Recorder()
     ec = await svc.create(
-        KeySpec(project_id=P, name="ec", key_usage=KeyUsage.SIGN_VERIFY, algorithm=Algorithm.ECC_NIST_P256), authz)
-    with pytest.raises(BadRequest, match="^Only encrypt-decrypt keys support rotation"):
+        KeySpec(project_id=P, name="ec", key_usage=KeyUsage.SIGN_VERIFY, algorithm=Algorithm.ECC_NIST_P256),
+        authz,
+    )
+    with pytest.raises(BadRequest, match=r"^Only encrypt-decrypt keys support rotation"):
         await svc.rotate(ec.id, authz)
 
 
@@ -123,10 +133,15 @@ async def test_keyring_is_cached_after_first_use(svc: KeyService) -> None:
 async def test_sign_verify_public_key_and_algorithms(svc: KeyService) -> None:
     authz = Recorder()
     key = await svc.create(
-        KeySpec(project_id=P, name="ed", key_usage=KeyUsage.SIGN_VERIFY, algorithm=Algorithm.ECC_NIST_ED25519),
-        authz)
+        KeySpec(
+            project_id=P, name="ed", key_usage=KeyUsage.SIGN_VERIFY, algorithm=Algorithm.ECC_NIST_ED25519
+        ),
+        authz,
+    )
     assert await svc.signing_algorithms(key.id, authz) == (
-        SigningAlgorithm.ED25519_SHA_512, SigningAlgorithm.ED25519_PH_SHA_512)
+        SigningAlgorithm.ED25519_SHA_512,
+        SigningAlgorithm.ED25519_PH_SHA_512,
+    )
     sig = await svc.sign(key.id, SigningAlgorithm.ED25519_SHA_512, b"msg", False, authz)
     assert await svc.verify(key.id, SigningAlgorithm.ED25519_SHA_512, b"msg", sig, False, authz) is True
     assert await svc.verify(key.id, SigningAlgorithm.ED25519_SHA_512, b"msh", sig, False, authz) is False
@@ -134,14 +149,16 @@ async def test_sign_verify_public_key_and_algorithms(svc: KeyService) -> None:
     aes = await svc.create(KeySpec(project_id=P, name="aes"), authz)
     with pytest.raises(BadRequest, match=f"^Key with ID '{aes.id}' is not intended for signing$"):
         await svc.signing_algorithms(aes.id, authz)
-    with pytest.raises(BadRequest, match="expected sign-verify or key-agreement type but got encrypt-decrypt"):
+    with pytest.raises(
+        BadRequest, match="expected sign-verify or key-agreement type but got encrypt-decrypt"
+    ):
         await svc.public_key(aes.id, authz)
 
 
 async def test_export_gated_by_exportable(svc: KeyService) -> None:
     authz = Recorder()
     locked = await svc.create(KeySpec(project_id=P, name="locked"), authz)
-    with pytest.raises(BadRequest, match="^You are not allowed to export this key$"):
+    with pytest.raises(BadRequest, match=r"^You are not allowed to export this key$"):
         await svc.export_private_key(locked.id, authz)
     open_key = await svc.create(KeySpec(project_id=P, name="open", is_exportable=True), authz)
     raw = await svc.export_private_key(open_key.id, authz)
@@ -156,7 +173,8 @@ async def test_bulk_import_and_export(svc: KeyService) -> None:
     keys, errors = await svc.bulk_import(P, [entry], authz)
     assert [k.name for k in keys] == ["imp"] and errors == []
     keys, errors = await svc.bulk_import(
-        P, [entry, ImportEntry("short", KeyUsage.ENCRYPT_DECRYPT, Algorithm.AES_256_GCM, raw[:31])], authz)
+        P, [entry, ImportEntry("short", KeyUsage.ENCRYPT_DECRYPT, Algorithm.AES_256_GCM, raw[:31])], authz
+    )
     assert keys == []
     assert errors[0] == ("imp", 'A key with the name "imp" already exists in this project')
     assert errors[1][0] == "short" and "Expected 32 bytes, got 31" in errors[1][1]
@@ -164,9 +182,9 @@ async def test_bulk_import_and_export(svc: KeyService) -> None:
     exported = await svc.bulk_export([imp.id, imp.id], authz)
     assert len(exported) == 1 and exported[0].private_key == raw and exported[0].public_key is None
     other = await svc.create(KeySpec(project_id="other", name="x", is_exportable=True), authz)
-    with pytest.raises(BadRequest, match="^All keys must belong to the same project$"):
+    with pytest.raises(BadRequest, match=r"^All keys must belong to the same project$"):
         await svc.bulk_export([imp.id, other.id], authz)
-    with pytest.raises(NotFound, match="^No keys found for the provided IDs$"):
+    with pytest.raises(NotFound, match=r"^No keys found for the provided IDs$"):
         await svc.bulk_export(["00000000-0000-4000-8000-000000000001"], authz)
 
 

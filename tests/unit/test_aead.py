@@ -13,6 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from kms_core import material
 from kms_core.errors import BadRequest, DecryptionFailed
 from kms_core.keyring import Keyring

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
 from kms_core import material
 from kms_core.errors import BadRequest
 from kms_core.keyring import Keyring

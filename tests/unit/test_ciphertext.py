@@ -10,6 +10,7 @@ import os
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from kms_core import ciphertext
 from kms_core.errors import DecryptionFailed
 from kms_core.keyring import Keyring

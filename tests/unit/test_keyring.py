@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+
 from kms_core import material
 from kms_core.errors import BadRequest, DecryptionFailed
 from kms_core.keyring import Keyring

@@ -6,6 +6,7 @@ import hmac
 import os
 
 import pytest
+
 from kms_core import material
 from kms_core.keyring import Keyring
 from kms_core.model import Algorithm as A

@@ -7,6 +7,7 @@ import os
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, rsa
+
 from kms_core import material
 from kms_core.errors import BadRequest
 from kms_core.keyring import Keyring

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from fixtures.softhsm import HsmConfig
 from kms_core.errors import ConfigError
 from kms_core.sealing import Pkcs11Sealer, RootKeySealer, describe, from_env, material_aad

@@ -10,6 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given
 from hypothesis import strategies as st
+
 from kms_core.errors import ConfigError, Unavailable
 from kms_core.model import Algorithm
 from kms_core.sealing import Sealer, UnsealError, blob_kek_id, material_aad

@@ -18,6 +18,7 @@ from Crypto.Signature import eddsa
 from Crypto.Signature import mldsa as pyc_mldsa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, utils
+
 from kms_core import material
 from kms_core.errors import BadRequest
 from kms_core.keyring import Keyring

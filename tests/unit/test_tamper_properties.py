@@ -13,6 +13,7 @@ import os
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from kms_core import ciphertext
 from kms_core.errors import DecryptionFailed
 from kms_core.keyring import Keyring
