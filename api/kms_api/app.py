@@ -1,0 +1,127 @@
+"""The aiohttp application factory: resources in cleanup contexts, middlewares, routes, OpenAPI.
+
+Resources (sealer -> store -> service, auth backend) are built in one cleanup context so a
+startup failure (SealerMismatch, ConfigError) aborts before the server accepts a request, and
+shutdown closes them in reverse order. Security property: embedded-mode secrets (admin token,
+JWT secret, development root key) are created 0600 in the data dir and never logged here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from kms_api import metrics
+from kms_api.appkeys import OPENAPI, RESOURCES, SETTINGS, Resources, service_of
+from kms_api.auth.base import AuthBackend
+from kms_api.auth.tokens import build_token_auth
+from kms_api.body import CRYPTO_LIMIT
+from kms_api.errors import error_middleware
+from kms_api.openapi import build_openapi
+from kms_api.routes import ROUTES, add_routes
+from kms_api.settings import Settings
+from kms_core.errors import ConfigError
+from kms_core.sealing.base import Sealer
+from kms_core.sealing.factory import describe, from_env
+from kms_core.service import KeyService
+from kms_core.stores.base import KeyStore
+
+log = logging.getLogger("kubekms.api")
+KEY_COUNT_INTERVAL = 30.0
+
+
+async def _kubernetes_backend(settings: Settings) -> tuple[KeyStore, AuthBackend]:
+    try:
+        from kms_api.kube import backend
+    except ImportError as exc:
+        raise ConfigError(f"--store kubernetes is unavailable in this build: {exc}") from None
+    built: Any = backend.build(settings)
+    if inspect.isawaitable(built):
+        built = await built
+    store, auth = built
+    return store, auth
+
+
+def build_sealer(settings: Settings) -> Sealer:
+    data_dir = settings.data_dir if settings.store == "embedded" else None
+    return from_env(settings.env, data_dir)
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    sealer = build_sealer(settings)
+    log.info(describe(sealer))
+    try:
+        if settings.store == "embedded":
+            from kms_core.stores.sqlite import SqliteStore
+
+            store: KeyStore = SqliteStore.open(settings.data_dir, sealer.kek_id)
+            auth: AuthBackend = build_token_auth(
+                settings.data_dir, settings.tokens_file, settings.admin_token
+            )
+        else:
+            store, auth = await _kubernetes_backend(settings)
+        service = KeyService(store, sealer)
+    except BaseException:
+        _close_sealer(sealer)
+        raise
+    app[RESOURCES].service = service
+    app[RESOURCES].auth = auth
+    try:
+        yield
+    finally:
+        await service.close()
+        await auth.close()
+        _close_sealer(sealer)
+
+
+def _close_sealer(sealer: Sealer) -> None:
+    close = getattr(sealer, "close", None)
+    if close is not None:
+        close()
+
+
+async def _count_keys(app: web.Application) -> None:
+    """Refresh the keys-by-state gauge when the store can count (a store-specific extension)."""
+    counter = getattr(service_of(app).store, "count_by_state", None)
+    if counter is None:
+        return
+    while True:
+        with contextlib.suppress(Exception):  # a failed refresh keeps the last values
+            enabled, disabled = await counter()
+            metrics.set_key_counts(enabled, disabled)
+        await asyncio.sleep(KEY_COUNT_INTERVAL)
+
+
+async def _key_gauge(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(_count_keys(app))
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def create_app(
+    settings: Settings, *, service: KeyService | None = None, auth: AuthBackend | None = None
+) -> web.Application:
+    """The API application. Without `service`/`auth`, they are built from `settings` at startup."""
+    app = web.Application(
+        middlewares=[metrics.metrics_middleware, error_middleware],
+        # The largest per-route limit; each route enforces its own (body.read_json).
+        client_max_size=CRYPTO_LIMIT,
+    )
+    app[SETTINGS] = settings
+    app[OPENAPI] = orjson.dumps(build_openapi(ROUTES))
+    app[RESOURCES] = Resources(service, auth)
+    if service is None or auth is None:
+        app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(_key_gauge)
+    add_routes(app)
+    return app

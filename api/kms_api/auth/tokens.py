@@ -1,0 +1,157 @@
+"""Embedded-mode authentication: an admin token, static tokens and universal-auth machine identities.
+
+- The admin token (KUBEKMS_ADMIN_TOKEN, else `<data-dir>/admin-token`) may do everything.
+- Static tokens from the tokens file carry per-project roles (`kms_api.auth.roles`).
+- Machine identities log in with clientId/clientSecret and receive a short-lived HS256 JWT signed
+  with `<data-dir>/auth-secret`; it is verified from memory, without a database read.
+
+Security property: presented secrets are hashed and compared in constant time against every
+configured digest (no early exit that would reveal which entry nearly matched); errors never
+contain the token; an identity removed from the tokens file loses access on restart even if it
+still holds an unexpired JWT.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import jwt
+
+from kms_api.auth.base import Identity
+from kms_api.auth.roles import ANY_PROJECT, ROLES
+from kms_api.auth.secretfiles import ensure_secret_file
+from kms_api.auth.tokenfile import MachineIdentity, TokenFile, load_token_file
+from kms_core.errors import Forbidden, PermissionDenied, TokenError, Unauthorized
+
+EXPIRED = "Your token has expired. Please re-authenticate."
+MALFORMED = (
+    "The provided access token is malformed. Please use a valid token or generate a new one and try again."
+)
+_AUDIENCE = "kubekms"
+_MAX_TOKEN_CHARS = 4096
+_ADMIN = Identity(id="admin", name="admin", kind="admin")
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    access_token: str
+    expires_in: int
+    max_ttl: int
+
+
+def _digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
+
+
+def _find(digest: bytes, candidates: list[tuple[bytes, str]]) -> str | None:
+    """Constant-time scan: every candidate is compared, whatever matched first."""
+    found: str | None = None
+    for candidate, owner in candidates:
+        if hmac.compare_digest(digest, candidate) and found is None:
+            found = owner
+    return found
+
+
+class TokenAuth:
+    """The embedded AuthBackend; also serves POST /api/v1/auth/universal-auth/login."""
+
+    def __init__(self, admin_token: str, token_file: TokenFile, jwt_secret: str) -> None:
+        self._jwt_secret = jwt_secret
+        self._admin_digest = _digest(admin_token)
+        self._static = [(t.digest, t.name) for t in token_file.tokens]
+        self._static_roles = {t.name: t.roles for t in token_file.tokens}
+        self._identities = {i.name: i for i in token_file.identities}
+        self._client_ids = [(_digest(i.client_id), i.name) for i in token_file.identities]
+
+    async def authenticate(self, token: str) -> Identity:
+        if not token or len(token) > _MAX_TOKEN_CHARS:
+            raise TokenError(MALFORMED)
+        digest = _digest(token)
+        admin = hmac.compare_digest(digest, self._admin_digest)
+        static = _find(digest, self._static)
+        if admin:
+            return _ADMIN
+        if static is not None:
+            return Identity(id=f"token:{static}", name=static, kind="token")
+        return self._verify_jwt(token)
+
+    def _verify_jwt(self, token: str) -> Identity:
+        try:
+            claims = jwt.decode(
+                token,
+                self._jwt_secret,
+                algorithms=["HS256"],
+                audience=_AUDIENCE,
+                options={"require": ["exp", "iat", "identityId"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenError(EXPIRED) from None
+        except jwt.PyJWTError:
+            raise TokenError(MALFORMED) from None
+        name = claims.get("identityId")
+        if claims.get("authTokenType") != "identityAccessToken" or name not in self._identities:
+            raise TokenError(MALFORMED)
+        return Identity(id=f"identity:{name}", name=str(name), kind="machine-identity")
+
+    def _roles(self, identity: Identity) -> dict[str, str]:
+        if identity.kind == "token":
+            return self._static_roles.get(identity.name, {})
+        if identity.kind == "machine-identity" and identity.name in self._identities:
+            return self._identities[identity.name].roles
+        return {}
+
+    async def authorize(self, identity: Identity, action: str, project_id: str, key_name: str | None) -> None:
+        if identity.kind == "admin" and identity.id == _ADMIN.id:
+            return
+        roles = self._roles(identity)
+        granted = [r for r in (roles.get(project_id), roles.get(ANY_PROJECT)) if r is not None]
+        if not granted:
+            raise Forbidden(
+                "You are not allowed to access this resource", "You are not member of this project"
+            )
+        if not any(action in ROLES[role] for role in granted):
+            raise PermissionDenied(action)
+
+    async def login(self, client_id: str, client_secret: str) -> LoginResult:
+        """Universal auth: exchange a machine identity's credentials for a short-lived JWT."""
+        name = _find(_digest(client_id), self._client_ids)
+        identity: MachineIdentity | None = self._identities.get(name) if name is not None else None
+        expected = identity.secret_digest if identity is not None else bytes(32)
+        secret_ok = hmac.compare_digest(_digest(client_secret), expected)
+        if identity is None or not secret_ok:
+            raise Unauthorized("Invalid credentials")
+        now = int(time.time())
+        claims = {
+            "identityId": identity.name,
+            "clientSecretId": identity.client_id,
+            "identityAccessTokenId": str(uuid.uuid4()),
+            "authTokenType": "identityAccessToken",
+            "aud": _AUDIENCE,
+            "iat": now,
+            "exp": now + identity.ttl,
+        }
+        token = jwt.encode(claims, self._jwt_secret, algorithm="HS256")
+        return LoginResult(token, identity.ttl, identity.ttl)
+
+    async def close(self) -> None:
+        return None
+
+
+def admin_token(data_dir: Path, env_value: str | None) -> tuple[str, bool]:
+    """(token, created): KUBEKMS_ADMIN_TOKEN wins; else `<data-dir>/admin-token`, made on first start."""
+    if env_value:
+        return env_value, False
+    return ensure_secret_file(data_dir / "admin-token")
+
+
+def build_token_auth(data_dir: Path, tokens_file: Path | None, admin_env: str | None) -> TokenAuth:
+    """The embedded backend for a data dir (creating its admin token and JWT secret if absent)."""
+    token, _ = admin_token(data_dir, admin_env)
+    secret, _ = ensure_secret_file(data_dir / "auth-secret", 48)
+    token_file = load_token_file(tokens_file) if tokens_file is not None else TokenFile()
+    return TokenAuth(token, token_file, secret)

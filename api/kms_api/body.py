@@ -1,0 +1,39 @@
+"""Reading JSON request bodies with per-route size limits (spec Decisions 3-4).
+
+Security property: a body over the route's limit is refused before it is parsed, and malformed,
+empty or non-JSON bodies become 422/413 errors in the API's shape, never a 500.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import orjson
+from aiohttp import web
+
+from kms_core.errors import Issue, PayloadTooLarge, ValidationFailure
+
+CRYPTO_LIMIT: Final = 2 * 1024 * 1024
+DEFAULT_LIMIT: Final = 1024 * 1024
+TOO_LARGE: Final = "Request body is too large"
+
+
+def _fail(message: str, code: str = "custom") -> ValidationFailure:
+    return ValidationFailure([Issue(code, message, ())])
+
+
+async def read_json(request: web.Request, limit: int) -> Any:
+    """The parsed JSON body, or a KmsError (413 over `limit`, 422 for anything not a JSON document)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(TOO_LARGE)
+    if request.content_type != "application/json":
+        raise _fail("Content-Type must be application/json", "invalid_type")
+    raw = await request.read()
+    if len(raw) > limit:
+        raise PayloadTooLarge(TOO_LARGE)
+    if not raw.strip():
+        raise _fail("Body cannot be empty when content-type is set to 'application/json'", "invalid_type")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise _fail("Body is not valid JSON") from None

@@ -1,0 +1,68 @@
+"""`make run`: a local KubeKMS on 127.0.0.1 with an embedded store in `.kubekms/`, ready to curl.
+
+Creates the data dir, its development root key (unless ROOT_ENCRYPTION_KEY or an HSM is
+configured) and admin token, prints the URL, the token and a copy-paste example, then serves in
+the foreground until Ctrl-C. Every KUBEKMS_* variable is honoured.
+Security property: for development only — the root key sits next to the data it seals; the
+printed admin token is the one in `.kubekms/admin-token` (mode 0600).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+from kms_api.settings import Settings, load_settings
+from kms_core.errors import ConfigError, SealerMismatch
+
+
+def banner(settings: Settings, token: str) -> str:
+    url = f"http://{settings.host}:{settings.port}"
+    auth = f'-H "Authorization: Bearer {token}"'
+    create = (
+        f"KEY_ID=$(curl -s {url}/api/v1/kms/keys {auth} -H 'Content-Type: application/json' \\\n"
+        '    -d \'{"projectId": "default", "name": "my-key"}\' | python3 -c \'import json,sys; '
+        'print(json.load(sys.stdin)["key"]["id"])\')'
+    )
+    encrypt = (
+        f"curl -s {url}/api/v1/kms/keys/$KEY_ID/encrypt {auth} -H 'Content-Type: application/json' \\\n"
+        '    -d \'{"plaintext": "aGVsbG8="}\'   # base64 of "hello"'
+    )
+    return (
+        f"\nKubeKMS is running at {url}   (data: {settings.data_dir}/, metrics: "
+        f"http://{settings.host}:{settings.metrics_port}/metrics, API docs: {url}/openapi.json)\n"
+        f"Admin token: {token}\n\nTry it:\n  {create}\n  {encrypt}\n\nPress Ctrl-C to stop.\n"
+    )
+
+
+def main() -> int:
+    try:
+        settings = load_settings([])
+    except ConfigError as exc:
+        print(f"devserver: {exc}", file=sys.stderr)
+        return 2
+    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="kubekms-metrics-")
+    from kms_api import server
+    from kms_api.logs import configure_logging
+    from kms_core.sealing.factory import from_env
+
+    configure_logging(settings.log_level)
+    try:
+        if not settings.env.get("HSM_LIB_PATH"):
+            # Generates `.kubekms/root.key` on first run; an HSM is opened by the server itself
+            # (never before forking workers).
+            from_env(settings.env, settings.data_dir).close()  # type: ignore[attr-defined]
+        token = server.prepare_data_dir(settings, announce=False)
+    except (ConfigError, SealerMismatch, OSError) as exc:
+        print(f"devserver: {exc}", file=sys.stderr)
+        return 2
+    print(banner(settings, token or ""), file=sys.stderr, flush=True)
+    if settings.workers > 1:
+        return server.supervise(settings)
+    return server.run_worker(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""API Prometheus metrics and the separate /metrics listener (--metrics-port).
+
+Metrics live in the process-wide prometheus registry next to `kms_core.metrics` (sealer, cache,
+crypto failures), so one scrape shows both. With --workers > 1, prometheus_client's multiprocess
+mode aggregates the workers and the supervisor serves the scrape.
+Security property: label values come from fixed sets (route names, status classes, algorithm enum
+values, key states); no key ids, names, identities or payloads ever become labels.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Final
+
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from kms_api.appkeys import ALGORITHM, ERROR_NAME
+
+REQUESTS: Final = Counter(
+    "kubekms_api_requests_total",
+    "HTTP requests by operation (route name), status class and algorithm.",
+    ["operation", "status_class", "algorithm"],
+)
+LATENCY: Final = Histogram(
+    "kubekms_api_request_duration_seconds",
+    "HTTP request latency by operation and algorithm.",
+    ["operation", "algorithm"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+ERRORS: Final = Counter(
+    "kubekms_api_errors_total",
+    "Error responses by operation and error name (e.g. BadRequest, ValidationFailure, TokenError).",
+    ["operation", "error"],
+)
+KEYS: Final = Gauge(
+    "kubekms_keys",
+    "Keys known to this process's store, by state (enabled, disabled); refreshed periodically.",
+    ["state"],
+    multiprocess_mode="max",
+)
+
+UNMATCHED = "unmatched"
+
+
+def operation_of(request: web.Request) -> str:
+    route = request.match_info.route
+    name = route.name if request.match_info.http_exception is None else None
+    return name or UNMATCHED
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    started = time.perf_counter()
+    response: web.StreamResponse = await handler(request)
+    operation = operation_of(request)
+    algorithm = request.get(ALGORITHM, "")
+    REQUESTS.labels(operation, f"{response.status // 100}xx", algorithm).inc()
+    LATENCY.labels(operation, algorithm).observe(time.perf_counter() - started)
+    error = request.get(ERROR_NAME)
+    if error is not None:
+        ERRORS.labels(operation, error).inc()
+    return response
+
+
+def set_key_counts(enabled: int, disabled: int) -> None:
+    KEYS.labels("enabled").set(enabled)
+    KEYS.labels("disabled").set(disabled)
+
+
+def metrics_registry() -> CollectorRegistry:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return registry
+    return REGISTRY
+
+
+def metrics_app() -> web.Application:
+    """The scrape endpoint: GET /metrics in Prometheus text format."""
+    registry = metrics_registry()
+
+    async def scrape(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get("/metrics", scrape)
+    return app

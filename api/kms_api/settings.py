@@ -1,0 +1,98 @@
+"""Process settings from command-line flags and KUBEKMS_* environment variables (flags win).
+
+Security property: the admin token is read from the environment only (never a flag, which would
+show in `ps`), and `Settings.__repr__` hides it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kms_core.errors import ConfigError
+
+STORES = ("embedded", "kubernetes")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path(".kubekms")
+    metrics_port: int = 9090
+    tokens_file: Path | None = None
+    workers: int = 1
+    store: str = "embedded"
+    log_level: str = "info"
+    shutdown_timeout: float = 30.0
+    admin_token: str | None = field(default=None, repr=False)
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kubekms-api", description="KubeKMS HTTP API (Infisical KMS compatible)"
+    )
+    parser.add_argument("--host", help="listen address (KUBEKMS_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="listen port (KUBEKMS_PORT, default 8080)")
+    parser.add_argument("--data-dir", help="embedded store directory (KUBEKMS_DATA_DIR, default .kubekms)")
+    parser.add_argument(
+        "--metrics-port", type=int, help="Prometheus port, 0 disables (KUBEKMS_METRICS_PORT, 9090)"
+    )
+    parser.add_argument("--tokens-file", help="YAML tokens and machine identities (KUBEKMS_TOKENS_FILE)")
+    parser.add_argument("--workers", type=int, help="processes sharing the port (KUBEKMS_WORKERS, default 1)")
+    parser.add_argument("--store", choices=STORES, help="embedded | kubernetes (KUBEKMS_STORE)")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, help="(KUBEKMS_LOG_LEVEL, default info)")
+    parser.add_argument("--shutdown-timeout", type=float, help="seconds (KUBEKMS_SHUTDOWN_TIMEOUT, 30)")
+    return parser
+
+
+def _int(value: str, name: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer") from None
+
+
+def load_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Merge flags over environment over defaults, and check ranges."""
+    env = dict(os.environ if env is None else env)
+    args = _parser().parse_args(argv)
+    d = Settings()
+
+    def pick(flag: object, var: str, default: str) -> str:
+        return str(flag) if flag is not None else env.get(var) or default
+
+    tokens = pick(args.tokens_file, "KUBEKMS_TOKENS_FILE", "")
+    settings = Settings(
+        host=pick(args.host, "KUBEKMS_HOST", d.host),
+        port=_int(pick(args.port, "KUBEKMS_PORT", str(d.port)), "port"),
+        data_dir=Path(pick(args.data_dir, "KUBEKMS_DATA_DIR", str(d.data_dir))),
+        metrics_port=_int(
+            pick(args.metrics_port, "KUBEKMS_METRICS_PORT", str(d.metrics_port)), "metrics port"
+        ),
+        tokens_file=Path(tokens) if tokens else None,
+        workers=_int(pick(args.workers, "KUBEKMS_WORKERS", str(d.workers)), "workers"),
+        store=pick(args.store, "KUBEKMS_STORE", d.store),
+        log_level=pick(args.log_level, "KUBEKMS_LOG_LEVEL", d.log_level).lower(),
+        shutdown_timeout=float(
+            pick(args.shutdown_timeout, "KUBEKMS_SHUTDOWN_TIMEOUT", str(d.shutdown_timeout))
+        ),
+        admin_token=env.get("KUBEKMS_ADMIN_TOKEN") or None,
+        env=env,
+    )
+    if settings.store not in STORES:
+        raise ConfigError(f"store must be one of {', '.join(STORES)}")
+    if settings.log_level not in LOG_LEVELS:
+        raise ConfigError(f"log level must be one of {', '.join(LOG_LEVELS)}")
+    if not 0 <= settings.port <= 65535 or not 0 <= settings.metrics_port <= 65535:
+        raise ConfigError("ports must be between 0 and 65535")
+    if not 1 <= settings.workers <= 64:
+        raise ConfigError("workers must be between 1 and 64")
+    if settings.shutdown_timeout < 0:
+        raise ConfigError("shutdown timeout must be >= 0")
+    return settings

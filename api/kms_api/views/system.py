@@ -1,0 +1,46 @@
+"""Unauthenticated views: health, readiness, the OpenAPI document, and universal-auth login (spec §4).
+
+Security property: login answers one fixed message for an unknown client id and a wrong secret,
+so it does not reveal which identities exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from kms_api.appkeys import OPENAPI, auth_of, service_of
+from kms_api.call import Call
+from kms_core.errors import BadRequest
+
+Json = dict[str, Any]
+
+
+async def healthz(call: Call) -> Json:
+    return {"status": "ok"}
+
+
+async def readyz(call: Call) -> Json:
+    await service_of(call.request.app).ready()
+    return {"status": "ok"}
+
+
+async def openapi(call: Call) -> web.Response:
+    return web.Response(body=call.request.app[OPENAPI], content_type="application/json")
+
+
+async def universal_auth_login(call: Call) -> Json:
+    backend = auth_of(call.request.app)
+    login = getattr(backend, "login", None)
+    if login is None:
+        raise BadRequest(
+            "Universal auth is not available: this server accepts Kubernetes ServiceAccount tokens"
+        )
+    result = await login(call.body["clientId"], call.body["clientSecret"])
+    return {
+        "accessToken": result.access_token,
+        "expiresIn": result.expires_in,
+        "accessTokenMaxTTL": result.max_ttl,
+        "tokenType": "Bearer",
+    }

@@ -1,0 +1,226 @@
+"""Embedded auth: tokens file parsing, token verification, JWT login, roles (spec §3.2, §4)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import stat
+import time
+from pathlib import Path
+
+import jwt
+import pytest
+
+from kms_api.auth.roles import ALL_ACTIONS, ROLES
+from kms_api.auth.secretfiles import ensure_secret_file
+from kms_api.auth.tokenfile import TokenFile, parse_token_file
+from kms_api.auth.tokens import EXPIRED, MALFORMED, TokenAuth, build_token_auth
+from kms_core.errors import ConfigError, Forbidden, PermissionDenied, TokenError, Unauthorized
+
+
+def sha(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+DOC = {
+    "tokens": [
+        {"name": "reader", "sha256": sha("reader-token"), "roles": {"p": "viewer"}},
+        {"name": "plain", "token": "plain-token", "roles": {"*": "cryptographic-operator", "p": "viewer"}},
+    ],
+    "identities": [
+        {
+            "name": "robot",
+            "clientId": "cid",
+            "clientSecretSha256": sha("csecret"),
+            "accessTokenTTL": 60,
+            "roles": {"p": "admin"},
+        },
+        {
+            "name": "flash",
+            "clientId": "cid2",
+            "clientSecretSha256": sha("s2"),
+            "accessTokenTTL": 1,
+            "roles": {"p": "viewer"},
+        },
+    ],
+}
+SECRET = "jwt-signing-secret-for-tests-0123456789"
+
+
+@pytest.fixture
+def auth() -> TokenAuth:
+    return TokenAuth("the-admin-token", parse_token_file(DOC), SECRET)
+
+
+# ---------------------------------------------------------------- tokens file
+
+
+@pytest.mark.parametrize(
+    ("doc", "fragment"),
+    [
+        ({"tokens": [{"name": "a", "sha256": "zz", "roles": {}}]}, "sha256 must be the 64-character hex"),
+        ({"tokens": [{"name": "a", "token": "t", "roles": {"p": "owner"}}]}, "must be one of admin"),
+        ({"tokens": [{"name": "a", "token": "t"}, {"name": "a", "token": "u"}]}, "duplicate name 'a'"),
+        ({"tokens": [{"token": "t"}]}, "needs a non-empty name"),
+        ({"identities": [{"name": "i", "clientId": "c", "clientSecret": "plain"}]}, "clientSecretSha256"),
+        (
+            {
+                "identities": [
+                    {"name": "i", "clientId": "c", "clientSecretSha256": sha("x"), "accessTokenTTL": 0}
+                ]
+            },
+            "accessTokenTTL",
+        ),
+        ({"users": []}, "expected a mapping"),
+    ],
+)
+def test_token_file_errors(doc: dict[str, object], fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment) as info:
+        parse_token_file(doc)
+    assert "plain" not in str(info.value) or fragment == "clientSecretSha256"
+
+
+def test_token_file_never_echoes_secrets() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_token_file({"tokens": [{"name": "a", "token": "s3cr3t-value", "roles": {"p": "root"}}]})
+    assert "s3cr3t-value" not in str(info.value)
+
+
+def test_empty_token_file() -> None:
+    assert parse_token_file(None) == TokenFile()
+
+
+# ---------------------------------------------------------------- authenticate
+
+
+async def test_admin_and_static_tokens(auth: TokenAuth) -> None:
+    admin = await auth.authenticate("the-admin-token")
+    assert (admin.id, admin.kind) == ("admin", "admin")
+    reader = await auth.authenticate("reader-token")
+    assert (reader.id, reader.kind) == ("token:reader", "token")
+    assert (await auth.authenticate("plain-token")).id == "token:plain"
+
+
+@pytest.mark.parametrize("token", ["garbage", "the-admin-token ", "x" * 5000, "a.b.c", ""])
+async def test_bad_tokens_are_malformed(auth: TokenAuth, token: str) -> None:
+    with pytest.raises(TokenError) as info:
+        await auth.authenticate(token)
+    assert info.value.message == MALFORMED
+    assert info.value.status == 403
+
+
+async def test_login_issues_a_verifiable_jwt(auth: TokenAuth) -> None:
+    result = await auth.login("cid", "csecret")
+    assert result.expires_in == 60 and result.max_ttl == 60
+    claims = jwt.decode(result.access_token, SECRET, algorithms=["HS256"], audience="kubekms")
+    assert claims["identityId"] == "robot"
+    assert claims["authTokenType"] == "identityAccessToken"
+    assert claims["exp"] - claims["iat"] == 60
+    identity = await auth.authenticate(result.access_token)
+    assert (identity.id, identity.kind) == ("identity:robot", "machine-identity")
+
+
+@pytest.mark.parametrize(
+    ("client_id", "secret"), [("cid", "wrong"), ("nope", "csecret"), ("cid2", "csecret")]
+)
+async def test_login_rejects_bad_credentials(auth: TokenAuth, client_id: str, secret: str) -> None:
+    with pytest.raises(Unauthorized, match="Invalid credentials"):
+        await auth.login(client_id, secret)
+
+
+async def test_expired_jwt(auth: TokenAuth) -> None:
+    token = (await auth.login("cid2", "s2")).access_token
+    await auth.authenticate(token)
+    await asyncio.sleep(2.1)
+    with pytest.raises(TokenError) as info:
+        await auth.authenticate(token)
+    assert info.value.message == EXPIRED
+
+
+async def test_jwt_signed_with_another_secret_is_rejected(auth: TokenAuth) -> None:
+    now = int(time.time())
+    forged = jwt.encode(
+        {
+            "identityId": "robot",
+            "authTokenType": "identityAccessToken",
+            "aud": "kubekms",
+            "iat": now,
+            "exp": now + 60,
+        },
+        "another-secret-of-sufficient-length-000",
+        algorithm="HS256",
+    )
+    with pytest.raises(TokenError, match="malformed"):
+        await auth.authenticate(forged)
+
+
+async def test_jwt_of_a_removed_identity_is_rejected(auth: TokenAuth) -> None:
+    token = (await auth.login("cid", "csecret")).access_token
+    without_robot = {**DOC, "identities": DOC["identities"][1:]}
+    restarted = TokenAuth("the-admin-token", parse_token_file(without_robot), SECRET)
+    with pytest.raises(TokenError):
+        await restarted.authenticate(token)
+
+
+# ---------------------------------------------------------------- authorize
+
+
+async def test_roles(auth: TokenAuth) -> None:
+    reader = await auth.authenticate("reader-token")
+    await auth.authorize(reader, "read", "p", None)
+    with pytest.raises(PermissionDenied) as info:
+        await auth.authorize(reader, "encrypt", "p", "k")
+    assert info.value.message == "You are not allowed to encrypt on cmek"
+    with pytest.raises(Forbidden) as member:
+        await auth.authorize(reader, "read", "q", None)
+    assert member.value.error == "You are not member of this project"
+    assert member.value.message == "You are not allowed to access this resource"
+
+
+async def test_wildcard_and_union_of_roles(auth: TokenAuth) -> None:
+    plain = await auth.authenticate("plain-token")
+    await auth.authorize(plain, "read", "p", None)  # viewer in p
+    await auth.authorize(plain, "encrypt", "p", None)  # operator everywhere
+    await auth.authorize(plain, "sign", "anything", None)
+    with pytest.raises(PermissionDenied):
+        await auth.authorize(plain, "read", "anything", None)
+
+
+async def test_admin_may_do_everything(auth: TokenAuth) -> None:
+    admin = await auth.authenticate("the-admin-token")
+    for action in ALL_ACTIONS:
+        await auth.authorize(admin, action, "any-project", None)
+
+
+def test_role_definitions_match_the_spec() -> None:
+    assert ROLES["viewer"] == {"read"}
+    assert ROLES["cryptographic-operator"] == {
+        "encrypt",
+        "decrypt",
+        "sign",
+        "verify",
+        "generate-mac",
+        "verify-mac",
+    }
+    assert ROLES["admin"] == ALL_ACTIONS and len(ALL_ACTIONS) == 13
+
+
+# ---------------------------------------------------------------- data-dir secrets
+
+
+def test_secret_files_are_0600_and_stable(tmp_path: Path) -> None:
+    value, created = ensure_secret_file(tmp_path / "d" / "admin-token")
+    assert created and len(value) >= 40
+    assert stat.S_IMODE((tmp_path / "d" / "admin-token").stat().st_mode) == 0o600
+    again, created_again = ensure_secret_file(tmp_path / "d" / "admin-token")
+    assert (again, created_again) == (value, False)
+
+
+async def test_build_token_auth_prefers_the_environment(tmp_path: Path) -> None:
+    auth = build_token_auth(tmp_path, None, "env-admin")
+    assert (await auth.authenticate("env-admin")).kind == "admin"
+    assert not (tmp_path / "admin-token").exists()
+    assert stat.S_IMODE((tmp_path / "auth-secret").stat().st_mode) == 0o600
+    generated = build_token_auth(tmp_path, None, None)
+    token = (tmp_path / "admin-token").read_text().strip()
+    assert (await generated.authenticate(token)).kind == "admin"

@@ -1,0 +1,330 @@
+"""Request validation (spec §1.1-1.3, §2, §3): messages, codes and paths exactly as Infisical's."""
+
+from __future__ import annotations
+
+import base64
+import re
+import uuid
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kms_api import schemas as s
+from kms_api.fields import INVALID, is_uuid
+from kms_api.objects import Schema
+from kms_api.openapi import build_openapi
+from kms_api.payloads import Base64, decode_base64
+from kms_api.routes import ROUTES
+from kms_core.errors import Issue
+from kms_core.model import Algorithm, KeyUsage
+
+SPEC_REGEX = re.compile(r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(==)?|[A-Za-z0-9+/]{3}=?)?$")
+
+
+def parse(schema: Schema, data: Any) -> tuple[Any, list[dict[str, Any]]]:
+    issues: list[Issue] = []
+    out = schema.parse(data, (), issues)
+    return out, [i.to_dict() for i in issues]
+
+
+def messages(schema: Schema, data: Any) -> list[str]:
+    return [i["message"] for i in parse(schema, data)[1]]
+
+
+# ---------------------------------------------------------------- base64
+
+
+@pytest.mark.parametrize("text", ["YQ", "YQ==", "YWI=", "YWJj", "AAAA", "+/+/", "YWJjZA"])
+def test_base64_accepts(text: str) -> None:
+    assert decode_base64(text) == base64.b64decode(text + "=" * (-len(text) % 4))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "YQ=",
+        "Y",
+        "YQ==YQ==",
+        "not base64!",
+        "YQ ==",
+        " YQ==",
+        "YQ==\n",
+        "a-b_",
+        "data:text/plain;base64,YQ==",
+        "Y===",
+        "====",
+        "YW=j",
+        "é",
+        "YWJj=",
+    ],
+)
+def test_base64_rejects(text: str) -> None:
+    assert decode_base64(text) is None
+    assert not (text and SPEC_REGEX.fullmatch(text))
+
+
+@given(st.text(alphabet="ABCXYZabcxyz0189+/=-_ \n", max_size=12))
+def test_base64_fast_path_agrees_with_the_spec_regex(text: str) -> None:
+    expected = bool(text) and bool(SPEC_REGEX.fullmatch(text))
+    assert (decode_base64(text) is not None) == expected
+
+
+@given(st.binary(max_size=64))
+def test_base64_round_trips_padded_and_unpadded(data: bytes) -> None:
+    encoded = base64.b64encode(data).decode()
+    if data:
+        assert decode_base64(encoded) == data
+        assert decode_base64(encoded.rstrip("=")) == data
+
+
+def test_base64_reports_format_and_size_together() -> None:
+    schema = Schema([Base64("plaintext", label="data", limit=4)])
+    out, issues = parse(schema, {"plaintext": "!" * 12})
+    assert out is INVALID
+    assert issues == [
+        {"code": "custom", "message": "data must be base64 encoded", "path": ["plaintext"]},
+        {"code": "custom", "message": "data cannot exceed 4 bytes", "path": ["plaintext"]},
+    ]
+
+
+def test_encrypt_limit_is_one_mebibyte() -> None:
+    at_limit = base64.b64encode(bytes(1_048_576)).decode()
+    over = base64.b64encode(bytes(1_048_577)).decode()
+    assert parse(s.ENCRYPT, {"plaintext": at_limit})[0]["plaintext"] == bytes(1_048_576)
+    assert messages(s.ENCRYPT, {"plaintext": over}) == ["data cannot exceed 1048576 bytes"]
+
+
+@pytest.mark.parametrize(
+    ("schema", "field", "label", "limit"),
+    [
+        (s.DECRYPT, "ciphertext", "ciphertext", 1_049_600),
+        (s.VERIFY_MAC, "mac", "mac", 1024),
+        (s.DERIVE, "publicKey", "publicKey", 1024),
+    ],
+)
+def test_field_limits_and_labels(schema: Schema, field: str, label: str, limit: int) -> None:
+    body = {"data": "YQ==", field: base64.b64encode(bytes(limit + 1)).decode()}
+    assert f"{label} cannot exceed {limit} bytes" in messages(schema, body)
+    body[field] = "%%"
+    assert f"{label} must be base64 encoded" in messages(schema, body)
+
+
+def test_missing_and_wrongly_typed_payloads() -> None:
+    assert parse(s.ENCRYPT, {})[1] == [{"code": "invalid_type", "message": "Required", "path": ["plaintext"]}]
+    assert messages(s.ENCRYPT, {"plaintext": 5}) == ["Expected string, received number"]
+    assert messages(s.SIGN, {"signingAlgorithm": "ECDSA_SHA_256", "data": "YQ", "isDigest": "true"}) == [
+        "Expected boolean, received string"
+    ]
+    assert parse(s.ENCRYPT, [])[1][0]["path"] == []
+
+
+# ---------------------------------------------------------------- names, descriptions, enums
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("App_Key", ["Name field can only contain lowercase letters, numbers, and hyphens"]),
+        ("a" * 33, ["Name field must be at most 32 lowercase characters"]),
+        ("", ["Name field must be at least 1 lowercase character"]),
+        ("   ", ["Name field must be at least 1 lowercase character"]),
+        ("a--b", ["Name field can only contain lowercase letters, numbers, and hyphens"]),
+        ("-ab", ["Name field can only contain lowercase letters, numbers, and hyphens"]),
+        ("ab-", ["Name field can only contain lowercase letters, numbers, and hyphens"]),
+        ("é", ["Name field can only contain lowercase letters, numbers, and hyphens"]),
+        ("a1-b2", []),
+        ("a" * 32, []),
+    ],
+)
+def test_slug_rules(name: str, expected: list[str]) -> None:
+    assert messages(s.CREATE_KEY, {"projectId": "p", "name": name}) == expected
+
+
+def test_slug_is_trimmed_and_key_name_allows_64() -> None:
+    assert parse(s.CREATE_KEY, {"projectId": "p", "name": "  app  "})[0]["name"] == "app"
+    assert parse(s.KEY_NAME_PARAMS, {"keyName": "a" * 64})[0] == {"keyName": "a" * 64}
+    assert messages(s.KEY_NAME_PARAMS, {"keyName": "a" * 65}) == [
+        "Key name field must be at most 64 lowercase characters"
+    ]
+    assert messages(s.KEY_NAME_PARAMS, {"keyName": "Bad_Name"}) == [
+        "Key name field can only contain lowercase letters, numbers, and hyphens"
+    ]
+
+
+def test_description() -> None:
+    assert (
+        parse(s.CREATE_KEY, {"projectId": "p", "name": "a", "description": "x" * 500})[0]["description"]
+        == "x" * 500
+    )
+    assert parse(s.CREATE_KEY, {"projectId": "p", "name": "a", "description": " d "})[0]["description"] == "d"
+    _, issues = parse(s.CREATE_KEY, {"projectId": "p", "name": "a", "description": "x" * 501})
+    assert [(i["code"], i["path"]) for i in issues] == [("too_big", ["description"])]
+    assert messages(s.CREATE_KEY, {"projectId": "p", "name": "a", "description": None}) == [
+        "Expected string, received null"
+    ]
+
+
+def test_enum_issues() -> None:
+    _, issues = parse(s.CREATE_KEY, {"projectId": "p", "name": "a", "keyUsage": "encrypt"})
+    assert issues[0]["code"] == "invalid_enum_value"
+    assert issues[0]["path"] == ["keyUsage"]
+    assert "received 'encrypt'" in issues[0]["message"]
+    _, issues = parse(s.CREATE_KEY, {"projectId": "p", "name": "a", "algorithm": "aes-512-gcm"})
+    assert [(i["code"], i["path"]) for i in issues] == [("invalid_enum_value", ["algorithm"])]
+
+
+# ---------------------------------------------------------------- create: usage and algorithm
+
+
+def test_create_defaults() -> None:
+    out, issues = parse(s.CREATE_KEY, {"projectId": "p", "name": "a"})
+    assert issues == []
+    assert out["keyUsage"] is KeyUsage.ENCRYPT_DECRYPT
+    assert out["algorithm"] is Algorithm.AES_256_GCM
+    assert out["isExportable"] is False
+    assert out["hasDeleteProtection"] is False
+    assert "encryptionAlgorithm" not in out
+
+
+def test_sign_verify_without_algorithm_is_422() -> None:
+    _, issues = parse(s.CREATE_KEY, {"projectId": "p", "name": "a", "keyUsage": "sign-verify"})
+    assert issues == [
+        {
+            "code": "custom",
+            "message": "algorithm must be a valid asymmetric sign-verify algorithm. Valid options are: "
+            "RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_NIST_ED25519, ML_DSA_44, ML_DSA_65, "
+            "ML_DSA_87",
+            "path": ["algorithm"],
+        }
+    ]
+
+
+def test_algorithm_alias() -> None:
+    base = {"projectId": "p", "name": "a", "keyUsage": "sign-verify"}
+    assert (
+        parse(s.CREATE_KEY, {**base, "encryptionAlgorithm": "RSA_4096"})[0]["algorithm"] is Algorithm.RSA_4096
+    )
+    both = {**base, "algorithm": "ECC_NIST_P256", "encryptionAlgorithm": "RSA_4096"}
+    assert parse(s.CREATE_KEY, both)[0]["algorithm"] is Algorithm.ECC_NIST_P256
+
+
+def test_key_agreement_rejects_aes() -> None:
+    msgs = messages(
+        s.CREATE_KEY, {"projectId": "p", "name": "a", "keyUsage": "key-agreement", "algorithm": "aes-256-gcm"}
+    )
+    assert len(msgs) == 1 and re.search("key agreement algorithm", msgs[0], re.I)
+
+
+# ---------------------------------------------------------------- uuid and list query
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        (str(uuid.uuid4()), True),
+        ("00000000-0000-4000-8000-000000000000", True),
+        ("00000000-0000-0000-0000-000000000000", True),
+        ("ffffffff-ffff-ffff-ffff-ffffffffffff", True),
+        ("6BA7B810-9DAD-11D1-80B4-00C04FD430C8", True),
+        ("00000000-0000-0000-8000-000000000000", False),  # version 0
+        ("00000000-0000-9000-8000-000000000000", False),  # version 9
+        ("00000000-0000-4000-c000-000000000000", False),  # variant 110x
+        ("not-a-uuid", False),
+        ("00000000000040008000000000000000", False),
+    ],
+)
+def test_uuid_strictness(text: str, ok: bool) -> None:
+    assert is_uuid(text) is ok
+    _, issues = parse(s.KEY_ID_PARAMS, {"keyId": text})
+    assert (issues == []) is ok
+
+
+def test_uuid_is_normalised_to_lower_case() -> None:
+    out, _ = parse(s.KEY_ID_PARAMS, {"keyId": "6BA7B810-9DAD-11D1-80B4-00C04FD430C8"})
+    assert out["keyId"] == "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
+
+
+def test_list_query_defaults_and_coercion() -> None:
+    out, issues = parse(s.LIST_QUERY, {"projectId": "p"})
+    assert issues == []
+    assert (out["offset"], out["limit"], out["orderBy"], out["orderDirection"]) == (0, 100, "name", "asc")
+    out, _ = parse(s.LIST_QUERY, {"projectId": "p", "limit": "7", "offset": "3", "search": " B-K "})
+    assert (out["limit"], out["offset"], out["search"]) == (7, 3, "B-K")
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "code"),
+    [
+        ("limit", "0", "too_small"),
+        ("limit", "101", "too_big"),
+        ("limit", "abc", "invalid_type"),
+        ("offset", "-1", "too_small"),
+        ("offset", "x1", "invalid_type"),
+        ("limit", "1.5", "invalid_type"),
+        ("orderBy", "createdAt", "invalid_enum_value"),
+        ("orderDirection", "up", "invalid_enum_value"),
+    ],
+)
+def test_list_query_rules(param: str, value: str, code: str) -> None:
+    _, issues = parse(s.LIST_QUERY, {"projectId": "p", param: value})
+    assert [(i["code"], i["path"]) for i in issues] == [(code, [param])]
+
+
+def test_project_id_required_for_get_by_name() -> None:
+    assert messages(s.PROJECT_QUERY, {"projectId": ""}) == ["Project ID is required"]
+    assert messages(s.PROJECT_QUERY, {}) == ["Required"]
+
+
+# ---------------------------------------------------------------- bulk requests
+
+
+def test_bulk_import_entry_rules() -> None:
+    material = base64.b64encode(bytes(32)).decode()
+    entry = {"name": "imp", "keyUsage": "encrypt-decrypt", "keyMaterial": material}
+    assert messages(s.BULK_IMPORT, {"projectId": "p", "keys": [entry]}) == ["algorithm is required"]
+    wrong = {**entry, "algorithm": "RSA_4096", "keyUsage": "generate-verify-mac"}
+    _, issues = parse(s.BULK_IMPORT, {"projectId": "p", "keys": [wrong]})
+    assert issues == [
+        {
+            "code": "custom",
+            "message": "algorithm must be an HMAC algorithm for generate-verify-mac keys",
+            "path": ["keys", 0, "algorithm"],
+        }
+    ]
+    bad = {**entry, "algorithm": "aes-256-gcm", "keyMaterial": "%"}
+    assert messages(s.BULK_IMPORT, {"projectId": "p", "keys": [bad]}) == [
+        "keyMaterial must be base64 encoded"
+    ]
+    out, _ = parse(
+        s.BULK_IMPORT, {"projectId": "p", "keys": [{**entry, "encryptionAlgorithm": "aes-128-gcm"}]}
+    )
+    assert out["keys"][0]["algorithm"] is Algorithm.AES_128_GCM
+    assert messages(s.BULK_IMPORT, {"projectId": "p", "keys": []}) == [
+        "Array must contain at least 1 element(s)"
+    ]
+
+
+def test_bulk_export_ids() -> None:
+    ids = [str(uuid.uuid4()) for _ in range(101)]
+    assert messages(s.BULK_EXPORT, {"keyIds": ids}) == ["Array must contain at most 100 element(s)"]
+    _, issues = parse(s.BULK_EXPORT, {"keyIds": ["nope"]})
+    assert issues == [{"code": "invalid_string", "message": "Invalid uuid", "path": ["keyIds", 0]}]
+
+
+# ---------------------------------------------------------------- openapi from the same definitions
+
+
+def test_openapi_is_generated_from_the_validating_schemas() -> None:
+    doc = build_openapi(ROUTES)
+    operation_ids = {op["operationId"] for path in doc["paths"].values() for op in path.values()}
+    assert {r.name for r in ROUTES} == operation_ids
+    create = doc["components"]["schemas"]["CreateKmsKeyBody"]
+    assert create == s.CREATE_KEY.doc()
+    assert create["properties"]["name"]["maxLength"] == 32
+    assert create["required"] == ["projectId", "name"]
+    encrypt = doc["paths"]["/api/v1/kms/keys/{keyId}/encrypt"]["post"]
+    assert encrypt["parameters"][0]["schema"]["format"] == "uuid"
+    assert "1048576" in doc["components"]["schemas"]["EncryptBody"]["properties"]["plaintext"]["description"]
