@@ -27,18 +27,18 @@ from prometheus_client import (
 from kms_api.appkeys import ALGORITHM, ERROR_NAME
 
 REQUESTS: Final = Counter(
-    "kubekms_api_requests_total",
+    "kubekms_requests_total",
     "HTTP requests by operation (route name), status class and algorithm.",
     ["operation", "status_class", "algorithm"],
 )
 LATENCY: Final = Histogram(
-    "kubekms_api_request_duration_seconds",
+    "kubekms_request_duration_seconds",
     "HTTP request latency by operation and algorithm.",
     ["operation", "algorithm"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 ERRORS: Final = Counter(
-    "kubekms_api_errors_total",
+    "kubekms_errors_total",
     "Error responses by operation and error name (e.g. BadRequest, ValidationFailure, TokenError).",
     ["operation", "error"],
 )

@@ -102,11 +102,11 @@ async def test_seed_flows_restart_logs_and_metrics(
     async with http.get(f"http://127.0.0.1:{metrics_port}/metrics") as resp:
         text = await resp.text()
     assert re.search(
-        r'kubekms_api_requests_total\{algorithm="",operation="encryptWithKmsKey",status_class="2xx"\} 3', text
+        r'kubekms_requests_total\{algorithm="",operation="encryptWithKmsKey",status_class="2xx"\} 3', text
     )
     assert 'algorithm="RSASSA_PKCS1_V1_5_SHA_512",operation="signWithKmsKey",status_class="2xx"} 2.0' in text
     assert 'algorithm="aes-256-gcm",operation="createKmsKey"' in text
-    assert "kubekms_api_request_duration_seconds_bucket" in text
+    assert "kubekms_request_duration_seconds_bucket" in text
     assert rsa["id"] not in text and "kubekms_sealer_operations_total" in text
 
     # Access log: one JSON line per request, allow-listed fields, no payloads or tokens
