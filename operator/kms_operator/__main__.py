@@ -1,0 +1,47 @@
+"""`kubekms-operator`: configure, fail fast on bad configuration, then run Kopf.
+
+Exit status 2 on a configuration error (missing ROOT_ENCRYPTION_KEY / HSM_* variables, no
+kubeconfig), with a message naming the problem and never a secret value.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import kopf
+import kubernetes.config
+
+from kms_core.errors import ConfigError
+from kms_core.sealing.factory import from_env
+from kms_operator import credentials
+from kms_operator.kubeapi import KubeApi
+from kms_operator.runtime import Runtime
+from kms_operator.settings import Settings
+
+
+def main() -> None:
+    try:
+        settings = Settings.from_env()
+        logging.basicConfig(
+            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        sealer = from_env(os.environ)  # data_dir None: ROOT_ENCRYPTION_KEY or HSM_* are required
+        api = KubeApi(credentials.load(), timeout=settings.request_timeout)
+    except (ConfigError, kubernetes.config.ConfigException, OSError) as e:
+        logging.getLogger("kubekms.operator").error("refusing to start: %s", e)
+        sys.exit(2)
+    from kms_operator import handlers, startup  # noqa: F401  (registers the Kopf handlers)
+
+    kopf.run(
+        clusterwide=not settings.watch_namespaces,
+        namespaces=settings.watch_namespaces,
+        standalone=True,
+        liveness_endpoint=settings.liveness,
+        memo=kopf.Memo(runtime=Runtime(api=api, sealer=sealer, settings=settings)),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Release of a deleted KmsKey's material, as its deletionPolicy says.
+
+Retain (the default) keeps the Secret and labels it `kubekms.io/orphaned: "true"` so the key can be
+restored by a KmsKey with `spec.keyId`; Delete removes it. Material the KmsKey does not own (an
+adopted-elsewhere or foreign Secret) is never touched.
+
+Security property: nothing is unsealed; only labels, annotations or the whole Secret change.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from typing import Any
+
+import kopf
+
+from kms_operator import manifests as m
+from kms_operator.kubeapi import kmskey_path, secrets_path
+from kms_operator.runtime import Runtime, ref
+
+
+async def release(
+    rt: Runtime, namespace: str | None, name: str, body: dict[str, Any], logger: logging.Logger | Any
+) -> None:
+    """On deletion: delete the material (deletionPolicy Delete) or keep it, labelled orphaned."""
+    namespace = str(namespace)  # KmsKeys are namespaced
+    async with rt.lock(namespace, name):
+        key = await rt.api.get(kmskey_path(namespace, name)) or body
+        spec, st = key.get("spec") or {}, key.get("status") or {}
+        key_id: str | None = st.get("keyId") or spec.get("keyId")
+        if not key_id:
+            return  # the key never had material
+        secret_name = m.secret_name(key_id)
+        path = secrets_path(rt.settings.namespace, secret_name)
+        secret = await rt.api.get(path)
+        if secret is None or not m.owned_by(secret, namespace, name) or m.ORPHANED in m.labels_of(secret):
+            return  # no material, or material this KmsKey does not own: nothing to do
+        if spec.get("deletionPolicy", "Retain") == "Delete":
+            await rt.api.delete(path)
+            logger.info("Deleted the material of key %s (deletionPolicy Delete)", key_id)
+            kopf.info(ref(key), reason="MaterialDeleted", message=f"Deleted the material of key {key_id}")
+            return
+        now = datetime.datetime.now(tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        orphaned = {"metadata": {"labels": {m.ORPHANED: "true"}, "annotations": {m.ORPHANED_AT: now}}}
+        await rt.api.merge_patch(path, orphaned)
+        await rt.api.merge_patch(kmskey_path(namespace, name, "status"), {"status": {"orphaned": True}})
+        logger.info("Retained the material of key %s as orphaned Secret %s", key_id, secret_name)
+        kopf.info(ref(key), reason="MaterialRetained", message=f"Kept Secret {secret_name} (orphaned)")

@@ -1,0 +1,40 @@
+"""Kopf registrations for KmsKeys; every handler delegates to `kms_operator.reconcile`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from kms_operator import deletion, reconcile
+from kms_operator.settings import GROUP, PLURAL, VERSION, Settings
+
+KMSKEYS = (GROUP, VERSION, PLURAL)
+CHECK_INTERVAL = Settings.from_env().check_interval
+
+
+@kopf.on.create(*KMSKEYS)
+async def create_key(namespace: str | None, name: str, memo: kopf.Memo, logger: Any, **_: Any) -> None:
+    await reconcile.converge(memo["runtime"], namespace, name, logger)
+
+
+@kopf.on.resume(*KMSKEYS)
+async def resume_key(namespace: str | None, name: str, memo: kopf.Memo, logger: Any, **_: Any) -> None:
+    await reconcile.converge(memo["runtime"], namespace, name, logger)
+
+
+@kopf.on.update(*KMSKEYS)
+async def update_key(namespace: str | None, name: str, memo: kopf.Memo, logger: Any, **_: Any) -> None:
+    await reconcile.converge(memo["runtime"], namespace, name, logger)
+
+
+@kopf.timer(*KMSKEYS, interval=CHECK_INTERVAL, initial_delay=CHECK_INTERVAL)
+async def check_key(namespace: str | None, name: str, memo: kopf.Memo, logger: Any, **_: Any) -> None:
+    await reconcile.converge(memo["runtime"], namespace, name, logger)
+
+
+@kopf.on.delete(*KMSKEYS)
+async def delete_key(
+    namespace: str | None, name: str, body: kopf.Body, memo: kopf.Memo, logger: Any, **_: Any
+) -> None:
+    await deletion.release(memo["runtime"], namespace, name, dict(body), logger)

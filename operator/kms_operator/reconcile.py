@@ -1,0 +1,218 @@
+"""Reconciliation of one KmsKey: keyId, material Secret, adoption, rotation, status.
+
+`converge` is idempotent and safe to interrupt anywhere (SIGKILL included):
+1. the keyId is decided once and persisted in status (JSON-patch with a resourceVersion test)
+   before any material exists, so a restart reuses it;
+2. material is minted only when the key has never had any (no `spec.keyId`, no `status.version`)
+   and its Secret is absent; the Secret is created with create-if-absent semantics (409 -> the
+   existing Secret is adopted and the freshly minted blob is dropped unsaved);
+3. a rotation request (annotation `kubekms.io/rotate`) is recorded in the Secret together with
+   the new version, in one resourceVersion-guarded patch, so a request is never performed twice;
+4. status is written last, and only when it changed.
+A Secret that disappeared, was sealed under another KEK, or does not unseal makes the key
+Degraded (with one Warning event) and is never replaced: old ciphertexts must stay decryptable.
+
+Security property: material is unsealed only in memory, to check it and derive the public key;
+nothing here logs or writes unsealed material.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import uuid
+from typing import Any
+
+import kopf
+
+from kms_core import material
+from kms_core.algorithms import is_asymmetric, is_compatible
+from kms_core.keyring import Keyring
+from kms_core.model import Algorithm, KeyUsage
+from kms_core.sealing.base import Sealer, UnsealError
+from kms_operator import manifests as m
+from kms_operator import rotation, status
+from kms_operator.kubeapi import ApiError, Conflict, kmskey_path, secrets_path
+from kms_operator.runtime import Degraded, Runtime, escape, ref, set_label
+
+
+async def converge(rt: Runtime, namespace: str | None, name: str, logger: logging.Logger | Any) -> None:
+    """Bring one KmsKey's material and status to the desired state (see the module docstring)."""
+    namespace = str(namespace)  # KmsKeys are namespaced
+    async with rt.lock(namespace, name):
+        try:
+            key = await rt.api.get(kmskey_path(namespace, name))
+            if key is None or key["metadata"].get("deletionTimestamp"):
+                return
+            try:
+                fields = await _converge(rt, key, logger)
+            except Degraded as d:
+                await _report(rt, key, status.Health.degraded(d.reason, d.message), logger, **d.fields)
+                return
+            disabled = bool(key.get("spec", {}).get("disabled", False))
+            await _report(rt, key, status.Health.ok(disabled), logger, disabled=disabled, **fields)
+        except Conflict as e:
+            raise kopf.TemporaryError(f"concurrent change, retrying: {e.reason}", delay=0.5) from e
+        except ApiError as e:
+            raise kopf.TemporaryError(f"Kubernetes API error: {e}", delay=2) from e
+
+
+async def _converge(rt: Runtime, key: dict[str, Any], logger: logging.Logger | Any) -> dict[str, Any]:
+    spec, st = key.get("spec") or {}, key.get("status") or {}
+    try:
+        usage = KeyUsage(spec.get("keyUsage", KeyUsage.ENCRYPT_DECRYPT.value))
+        alg = Algorithm(spec.get("algorithm", Algorithm.AES_256_GCM.value))
+    except ValueError as e:
+        raise Degraded("InvalidSpec", f"unknown keyUsage or algorithm: {e}") from e
+    if not is_compatible(usage, alg):
+        raise Degraded("InvalidSpec", f"algorithm {alg.value} is not valid for keyUsage {usage.value}")
+    adopted = spec.get("keyId") or None
+    if adopted and st.get("keyId") not in (None, adopted):
+        raise Degraded("KeyIdMismatch", f"spec.keyId {adopted} differs from status.keyId {st['keyId']}")
+    key_id = adopted or st.get("keyId")
+    if key_id is None:
+        key_id = str(uuid.uuid4())
+        key = await _persist_key_id(rt, key, key_id)
+        st = key.get("status") or {}
+
+    name = m.secret_name(key_id)
+    secret = await rt.api.get(secrets_path(rt.settings.namespace, name))
+    if secret is None:
+        if adopted:
+            raise Degraded(
+                "SecretMissing",
+                f"Secret {name} for the adopted keyId does not exist; no material was created",
+                keyId=key_id,
+                secretName=name,
+            )
+        if st.get("version"):
+            raise Degraded(
+                "SecretMissing",
+                f"Secret {name} holding this key's material is missing; "
+                "refusing to create new material (existing ciphertexts would be lost)",
+            )
+        secret = await _create(rt, key, key_id, usage, alg, logger)
+    secret = await _check_ownership(rt, key, secret, key_id, bool(adopted))
+    _check_secret(rt, secret, key_id, alg)
+    secret, handled = await rotation.rotate(rt, key, secret, key_id, usage, alg, logger)
+
+    versions = m.versions(secret)
+    current = max(versions)
+    public = st.get("publicKey") if st.get("version") == current else None
+    if st.get("version") != current or (is_asymmetric(alg) and public is None):
+        public = await asyncio.to_thread(_verify, rt.sealer, key_id, alg, current, versions[current])
+    return {"keyId": key_id, "version": current, "secretName": name, "publicKey": public, "rotation": handled}
+
+
+async def _persist_key_id(rt: Runtime, key: dict[str, Any], key_id: str) -> dict[str, Any]:
+    meta = key["metadata"]
+    test = {"op": "test", "path": "/metadata/resourceVersion", "value": meta["resourceVersion"]}
+    add = (
+        {"op": "add", "path": "/status/keyId", "value": key_id}
+        if key.get("status")
+        else {"op": "add", "path": "/status", "value": {"keyId": key_id}}
+    )
+    path = kmskey_path(meta["namespace"], meta["name"], "status")
+    return await rt.api.json_patch(path, [test, add])
+
+
+async def _create(
+    rt: Runtime,
+    key: dict[str, Any],
+    key_id: str,
+    usage: KeyUsage,
+    alg: Algorithm,
+    logger: logging.Logger | Any,
+) -> dict[str, Any]:
+    sealed = await asyncio.to_thread(material.mint, key_id, 1, alg, rt.sealer)
+    meta = key["metadata"]
+    body = m.secret(
+        key_id=key_id,
+        namespace=rt.settings.namespace,
+        owner_namespace=meta["namespace"],
+        owner_name=meta["name"],
+        kek_id=rt.sealer.kek_id,
+        algorithm=alg.value,
+        key_usage=usage.value,
+        sealed=sealed,
+    )
+    try:
+        created = await rt.api.create(secrets_path(rt.settings.namespace), body)
+    except Conflict:
+        # Another attempt stored material first: adopt it; this blob is dropped unsaved.
+        existing = await rt.api.get(secrets_path(rt.settings.namespace, m.secret_name(key_id)))
+        if existing is None:
+            raise
+        return existing
+    logger.info("Created key material version 1 in Secret %s", m.secret_name(key_id))
+    kopf.info(ref(key), reason="MaterialCreated", message=f"Created key {key_id} version 1")
+    return created
+
+
+async def _check_ownership(
+    rt: Runtime, key: dict[str, Any], secret: dict[str, Any], key_id: str, adopted: bool
+) -> dict[str, Any]:
+    ns, name = key["metadata"]["namespace"], key["metadata"]["name"]
+    labels = m.labels_of(secret)
+    if labels.get(m.KEY_ID) != key_id:
+        raise Degraded("SecretConflict", f"Secret {m.secret_name(key_id)} is labelled for another key id")
+    if m.owned_by(secret, ns, name) and m.ORPHANED not in labels:
+        return secret
+    if not adopted:
+        raise Degraded(
+            "SecretConflict",
+            f"Secret {m.secret_name(key_id)} belongs to "
+            f"{labels.get(m.OWNER_NAMESPACE)}/{labels.get(m.OWNER_NAME)}",
+        )
+    owner_ns, owner_name = labels.get(m.OWNER_NAMESPACE), labels.get(m.OWNER_NAME)
+    if owner_ns and owner_name and not m.owned_by(secret, ns, name) and m.ORPHANED not in labels:
+        owner = await rt.api.get(kmskey_path(owner_ns, owner_name))
+        if owner is not None and (owner.get("status") or {}).get("keyId") == key_id:
+            raise Degraded("SecretInUse", f"key {key_id} is in use by KmsKey {owner_ns}/{owner_name}")
+    test = {"op": "test", "path": "/metadata/resourceVersion", "value": secret["metadata"]["resourceVersion"]}
+    ops = [test, *(set_label(k, v) for k, v in ((m.OWNER_NAMESPACE, ns), (m.OWNER_NAME, name)))]
+    if m.ORPHANED in labels:
+        ops.append({"op": "remove", "path": f"/metadata/labels/{escape(m.ORPHANED)}"})
+    adopted_secret = await rt.api.json_patch(secrets_path(rt.settings.namespace, m.secret_name(key_id)), ops)
+    kopf.info(ref(key), reason="MaterialAdopted", message=f"Adopted existing material of key {key_id}")
+    return adopted_secret
+
+
+def _check_secret(rt: Runtime, secret: dict[str, Any], key_id: str, alg: Algorithm) -> None:
+    notes, name = m.annotations_of(secret), m.secret_name(key_id)
+    if notes.get(m.KEK_ID) != rt.sealer.kek_id:
+        raise Degraded(
+            "KekMismatch",
+            f"Secret {name} was sealed with kek_id {notes.get(m.KEK_ID)} but this "
+            f"operator's key has kek_id {rt.sealer.kek_id}; nothing was written",
+        )
+    if notes.get(m.ALGORITHM) not in (None, alg.value):
+        raise Degraded("AlgorithmMismatch", f"Secret {name} holds {notes.get(m.ALGORITHM)} material")
+    if not m.versions(secret):
+        raise Degraded("SecretInvalid", f"Secret {name} holds no version-<n> entries")
+
+
+def _verify(sealer: Sealer, key_id: str, alg: Algorithm, version: int, sealed: bytes) -> str | None:
+    """Unseal the current version once (it must authenticate); the public key for asymmetric keys."""
+    try:
+        raw = material.unseal(key_id, version, alg, sealed, sealer)
+    except UnsealError as e:
+        raise Degraded("UnsealFailed", f"version {version} of key {key_id} does not unseal") from e
+    if not is_asymmetric(alg):
+        return None
+    return base64.b64encode(Keyring(alg, {version: raw}, version).public_key()).decode()
+
+
+async def _report(
+    rt: Runtime, key: dict[str, Any], health: status.Health, logger: logging.Logger | Any, **fields: Any
+) -> None:
+    st = key.get("status") or {}
+    if not health.ready and not status.was_degraded_for(st, health.reason):
+        logger.warning("KmsKey degraded: %s: %s", health.reason, health.message)
+        kopf.warn(ref(key), reason=health.reason, message=health.message)
+    new = status.desired(st, health, key["metadata"].get("generation"), **fields)
+    if status.changed(st, new):
+        removed = {k: None for k in st if k not in new}
+        path = kmskey_path(key["metadata"]["namespace"], key["metadata"]["name"], "status")
+        await rt.api.merge_patch(path, {"status": {**new, **removed}})

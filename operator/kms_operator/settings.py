@@ -1,0 +1,54 @@
+"""The operator's configuration, read once from the environment.
+
+Security property: holds names and intervals only; the sealing configuration (ROOT_ENCRYPTION_KEY,
+HSM_*) is read by `kms_core.sealing.factory.from_env` and never copied here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from kms_core.errors import ConfigError
+
+GROUP = "kubekms.io"
+VERSION = "v1alpha1"
+PLURAL = "kmskeys"
+FINALIZER = "kubekms.io/finalizer"
+# Kopf's own bookkeeping annotations live under a sub-domain: Kopf ignores every annotation that
+# shares its storage prefix when diffing, and `kubekms.io/rotate` must stay visible to it.
+KOPF_PREFIX = "operator.kubekms.io"
+DEFAULT_NAMESPACE = "kubekms-system"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    namespace: str  # where the key material Secrets live (KUBEKMS_NAMESPACE)
+    check_interval: float  # how often each key's Secret is re-checked (KUBEKMS_CHECK_INTERVAL)
+    watch_namespaces: tuple[str, ...]  # empty: cluster-wide (KUBEKMS_WATCH_NAMESPACES)
+    liveness: str | None  # e.g. http://0.0.0.0:8081/healthz (KUBEKMS_LIVENESS)
+    log_level: str
+    request_timeout: float
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        in_pod = bool(env.get("KUBERNETES_SERVICE_HOST"))
+        try:
+            interval = float(env.get("KUBEKMS_CHECK_INTERVAL", "30"))
+            timeout = float(env.get("KUBEKMS_REQUEST_TIMEOUT", "30"))
+        except ValueError as e:
+            raise ConfigError(f"KUBEKMS_CHECK_INTERVAL / KUBEKMS_REQUEST_TIMEOUT must be numbers: {e}") from e
+        if interval <= 0 or timeout <= 0:
+            raise ConfigError("KUBEKMS_CHECK_INTERVAL and KUBEKMS_REQUEST_TIMEOUT must be positive")
+        liveness = env.get("KUBEKMS_LIVENESS", "http://0.0.0.0:8081/healthz" if in_pod else "") or None
+        watched = tuple(ns.strip() for ns in env.get("KUBEKMS_WATCH_NAMESPACES", "").split(",") if ns.strip())
+        return cls(
+            namespace=env.get("KUBEKMS_NAMESPACE", DEFAULT_NAMESPACE),
+            check_interval=interval,
+            watch_namespaces=watched,
+            liveness=liveness,
+            log_level=env.get("KUBEKMS_LOG_LEVEL", "INFO").upper(),
+            request_timeout=timeout,
+        )

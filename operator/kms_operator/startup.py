@@ -1,0 +1,65 @@
+"""Kopf configuration (the one @kopf.on.startup), credentials (@kopf.on.login) and cleanup.
+
+Security property: the bearer token goes from the kubeconfig / ServiceAccount straight into Kopf's
+connection info and is never logged; the sealer (built before Kopf starts) is only described by
+backend and kek_id.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from kms_core.sealing.factory import describe
+from kms_operator import credentials
+from kms_operator.settings import FINALIZER, KOPF_PREFIX
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: Any, **_: Any) -> None:
+    runtime = memo["runtime"]
+    # Kopf's bookkeeping: our finalizer, and annotations under operator.kubekms.io (not
+    # status.kopf, which the CRD's structural schema would prune).
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=KOPF_PREFIX, key="last-handled-configuration"
+    )
+    settings.posting.reporting_component = "kubekms-operator"
+    settings.posting.level = logging.INFO
+    # Bounded waits everywhere: a hung API server must not hang the operator.
+    settings.networking.request_timeout = runtime.settings.request_timeout
+    settings.networking.connect_timeout = 10
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 10
+    settings.execution.max_workers = 4
+    # Material creation is guarded by create-if-absent and resourceVersion tests, not by peering.
+    settings.peering.standalone = True
+    logger.info(
+        "KubeKMS operator ready: %s; key material Secrets in namespace %s",
+        describe(runtime.sealer),
+        runtime.settings.namespace,
+    )
+
+
+@kopf.on.login()
+def login(**_: Any) -> kopf.ConnectionInfo:
+    conn = credentials.load()
+    return kopf.ConnectionInfo(
+        server=conn.server,
+        token=conn.token,
+        scheme=conn.scheme,
+        ca_path=conn.ca_path,
+        insecure=conn.insecure,
+        certificate_path=conn.certificate_path,
+        private_key_path=conn.private_key_path,
+        default_namespace=conn.default_namespace,
+    )
+
+
+@kopf.on.cleanup()
+async def close(memo: kopf.Memo, **_: Any) -> None:
+    await memo["runtime"].api.close()

@@ -1,0 +1,160 @@
+"""An emulated Kubernetes API server for the operator and API tests, built on kmock.
+
+`KubeEmulator` subclasses `kmock.KubernetesEmulator` and keeps kmock's parts that work for real
+clients: request parsing, the aiohttp server on a random port, API discovery (`/api`, `/apis`,
+`/apis/<group>[/<version>]`, fed from kmock's bundled built-in resources plus every CRD created at
+run time, see `crds.py`) and the `objects` store with each object's full history. It replaces
+kmock's handlers for resources with kube-apiserver behaviour, in small documented parts:
+- `compat.py`: the kmock 0.8 gaps (namespaces path parsing, metadata stamping, merge/JSON patches
+  with a failed `test` -> 422, label/field selectors, `Status` bodies);
+- `store.py`: resourceVersions, generation, status subresource, finalizers and deletionTimestamp,
+  optimistic concurrency (409), create-if-absent (409 AlreadyExists), no-op updates;
+- `watch.py`: watches resumable from a resourceVersion (410 Expired), BOOKMARKs, `cut_watches()`;
+- `faults.py`: 503s and delays on demand; `rbac.py`: TokenReview and SubjectAccessReview.
+Lists are typed (`KmsKeyList`, apiVersion, metadata.resourceVersion). Writes that reached the
+server complete even if their client dies (crash tests rely on this).
+
+Not emulated (tests must not rely on them): OpenAPI/CEL validation and defaulting of custom
+resources, server-side apply, Table output (kubectl shows NAME/AGE only), owner-reference garbage
+collection, namespace deletion cascades, pagination (`limit`/`continue` return everything at
+once), authentication of the emulator's own callers (any bearer token is accepted).
+
+Test controls: the coroutines `create_object`, `read_object`, `list_objects`, `patch_object`,
+`replace_object`, `delete_object`, `cut_watches` (on the emulator's loop), `faults`, `rbac`;
+`cluster.Cluster` runs the emulator in a thread and wraps all of them as plain methods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import gzip
+import importlib.resources
+import json
+from typing import Any
+
+import aiohttp.web
+import attrs
+import kmock
+from kmock._internal import apps, rendering
+
+from kube import compat
+from kube.faults import Faults
+from kube.rbac import Rbac
+from kube.store import ObjectStore, not_found
+from kube.watch import WatchStreams
+
+compat.install()
+
+TOKENREVIEWS = kmock.resource("authentication.k8s.io", "v1", "tokenreviews")
+ACCESSREVIEWS = kmock.resource("authorization.k8s.io", "v1", "subjectaccessreviews")
+
+
+@attrs.define(kw_only=True)
+class KubeEmulator(ObjectStore, WatchStreams, kmock.KubernetesEmulator):
+    """kmock's emulator with kube-apiserver semantics for resources (see the module docstring)."""
+
+    rbac: Rbac = attrs.field(factory=Rbac)
+    faults: Faults = attrs.field(factory=Faults)
+    bookmark_interval: float = 10.0
+    log_size: int = 5000
+    _rv: int = attrs.field(default=1, init=False)
+    _floor: int = attrs.field(default=0, init=False)  # watches from an older resourceVersion: 410
+    _log: collections.deque[tuple[int, kmock.resource, dict[str, Any]]] = attrs.field(init=False)
+    _changed: asyncio.Condition = attrs.field(factory=asyncio.Condition, init=False)
+    _streams: dict[int, aiohttp.web.BaseRequest] = attrs.field(factory=dict, init=False)
+    _custom: set[kmock.resource] = attrs.field(factory=set, init=False)
+    _inflight: set[asyncio.Future[aiohttp.web.StreamResponse]] = attrs.field(factory=set, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self._log = collections.deque(maxlen=self.log_size)
+        # kmock's bundled discovery data for built-in resources (load_bundled() uses a deprecated API).
+        bundled = importlib.resources.files("kmock._internal").joinpath("resources.json.gz").read_bytes()
+        self.resources.load_data(gzip.decompress(bundled))
+
+    # -- HTTP entry point ---------------------------------------------------------------------
+
+    async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        if request.method.value == "GET":
+            return await self._serve(request)
+        # A write that reached the server completes even if its client dies meanwhile (as with
+        # kube-apiserver); aiohttp would cancel the handler. Crash tests rely on this.
+        work = asyncio.ensure_future(self._serve(request))
+        self._inflight.add(work)
+        work.add_done_callback(self._inflight.discard)
+        return await asyncio.shield(work)
+
+    async def _serve(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        delay, failure = self.faults.check(request.method.value, request.url.path)
+        if delay:
+            await asyncio.sleep(delay)
+        if failure is not None:
+            return _json(compat.status_body(failure, "ServiceUnavailable", "injected fault"), failure)
+        res = request.resource
+        if res is None or res.plural is None or res.version is None:
+            # Discovery and anything else: kmock's own reactions and fallbacks.
+            return await apps.RawHandler._handle(self, request)
+        try:
+            return await self._route(request, res)
+        except compat.ApiError as e:
+            details = {"name": request.name or "", "kind": res.plural}
+            return _json(compat.status_body(e.code, e.reason, e.message, details), e.code)
+
+    async def _route(self, request: rendering.Request, res: kmock.resource) -> aiohttp.web.StreamResponse:
+        if res not in self.resources:
+            raise compat.ApiError(404, "NotFound", f"the server could not find the resource {res.plural}")
+        method, data, name = request.method.value, request.data, request.name
+        if res == TOKENREVIEWS and method == "POST":
+            return _json(self.rbac.token_review(data or {}), 201)
+        if res == ACCESSREVIEWS and method == "POST":
+            return _json(self.rbac.access_review(data or {}), 201)
+        ns = request.namespace if self.resources[res].namespaced else None
+        sub = request.subresource
+        if sub not in (None, "status"):
+            raise compat.ApiError(404, "NotFound", f"subresource {sub} is not supported")
+        if method == "GET" and request.params.get("watch") in ("true", "1"):
+            return await self._watch(request, res, ns)
+        if method == "GET" and name:
+            obj = await self.read_object(res, ns, name)
+            if obj is None:
+                raise not_found(res, name)
+            return _json(obj)
+        if method == "GET":
+            p = request.params
+            items, rv = await self.list_with_version(res, ns, p.get("labelSelector"), p.get("fieldSelector"))
+            info = self.resources[res]
+            gv = f"{res.group}/{res.version}" if res.group else res.version
+            body = {"apiVersion": gv, "kind": f"{info.kind}List", "metadata": {"resourceVersion": str(rv)}}
+            return _json({**body, "items": items})
+        if method == "DELETE" and name:
+            return _json(await self.delete_object(res, ns, name))
+        if not isinstance(data, (dict, list)):
+            raise compat.ApiError(400, "BadRequest", "the request body must be JSON")
+        if method == "POST" and not name:
+            return _json(await self.create_object(res, _as_dict(data), namespace=ns), 201)
+        ctype = request.headers.get("Content-Type", "application/json")
+        if method == "PATCH" and name:
+            return _json(await self.patch_object(res, ns, name, data, content_type=ctype, subresource=sub))
+        if method == "PUT" and name:
+            return _json(await self.replace_object(res, ns, name, _as_dict(data), subresource=sub))
+        raise compat.ApiError(405, "MethodNotAllowed", f"{method} is not supported here")
+
+    async def _serve_version(self, request: rendering.Request) -> Any:
+        # kmock repeats a resource's short names on its subresources; kubectl then warns that
+        # "kmsk" is ambiguous with kmskeys/status.
+        payload = await super()._serve_version(request)
+        for entry in payload.get("resources", []):
+            if "/" in entry["name"]:
+                entry["shortNames"], entry["categories"] = [], []
+        return payload
+
+
+def _json(payload: Any, status: int = 200) -> aiohttp.web.Response:
+    return aiohttp.web.Response(body=json.dumps(payload), status=status, content_type="application/json")
+
+
+def _as_dict(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise compat.ApiError(400, "BadRequest", "the request body must be a JSON object")
+    return data

@@ -1,0 +1,74 @@
+"""Helpers for KmsKey tests (operator and API): create keys, wait for conditions, unseal Secrets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kms_core import material
+from kms_core.model import Algorithm
+from kms_core.sealing.rootkey import RootKeySealer
+from kube.cluster import KMSKEYS, KUBEKMS_NAMESPACE, SECRETS, Cluster
+
+
+def kmskey(
+    name: str, usage: str = "encrypt-decrypt", algorithm: str = "aes-256-gcm", **spec: Any
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "kubekms.io/v1alpha1",
+        "kind": "KmsKey",
+        "metadata": {"name": name},
+        "spec": {"keyUsage": usage, "algorithm": algorithm, **spec},
+    }
+
+
+def condition(key: dict[str, Any] | None, kind: str) -> dict[str, Any]:
+    for cond in ((key or {}).get("status") or {}).get("conditions") or []:
+        if cond.get("type") == kind:
+            return dict(cond)
+    return {}
+
+
+def wait_ready(
+    cluster: Cluster, name: str, namespace: str = "default", version: int = 1, timeout: float = 30
+) -> dict[str, Any]:
+    def probe() -> dict[str, Any] | None:
+        key = cluster.get(KMSKEYS, namespace, name)
+        ready = condition(key, "Ready").get("status") == "True"
+        return key if key and ready and key["status"].get("version") == version else None
+
+    return cluster.wait_for(
+        probe, timeout, message=f"KmsKey {namespace}/{name} not Ready at version {version}"
+    )
+
+
+def wait_degraded(
+    cluster: Cluster, name: str, reason: str, namespace: str = "default", timeout: float = 30
+) -> dict[str, Any]:
+    def probe() -> dict[str, Any] | None:
+        key = cluster.get(KMSKEYS, namespace, name)
+        cond = condition(key, "Degraded")
+        return key if cond.get("status") == "True" and cond.get("reason") == reason else None
+
+    return cluster.wait_for(probe, timeout, message=f"KmsKey {namespace}/{name} not Degraded/{reason}")
+
+
+def secret_of(cluster: Cluster, key: dict[str, Any]) -> dict[str, Any] | None:
+    return cluster.get(SECRETS, KUBEKMS_NAMESPACE, f"kmskey-{key['status']['keyId']}")
+
+
+def material_secrets(cluster: Cluster) -> list[dict[str, Any]]:
+    return cluster.list(SECRETS, KUBEKMS_NAMESPACE, "kubekms.io/key-id")
+
+
+def unseal_all(root_key: str, key: dict[str, Any], secret: dict[str, Any]) -> dict[int, bytes]:
+    """Every version's material, unsealed with the test's root key (AAD = key id, version, alg)."""
+    from kms_operator.manifests import versions
+
+    sealer = RootKeySealer.from_base64(root_key)
+    alg = Algorithm(key["spec"]["algorithm"])
+    key_id = key["status"]["keyId"]
+    return {v: material.unseal(key_id, v, alg, blob, sealer) for v, blob in versions(secret).items()}
+
+
+def reasons(cluster: Cluster, name: str, namespace: str = "default") -> list[str]:
+    return [e.get("reason", "") for e in cluster.events(namespace, name)]

@@ -1,0 +1,304 @@
+"""The Helm chart renders valid Kubernetes objects for every supported value set.
+
+Each rendered document is validated (strict: unknown fields fail) against the Kubernetes OpenAPI
+schemas that kubernetes-validate ships, for the oldest Kubernetes the chart supports and a current
+one. Objects of other projects' CRDs (ServiceMonitor, PrometheusRule, Certificate) have no schema
+there and are the only ones allowed to be skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import kubernetes_validate
+import pytest
+
+from fixtures.helm import CHART, NAMESPACE, RELEASE, VALUE_SETS, Render, helm
+
+KUBE_VERSIONS = ("1.30", "1.35")
+FOREIGN_CRD_KINDS = {"ServiceMonitor", "PrometheusRule", "Certificate"}
+
+
+def find(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    matches = [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+    assert len(matches) == 1, f"expected one {kind} {name or ''}, found {len(matches)}"
+    return matches[0]
+
+
+def kinds(docs: list[dict[str, Any]]) -> set[str]:
+    return {d["kind"] for d in docs}
+
+
+def env_of(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def test_lint_strict() -> None:
+    result = helm("lint", "--strict", str(CHART), check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 chart(s) failed" in result.stdout
+
+
+@pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
+def test_every_document_is_a_valid_kubernetes_object(
+    render: Render, value_set: str, kube_version: str
+) -> None:
+    docs = render(VALUE_SETS[value_set])
+    assert docs, "nothing rendered"
+    skipped = set()
+    for doc in docs:
+        try:
+            kubernetes_validate.validate(doc, kube_version, strict=True)
+        except kubernetes_validate.SchemaNotFoundError:
+            skipped.add(doc["kind"])
+        except kubernetes_validate.ValidationError as err:
+            path = ".".join(str(p) for p in err.path)
+            name = f"{doc['kind']}/{doc['metadata']['name']}"
+            pytest.fail(f"{name} invalid for {kube_version}: {path}: {err.message}")
+    assert skipped <= FOREIGN_CRD_KINDS, f"no schema for {skipped - FOREIGN_CRD_KINDS}"
+
+
+def test_every_namespaced_object_is_in_the_release_namespace(render: Render, value_set: str) -> None:
+    cluster_scoped = {"ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
+    for doc in render(VALUE_SETS[value_set]):
+        if doc["kind"] in cluster_scoped:
+            assert "namespace" not in doc["metadata"]
+        else:
+            assert doc["metadata"]["namespace"] == NAMESPACE, doc["metadata"]["name"]
+
+
+def test_default_render_holds_the_expected_objects(render: Render) -> None:
+    docs = render({})
+    assert {"Deployment", "Service", "ServiceAccount", "ClusterRole", "Role", "PodDisruptionBudget",
+            "Secret", "Pod"} <= kinds(docs)
+    # Opt-in features stay off by default.
+    assert not kinds(docs) & {"NetworkPolicy", "ServiceMonitor", "PrometheusRule", "Certificate", "ConfigMap"}
+
+
+def test_api_deployment_is_highly_available(render: Render) -> None:
+    dep = find(render({}), "Deployment", f"{RELEASE}-api")
+    spec = dep["spec"]
+    assert spec["replicas"] >= 2
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    pod = spec["template"]["spec"]
+    keys = {c["topologyKey"] for c in pod["topologySpreadConstraints"]}
+    assert keys == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
+    pdb = find(render({}), "PodDisruptionBudget")
+    assert 1 <= pdb["spec"]["minAvailable"] < spec["replicas"]
+
+
+def test_api_probes_and_shutdown(render: Render) -> None:
+    pod = find(render({}), "Deployment", f"{RELEASE}-api")["spec"]["template"]["spec"]
+    (api,) = pod["containers"]
+    assert api["command"] == ["kubekms-api"]
+    args = api["args"]
+    assert args[:4] == ["--store", "kubernetes", "--host", "0.0.0.0"]
+    assert args[args.index("--port") + 1] == "8080" and args[args.index("--metrics-port") + 1] == "9090"
+    assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert api["startupProbe"]["httpGet"]["path"] == "/healthz"
+    shutdown = int(env_of(api)["KUBEKMS_SHUTDOWN_TIMEOUT"]["value"])
+    assert shutdown == 20
+    assert pod["terminationGracePeriodSeconds"] > shutdown
+    custom = find(render({"api": {"shutdownTimeoutSeconds": 45}}), "Deployment", f"{RELEASE}-api")
+    assert custom["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > 45
+
+
+def test_operator_is_a_single_recreated_replica(render: Render) -> None:
+    dep = find(render({}), "Deployment", f"{RELEASE}-operator")
+    assert dep["spec"]["replicas"] == 1
+    assert dep["spec"]["strategy"] == {"type": "Recreate"}
+    (op,) = dep["spec"]["template"]["spec"]["containers"]
+    assert op["command"] == ["kubekms-operator"]
+    probe = op["livenessProbe"]["httpGet"]
+    ports = {p["name"]: p["containerPort"] for p in op["ports"]}
+    assert probe["path"] == "/healthz" and ports[probe["port"]] == 8081
+
+
+def test_selectors_match_pod_labels(render: Render, value_set: str) -> None:
+    docs = render(VALUE_SETS[value_set])
+    pods = {}
+    for dep in (d for d in docs if d["kind"] == "Deployment"):
+        selector = dep["spec"]["selector"]["matchLabels"]
+        labels = dep["spec"]["template"]["metadata"]["labels"]
+        assert selector.items() <= labels.items(), dep["metadata"]["name"]
+        pods[dep["metadata"]["name"]] = labels
+        for tsc in dep["spec"]["template"]["spec"].get("topologySpreadConstraints", []):
+            assert tsc["labelSelector"]["matchLabels"].items() <= labels.items()
+    api_labels = pods[f"{RELEASE}-api"]
+    other_labels = pods[f"{RELEASE}-operator"]
+
+    def selects_api_only(selector: dict[str, str]) -> bool:
+        return selector.items() <= api_labels.items() and not selector.items() <= other_labels.items()
+
+    api_pod = find(docs, "Deployment", f"{RELEASE}-api")["spec"]["template"]["spec"]
+    container_ports = {p["name"] for c in api_pod["containers"] for p in c["ports"]}
+    for svc in (d for d in docs if d["kind"] == "Service"):
+        assert selects_api_only(svc["spec"]["selector"]), svc["metadata"]["name"]
+        for port in svc["spec"]["ports"]:
+            assert port["targetPort"] in container_ports
+    for pdb in (d for d in docs if d["kind"] == "PodDisruptionBudget"):
+        assert selects_api_only(pdb["spec"]["selector"]["matchLabels"])
+    for pol in (d for d in docs if d["kind"] == "NetworkPolicy"):
+        sel = pol["spec"]["podSelector"]["matchLabels"]
+        assert sel.items() <= api_labels.items() or sel.items() <= other_labels.items()
+    for mon in (d for d in docs if d["kind"] == "ServiceMonitor"):
+        matched = [s for s in docs if s["kind"] == "Service"
+                   and mon["spec"]["selector"]["matchLabels"].items() <= s["metadata"]["labels"].items()]
+        assert [s["metadata"]["name"] for s in matched] == [f"{RELEASE}-api-metrics"]
+        endpoints = {e["port"] for e in mon["spec"]["endpoints"]}
+        assert {p["name"] for p in matched[0]["spec"]["ports"]} == endpoints
+
+
+def test_root_key_is_generated_once_and_kept(render: Render) -> None:
+    docs = render({})
+    secret = find(docs, "Secret", f"{RELEASE}-root-key")
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    import base64
+
+    inner = base64.b64decode(secret["data"]["ROOT_ENCRYPTION_KEY"])
+    assert len(base64.b64decode(inner, validate=True)) == 32
+    for dep in (d for d in docs if d["kind"] == "Deployment"):
+        (c,) = dep["spec"]["template"]["spec"]["containers"]
+        ref = env_of(c)["ROOT_ENCRYPTION_KEY"]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": f"{RELEASE}-root-key", "key": "ROOT_ENCRYPTION_KEY"}
+
+
+def test_existing_root_key_secret_is_referenced_not_created(render: Render) -> None:
+    docs = render(VALUE_SETS["existing-root-key"])
+    assert "Secret" not in kinds(docs)
+    for dep in (d for d in docs if d["kind"] == "Deployment"):
+        (c,) = dep["spec"]["template"]["spec"]["containers"]
+        assert env_of(c)["ROOT_ENCRYPTION_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "my-root-key",
+                                                                                 "key": "key"}
+
+
+@pytest.mark.parametrize("name", ["hsm-token-label", "hsm-slot"])
+def test_hsm_settings(render: Render, name: str) -> None:
+    values = VALUE_SETS[name]["hsm"]
+    docs = render(VALUE_SETS[name])
+    assert "Secret" not in kinds(docs), "no root key is generated when an HSM seals the keys"
+    for dep in (d for d in docs if d["kind"] == "Deployment"):
+        pod = dep["spec"]["template"]["spec"]
+        (c,) = pod["containers"]
+        env = env_of(c)
+        assert "ROOT_ENCRYPTION_KEY" not in env
+        assert env["HSM_LIB_PATH"]["value"] == "/opt/hsm/lib/libpkcs11.so"
+        assert env["HSM_KEY_LABEL"]["value"] == "kubekms-root"
+        assert env["HSM_PIN"]["valueFrom"]["secretKeyRef"] == {"name": "hsm-pin",
+                                                               "key": values["pinSecret"].get("key", "pin")}
+        if "tokenLabel" in values:
+            assert env["HSM_TOKEN_LABEL"]["value"] == "kubekms" and "HSM_SLOT" not in env
+        else:
+            assert env["HSM_SLOT"]["value"] == "0" and "HSM_TOKEN_LABEL" not in env
+        for extra in values.get("extraEnv", []):
+            assert env[extra["name"]] == extra
+        volume = next(v for v in pod["volumes"] if v["name"] == "hsm-library")
+        assert {k: v for k, v in volume.items() if k != "name"} == values["volume"]
+        mount = next(m for m in c["volumeMounts"] if m["name"] == "hsm-library")
+        assert mount == {"name": "hsm-library", "mountPath": "/opt/hsm", "readOnly": True}
+
+
+def _api_container(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    (c,) = find(docs, "Deployment", f"{RELEASE}-api")["spec"]["template"]["spec"]["containers"]
+    return c
+
+
+@pytest.mark.parametrize(("name", "secret"), [("tls-existing-secret", "kubekms-api-tls"),
+                                              ("tls-cert-manager", f"{RELEASE}-api-tls")])
+def test_tls(render: Render, name: str, secret: str) -> None:
+    docs = render(VALUE_SETS[name])
+    api = _api_container(docs)
+    args = api["args"]
+    assert args[args.index("--tls-cert") + 1] == "/etc/kubekms/tls/tls.crt"
+    assert args[args.index("--tls-key") + 1] == "/etc/kubekms/tls/tls.key"
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        assert api[probe]["httpGet"]["scheme"] == "HTTPS"
+    pod = find(docs, "Deployment", f"{RELEASE}-api")["spec"]["template"]["spec"]
+    assert {"name": "tls", "secret": {"secretName": secret, "defaultMode": 0o440}} in pod["volumes"]
+    test_pod = find(docs, "Pod")
+    ca = next(v for v in test_pod["spec"]["volumes"] if v["name"] == "ca")["secret"]
+    assert ca["secretName"] == secret and ca["items"] == [{"key": "ca.crt", "path": "ca.crt"}]
+    assert env_of(test_pod["spec"]["containers"][0])["KUBEKMS_URL"]["value"].startswith("https://")
+    if name == "tls-cert-manager":
+        cert = find(docs, "Certificate")
+        assert cert["spec"]["secretName"] == secret
+        issuer = {"name": "ca-issuer", "kind": "ClusterIssuer", "group": "cert-manager.io"}
+        assert cert["spec"]["issuerRef"] == issuer
+        assert f"{RELEASE}-api.{NAMESPACE}.svc" in cert["spec"]["dnsNames"]
+        assert "kms.example.internal" in cert["spec"]["dnsNames"]
+    else:
+        assert "Certificate" not in kinds(docs)
+
+
+def test_monitoring_assets_use_the_api_metric_names(render: Render) -> None:
+    docs = render(VALUE_SETS["monitoring"])
+    mon = find(docs, "ServiceMonitor")
+    assert mon["metadata"]["labels"]["release"] == "prometheus"
+    rules = {r["alert"]: r for g in find(docs, "PrometheusRule")["spec"]["groups"] for r in g["rules"]}
+    wanted = {"KubeKMSHighErrorRate", "KubeKMSHighLatency", "KubeKMSKeysDegraded", "KubeKMSOperatorDown"}
+    assert wanted <= set(rules)
+    assert 'status_class="5xx"' in rules["KubeKMSHighErrorRate"]["expr"]
+    assert "kubekms_request_duration_seconds_bucket" in rules["KubeKMSHighLatency"]["expr"]
+    assert "> 0.5" in rules["KubeKMSHighLatency"]["expr"]
+    assert 'kubekms_keys{namespace="kubekms",state="degraded"}' in rules["KubeKMSKeysDegraded"]["expr"]
+    assert f'deployment="{RELEASE}-operator"' in rules["KubeKMSOperatorDown"]["expr"]
+    # Prometheus, not Helm, must expand the alert templates: they survive rendering verbatim.
+    assert "{{ $value | humanizePercentage }}" in rules["KubeKMSHighErrorRate"]["annotations"]["description"]
+    assert "{{ $value }}" in rules["KubeKMSKeysDegraded"]["annotations"]["description"]
+    dashboard = json.loads(find(docs, "ConfigMap")["data"]["kubekms.json"])
+    exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    for metric in ("kubekms_requests_total", "kubekms_request_duration_seconds_bucket", "kubekms_keys",
+                   "kubekms_crypto_failures_total", "kubekms_sealer_operations_total",
+                   "kubekms_sealer_duration_seconds_bucket", "kubekms_cache_requests_total"):
+        assert metric in exprs, metric
+    assert find(docs, "ConfigMap")["metadata"]["labels"]["grafana_dashboard"] == "1"
+
+
+def test_network_policies_allow_only_what_is_needed(render: Render) -> None:
+    docs = render(VALUE_SETS["network-policy"])
+    api = find(docs, "NetworkPolicy", f"{RELEASE}-api")["spec"]
+    assert api["policyTypes"] == ["Ingress", "Egress"]
+    assert [r["ports"][0]["port"] for r in api["ingress"]] == [8080, 9090]
+    assert api["ingress"][0]["from"] == VALUE_SETS["network-policy"]["networkPolicy"]["apiIngressFrom"]
+    egress_ports = {p["port"] for r in api["egress"] for p in r["ports"]}
+    assert egress_ports == {53, 443, 6443}
+    operator = find(docs, "NetworkPolicy", f"{RELEASE}-operator")["spec"]
+    assert operator["ingress"] == []
+    assert {p["port"] for r in operator["egress"] for p in r["ports"]} == {53, 443, 6443}
+
+
+def test_nodeport_service(render: Render) -> None:
+    docs = render(VALUE_SETS["nodeport"])
+    svc = find(docs, "Service", f"{RELEASE}-api")
+    assert svc["spec"]["type"] == "NodePort" and svc["spec"]["ports"][0]["nodePort"] == 30080
+    assert find(docs, "Service", f"{RELEASE}-api-metrics")["spec"]["type"] == "ClusterIP"
+    assert find(docs, "Deployment", f"{RELEASE}-api")["spec"]["replicas"] == 3
+
+
+def test_helm_test_pod_round_trips_with_its_own_service_account(render: Render) -> None:
+    docs = render({})
+    pod = find(docs, "Pod")
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    (c,) = pod["spec"]["containers"]
+    assert c["command"] == ["python", "-c"]
+    compile(c["args"][0], "roundtrip.py", "exec")
+    assert "/encrypt" in c["args"][0] and "/decrypt" in c["args"][0]
+    env = env_of(c)
+    assert env["KUBEKMS_URL"]["value"] == f"http://{RELEASE}-api.{NAMESPACE}.svc:8080"
+    assert env["KUBEKMS_PROJECT"]["value"] == NAMESPACE
+    role = find(docs, "Role", f"{RELEASE}-test")
+    assert role["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    assert set(role["rules"][0]["verbs"]) == {"get", "list", "create", "encrypt", "decrypt"}
+    binding = find(docs, "RoleBinding", f"{RELEASE}-test")
+    assert binding["subjects"][0]["name"] == pod["spec"]["serviceAccountName"]
+    assert "Pod" not in kinds(render(VALUE_SETS["no-user-roles"]))
+
+
+def test_notes_show_the_first_call() -> None:
+    result = helm("install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--dry-run=client")
+    notes = result.stdout.split("NOTES:", 1)[1]
+    assert "curl -s http://localhost:8080/api/v1/kms/keys" in notes
+    assert f"get secret {RELEASE}-root-key" in notes
+    assert f"helm test {RELEASE}" in notes

@@ -1,0 +1,189 @@
+"""The KmsKey CRD: examples validate against its schema, and it never drifts from kms_core's enums."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from kms_core.algorithms import ALLOWED, is_compatible
+from kms_core.model import Algorithm, KeyUsage
+
+ROOT = Path(__file__).resolve().parents[2]
+CRD = yaml.safe_load((ROOT / "crds" / "kmskeys.kubekms.io.yaml").read_text())
+EXAMPLES = sorted((ROOT / "crds" / "examples").glob("*.yaml"))
+VERSION = CRD["spec"]["versions"][0]
+SCHEMA = VERSION["schema"]["openAPIV3Schema"]
+SPEC = SCHEMA["properties"]["spec"]
+CLAUSE = re.compile(r"\(self\.keyUsage == '([^']+)' && self\.algorithm in \[([^\]]*)\]\)")
+
+
+def to_json_schema(node: Any) -> Any:
+    """The structural schema as plain JSON Schema: x-kubernetes-* extensions dropped."""
+    if isinstance(node, dict):
+        return {k: to_json_schema(v) for k, v in node.items() if not k.startswith("x-kubernetes-")}
+    if isinstance(node, list):
+        return [to_json_schema(v) for v in node]
+    return node
+
+
+def validator() -> jsonschema.Draft7Validator:
+    return jsonschema.Draft7Validator(to_json_schema(SCHEMA), format_checker=jsonschema.FormatChecker())
+
+
+def example(path: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load(path.read_text())
+    return doc
+
+
+def compat_rule() -> str:
+    rules = [v["rule"] for v in SPEC["x-kubernetes-validations"] if "self.algorithm in" in v["rule"]]
+    assert len(rules) == 1, "exactly one usage/algorithm compatibility rule"
+    return str(rules[0])
+
+
+def slug_rule() -> str:
+    (rule,) = [v["rule"] for v in SCHEMA["x-kubernetes-validations"] if "metadata.name" in v["rule"]]
+    return str(rule)
+
+
+def test_identity_scope_and_names() -> None:
+    assert CRD["metadata"]["name"] == "kmskeys.kubekms.io"
+    assert CRD["spec"]["group"] == "kubekms.io"
+    assert CRD["spec"]["scope"] == "Namespaced"
+    names = CRD["spec"]["names"]
+    assert (names["kind"], names["plural"], names["singular"]) == ("KmsKey", "kmskeys", "kmskey")
+    assert "kmsk" in names["shortNames"]
+    assert VERSION["name"] == "v1alpha1" and VERSION["served"] and VERSION["storage"]
+    assert VERSION["subresources"] == {"status": {}}
+    assert [c["name"] for c in VERSION["additionalPrinterColumns"]] == [
+        "Usage",
+        "Algorithm",
+        "Version",
+        "Ready",
+        "Age",
+    ]
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_validates(path: Path) -> None:
+    doc = example(path)
+    errors = [e.message for e in validator().iter_errors(doc)]
+    assert errors == []
+    assert (doc["apiVersion"], doc["kind"]) == ("kubekms.io/v1alpha1", "KmsKey")
+    assert is_compatible(KeyUsage(doc["spec"]["keyUsage"]), Algorithm(doc["spec"]["algorithm"]))
+    assert re.fullmatch(r"^[a-z0-9]+(-[a-z0-9]+)*$", doc["metadata"]["name"])
+
+
+def test_examples_cover_every_usage() -> None:
+    usages = {example(p)["spec"]["keyUsage"] for p in EXAMPLES}
+    assert usages == {u.value for u in KeyUsage}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("algorithm", "AES_256_GCM"),
+        ("keyUsage", "encrypt"),
+        ("description", "x" * 501),
+        ("deletionPolicy", "Orphan"),
+        ("keyId", "not-a-uuid"),
+        ("keyId", "0F0E0D0C-0B0A-4908-8706-050403020100"),
+        ("disabled", "yes"),
+    ],
+)
+def test_schema_rejects(field: str, value: Any) -> None:
+    doc = example(EXAMPLES[0])
+    doc["spec"][field] = value
+    assert list(validator().iter_errors(doc)), f"{field}={value!r} should be rejected"
+
+
+def test_schema_accepts_adoption_and_limits() -> None:
+    doc = example(EXAMPLES[0])
+    doc["spec"].update(
+        keyId="0f0e0d0c-0b0a-4908-8706-050403020100", description="x" * 500, deletionPolicy="Delete"
+    )
+    assert list(validator().iter_errors(doc)) == []
+
+
+def test_enums_match_kms_core() -> None:
+    assert SPEC["properties"]["keyUsage"]["enum"] == [u.value for u in KeyUsage]
+    assert SPEC["properties"]["algorithm"]["enum"] == [a.value for a in Algorithm]
+    assert SPEC["properties"]["deletionPolicy"]["enum"] == ["Retain", "Delete"]
+    assert SPEC["properties"]["deletionPolicy"]["default"] == "Retain"
+    assert SPEC["properties"]["exportable"]["default"] is False
+
+
+def test_compatibility_rule_lists_exactly_the_allowed_pairs() -> None:
+    rule = compat_rule()
+    clauses = {usage: [a.strip().strip("'") for a in algs.split(",")] for usage, algs in CLAUSE.findall(rule)}
+    assert clauses == {u.value: [a.value for a in algs] for u, algs in ALLOWED.items()}
+    assert CLAUSE.sub("", rule).replace("||", "").strip() == "", "nothing but the listed clauses"
+
+
+def test_compatibility_rule_evaluates_like_kms_core() -> None:
+    # The rule is a plain boolean expression; evaluated in Python it must agree with kms_core on
+    # every (usage, algorithm) pair, so a typo in either place fails here.
+    expression = compat_rule().replace("&&", " and ").replace("||", " or ")
+    expression = expression.replace("self.keyUsage", "usage").replace("self.algorithm", "algorithm")
+    code = compile(expression, "<cel>", "eval")
+    for usage, alg in itertools.product(KeyUsage, Algorithm):
+        verdict = eval(code, {"__builtins__": {}}, {"usage": usage.value, "algorithm": alg.value})
+        assert verdict == is_compatible(usage, alg), (usage, alg)
+
+
+def test_immutability_rules() -> None:
+    props = SPEC["properties"]
+    for name in ("keyUsage", "algorithm", "exportable"):
+        assert {"rule": "self == oldSelf", "message": f"{name} is immutable"} in props[name][
+            "x-kubernetes-validations"
+        ]
+    key_id_rules = [v["rule"] for v in SPEC["x-kubernetes-validations"] if "oldSelf.keyId" in v["rule"]]
+    assert key_id_rules == ["!has(oldSelf.keyId) || (has(self.keyId) && self.keyId == oldSelf.keyId)"]
+
+
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [
+        ("a1-b2", True),
+        ("a" * 32, True),
+        ("a" * 33, False),
+        ("a--b", False),
+        ("-ab", False),
+        ("Ab", False),
+        ("", False),
+    ],
+)
+def test_name_rule(name: str, ok: bool) -> None:
+    rule = slug_rule()
+    size = int(re.search(r"size\(\) <= (\d+)", rule).group(1))  # type: ignore[union-attr]
+    pattern = re.search(r"matches\('([^']+)'\)", rule).group(1)  # type: ignore[union-attr]
+    assert (len(name) <= size and re.fullmatch(pattern, name) is not None) is ok
+
+
+def test_status_schema_has_the_fields_the_api_reads() -> None:
+    status = SCHEMA["properties"]["status"]["properties"]
+    for field in (
+        "keyId",
+        "version",
+        "publicKey",
+        "secretName",
+        "conditions",
+        "observedGeneration",
+        "orphaned",
+    ):
+        assert field in status
+    condition = status["conditions"]["items"]["properties"]
+    assert set(condition) >= {
+        "type",
+        "status",
+        "reason",
+        "message",
+        "lastTransitionTime",
+        "observedGeneration",
+    }
