@@ -123,8 +123,8 @@ def test_operator_cluster_role(render: Render) -> None:
     assert _cluster_rules(render({}), f"{RELEASE}-operator") == {
         ("kubekms.io", "kmskeys"): {"get", "list", "watch", "patch"},
         ("kubekms.io", "kmskeys/status"): {"get", "patch"},
-        ("", "events"): {"create"},
-        ("events.k8s.io", "events"): {"create"},
+        ("", "events"): {"create", "patch"},
+        ("events.k8s.io", "events"): {"create", "patch"},
         ("", "namespaces"): {"list", "watch"},
         ("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"},
     }
