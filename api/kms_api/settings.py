@@ -58,6 +58,11 @@ def _int(value: str, name: str) -> int:
         raise ConfigError(f"{name} must be an integer") from None
 
 
+def _default_store(env: Mapping[str, str]) -> str:
+    """Inside a pod the default store is the cluster's; elsewhere the embedded one."""
+    return "kubernetes" if env.get("KUBERNETES_SERVICE_HOST") else "embedded"
+
+
 def load_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Merge flags over environment over defaults, and check ranges."""
     env = dict(os.environ if env is None else env)
@@ -77,7 +82,7 @@ def load_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | No
         ),
         tokens_file=Path(tokens) if tokens else None,
         workers=_int(pick(args.workers, "KUBEKMS_WORKERS", str(d.workers)), "workers"),
-        store=pick(args.store, "KUBEKMS_STORE", d.store),
+        store=pick(args.store, "KUBEKMS_STORE", _default_store(env)),
         log_level=pick(args.log_level, "KUBEKMS_LOG_LEVEL", d.log_level).lower(),
         shutdown_timeout=float(
             pick(args.shutdown_timeout, "KUBEKMS_SHUTDOWN_TIMEOUT", str(d.shutdown_timeout))

@@ -328,3 +328,11 @@ def test_openapi_is_generated_from_the_validating_schemas() -> None:
     encrypt = doc["paths"]["/api/v1/kms/keys/{keyId}/encrypt"]["post"]
     assert encrypt["parameters"][0]["schema"]["format"] == "uuid"
     assert "1048576" in doc["components"]["schemas"]["EncryptBody"]["properties"]["plaintext"]["description"]
+
+
+def test_store_defaults_to_kubernetes_inside_a_pod() -> None:
+    from kms_api.settings import load_settings
+
+    assert load_settings([], {}).store == "embedded"
+    assert load_settings([], {"KUBERNETES_SERVICE_HOST": "10.0.0.1"}).store == "kubernetes"
+    assert load_settings(["--store", "embedded"], {"KUBERNETES_SERVICE_HOST": "10.0.0.1"}).store == "embedded"

@@ -1,0 +1,159 @@
+"""Kubernetes-mode auth: ServiceAccount bearer tokens -> TokenReview; actions -> SubjectAccessReview.
+
+Each Infisical action becomes a verb on `kmskeys.kubekms.io` in the key's namespace (the project),
+so ordinary RBAC Roles decide who may encrypt with which key. Decisions are cached for a few
+seconds with a size bound, keyed by a SHA-256 of the token. Security property: fail closed — an
+unauthenticated token is a TokenError, a denial is PermissionDenied, and any failure to reach or
+understand the reviewer is 503, never "allowed"; tokens are never logged or stored in clear.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from kms_api.auth.base import Identity
+from kms_api.kube.client import ApiError, JsonDict, KubeClient, KubeUnavailable
+from kms_api.kube.kmskey import GROUP, PLURAL
+from kms_api.kube.ttlcache import TtlCache, token_digest
+from kms_core.errors import PermissionDenied, TokenError, Unavailable
+
+log = logging.getLogger(__name__)
+
+# Infisical action -> RBAC verb on kmskeys (ARCHITECTURE §5). "read" without a key name is a list.
+ACTION_VERBS: dict[str, str] = {
+    "read": "get",
+    "create": "create",
+    "edit": "update",
+    "delete": "delete",
+    "encrypt": "encrypt",
+    "decrypt": "decrypt",
+    "sign": "sign",
+    "verify": "verify",
+    "rotate": "rotate",
+    "generate-mac": "generate-mac",
+    "verify-mac": "verify-mac",
+    "derive-shared-secret": "derive-shared-secret",
+    "export-private-key": "export",
+}
+
+INVALID_TOKEN = "The provided access token is invalid or expired. Please use a valid ServiceAccount token."
+TOKEN_REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews"
+ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
+
+
+def rbac_verb(action: str, key_name: str | None) -> str:
+    """The verb a SubjectAccessReview checks for `action`; KeyError for an unknown action."""
+    if action == "read" and key_name is None:
+        return "list"
+    return ACTION_VERBS[action]
+
+
+class KubernetesAuth:
+    """AuthBackend backed by the API server's TokenReview and SubjectAccessReview APIs."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        *,
+        audiences: Sequence[str] = (),
+        ttl: float = 10.0,
+        max_entries: int = 10_000,
+    ) -> None:
+        self.client = client
+        self.audiences = list(audiences)
+        # digest -> Identity, or False for a token the reviewer rejected (cached too: cheap to replay).
+        self._tokens: TtlCache[str, Identity | bool] = TtlCache(ttl, max_entries)
+        # identity id -> (uid, extra) needed to ask SubjectAccessReviews about the same user.
+        self._subjects: TtlCache[str, tuple[str, dict[str, Any]]] = TtlCache(max(ttl, 60.0), max_entries)
+        self._decisions: TtlCache[tuple[str, str, str, str], bool] = TtlCache(ttl, max_entries)
+        self._inflight: dict[str, asyncio.Future[Identity | bool]] = {}
+
+    async def authenticate(self, token: str) -> Identity:
+        if not token:
+            raise TokenError(INVALID_TOKEN)
+        digest = token_digest(token)
+        result = self._tokens.get(digest)
+        if result is None:
+            # One review per token at a time: concurrent first requests share it.
+            task = self._inflight.get(digest)
+            if task is None:
+                task = asyncio.ensure_future(self._review_token(token, digest))
+                self._inflight[digest] = task
+                task.add_done_callback(lambda _t: self._inflight.pop(digest, None))
+            result = await asyncio.shield(task)
+        if not isinstance(result, Identity):
+            raise TokenError(INVALID_TOKEN)
+        return result
+
+    async def _review_token(self, token: str, digest: str) -> Identity | bool:
+        spec: JsonDict = {"token": token}
+        if self.audiences:
+            spec["audiences"] = self.audiences
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": spec}
+        status = (await self._review(TOKEN_REVIEWS, body, "TokenReview")).get("status") or {}
+        identity: Identity | None = None
+        user = status.get("user") or {}
+        # The reviewer answers with the audiences the token is valid for among those we asked.
+        granted = set(status.get("audiences") or self.audiences)
+        audiences_ok = not self.audiences or bool(set(self.audiences) & granted)
+        if status.get("authenticated") is True and user.get("username") and audiences_ok:
+            uid = str(user.get("uid") or "")
+            identity = Identity(
+                id=uid or f"user:{user['username']}",
+                name=str(user["username"]),
+                kind="serviceaccount",
+                groups=tuple(str(g) for g in user.get("groups") or ()),
+            )
+            self._subjects.put(identity.id, (uid, dict(user.get("extra") or {})))
+        result: Identity | bool = identity if identity is not None else False
+        self._tokens.put(digest, result)
+        return result
+
+    async def authorize(self, identity: Identity, action: str, project_id: str, key_name: str | None) -> None:
+        try:
+            verb = rbac_verb(action, key_name)
+        except KeyError:
+            raise PermissionDenied(action) from None  # an action we cannot map is never allowed
+        cache_key = (identity.id, verb, project_id, key_name or "")
+        allowed = self._decisions.get(cache_key)
+        if allowed is None:
+            allowed = await self._access_review(identity, verb, project_id, key_name)
+            self._decisions.put(cache_key, allowed)
+        if not allowed:
+            raise PermissionDenied(action)
+
+    async def _access_review(self, identity: Identity, verb: str, namespace: str, name: str | None) -> bool:
+        attributes: JsonDict = {"group": GROUP, "resource": PLURAL, "verb": verb, "namespace": namespace}
+        if name is not None:
+            attributes["name"] = name
+        spec: JsonDict = {
+            "resourceAttributes": attributes, "user": identity.name, "groups": list(identity.groups),
+        }
+        subject = self._subjects.get(identity.id)
+        if subject is not None:
+            uid, extra = subject
+            if uid:
+                spec["uid"] = uid
+            if extra:
+                spec["extra"] = extra
+        body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec}
+        status = (await self._review(ACCESS_REVIEWS, body, "SubjectAccessReview")).get("status") or {}
+        return status.get("allowed") is True and status.get("denied") is not True
+
+    async def _review(self, path: str, body: JsonDict, kind: str) -> JsonDict:
+        """POST a review; every failure is 503 (fail closed). Bodies are never logged (tokens)."""
+        try:
+            return await self.client.create(path, body)
+        except KubeUnavailable:
+            raise Unavailable(f"Cannot reach the Kubernetes API to perform a {kind}") from None
+        except ApiError as exc:
+            log.error("%s failed: %s %s", kind, exc.status, exc.reason)
+            raise Unavailable(f"The Kubernetes API could not perform a {kind} ({exc.status})") from None
+
+    async def close(self) -> None:
+        self._tokens.clear()
+        self._decisions.clear()
+        self._subjects.clear()

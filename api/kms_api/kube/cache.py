@@ -1,0 +1,208 @@
+"""Watch-fed caches of Kubernetes objects (an informer): list, then watch, relist after any error.
+
+The API answers reads from these caches so a warm key costs no API-server round trip. Each cache
+keeps secondary indexes (e.g. keyId -> KmsKey) and lets writers wait for a condition (a key becoming
+Ready, a version increasing). Security property: objects are kept as the API server sent them
+(Secrets hold sealed blobs only); nothing from them is logged, only counts and error reasons.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+from kms_api.kube.client import ApiError, JsonDict, KubeClient, KubeUnavailable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Indexer = Callable[[JsonDict], str | None]
+ObjKey = tuple[str, str]  # (namespace, name)
+
+
+def object_key(obj: JsonDict) -> ObjKey:
+    meta = obj.get("metadata") or {}
+    return str(meta.get("namespace") or ""), str(meta.get("name") or "")
+
+
+def _rv(obj: JsonDict) -> int | None:
+    value = (obj.get("metadata") or {}).get("resourceVersion")
+    return int(value) if isinstance(value, str) and value.isdigit() else None
+
+
+class ObjectCache:
+    """All objects of one collection (`list_path`) kept current by a background watch.
+
+    `accept` filters objects client-side (a label selector the server may also apply); `indexers`
+    map an object to a secondary key; `object_path(ns, name)` is used to read through on a miss.
+    """
+
+    def __init__(
+        self,
+        client: KubeClient,
+        name: str,
+        list_path: str,
+        object_path: Callable[[str, str], str],
+        *,
+        params: dict[str, str] | None = None,
+        accept: Callable[[JsonDict], bool] = lambda _obj: True,
+        indexers: dict[str, Indexer] | None = None,
+        retry_delay: float = 0.5,
+        max_retry_delay: float = 5.0,
+    ) -> None:
+        self.client = client
+        self.name = name
+        self.list_path = list_path
+        self.object_path = object_path
+        self.params = params or {}
+        self.accept = accept
+        self.indexers = indexers or {}
+        self.retry_delay = retry_delay
+        self.max_retry_delay = max_retry_delay
+        self.synced = False  # at least one full list has been loaded
+        self.healthy = False  # the watch is currently connected
+        self.relists = 0
+        self._objects: dict[ObjKey, JsonDict] = {}
+        self._indexes: dict[str, dict[str, ObjKey]] = {n: {} for n in self.indexers}
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # ---- reading -------------------------------------------------------------------------------
+    def get(self, namespace: str, name: str) -> JsonDict | None:
+        return self._objects.get((namespace, name))
+
+    def lookup(self, index: str, value: str) -> JsonDict | None:
+        key = self._indexes[index].get(value)
+        return self._objects.get(key) if key is not None else None
+
+    def values(self) -> Iterable[JsonDict]:
+        return list(self._objects.values())
+
+    async def read_through(self, namespace: str, name: str) -> JsonDict | None:
+        """GET one object from the API server (a cache miss), store it and return it; None if absent."""
+        try:
+            obj = await self.client.get(self.object_path(namespace, name))
+        except ApiError as exc:
+            if exc.status == 404:
+                self.remove(namespace, name)
+                return None
+            raise
+        self.put(obj)
+        return obj if self.accept(obj) else None
+
+    async def wait_for(self, probe: Callable[[], T | None], within: float) -> T:
+        """Return probe()'s first non-None result, re-evaluated after every change; TimeoutError."""
+        async with asyncio.timeout(within):
+            while True:
+                event = self._changed
+                result = probe()
+                if result is not None:
+                    return result
+                await event.wait()
+
+    # ---- writing (watch events and the API's own write responses) ------------------------------
+    def put(self, obj: JsonDict) -> None:
+        key = object_key(obj)
+        if not self.accept(obj):
+            self.remove(*key)
+            return
+        old = self._objects.get(key)
+        old_rv, new_rv = (_rv(old), _rv(obj)) if old is not None else (None, None)
+        if old_rv is not None and new_rv is not None and new_rv < old_rv:
+            return  # a stale event arriving after our own newer write response
+        self._unindex(key)
+        self._objects[key] = obj
+        for index, fn in self.indexers.items():
+            value = fn(obj)
+            if value:
+                self._indexes[index][value] = key
+        self._notify()
+
+    def remove(self, namespace: str, name: str) -> None:
+        key = (namespace, name)
+        if key in self._objects:
+            self._unindex(key)
+            del self._objects[key]
+            self._notify()
+
+    def _unindex(self, key: ObjKey) -> None:
+        old = self._objects.get(key)
+        if old is None:
+            return
+        for index, fn in self.indexers.items():
+            value = fn(old)
+            if value and self._indexes[index].get(value) == key:
+                del self._indexes[index][value]
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def _replace(self, items: list[JsonDict]) -> None:
+        self._objects.clear()
+        for index in self._indexes.values():
+            index.clear()
+        for obj in items:
+            self.put(obj)
+        self._notify()
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"cache-{self.name}")
+
+    async def wait_synced(self, within: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await self.wait_for(lambda: True if self.synced else None, within)
+        return self.synced
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.healthy = False
+
+    async def _run(self) -> None:
+        delay = self.retry_delay
+        while True:
+            started = asyncio.get_running_loop().time()
+            try:
+                await self._list_and_watch()
+                # The stream ended normally (server-side timeout): relist now, unless it ended at
+                # once, which would otherwise spin; then back off as for an error.
+                if asyncio.get_running_loop().time() - started > 1.0:
+                    delay = self.retry_delay
+                    continue
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_retry_delay)
+            except (KubeUnavailable, ApiError, ValueError) as exc:
+                # Keep serving the last known state; relist once the API server is back.
+                self.healthy = False
+                reason = exc.reason if isinstance(exc, ApiError) else type(exc).__name__
+                log.warning("cache %s: watch interrupted (%s); relisting in %.1fs", self.name, reason, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_retry_delay)
+
+    async def _list_and_watch(self) -> None:
+        listing = await self.client.get(self.list_path, self.params)
+        self._replace(list(listing.get("items") or []))
+        self.synced = True
+        self.relists += 1
+        rv = str((listing.get("metadata") or {}).get("resourceVersion") or "")
+        params = {**self.params, "allowWatchBookmarks": "true"}
+        if rv.isdigit():
+            params["resourceVersion"] = rv
+        self.healthy = True
+        async for event in self.client.watch(self.list_path, params):
+            kind, obj = event.get("type"), event.get("object") or {}
+            if kind == "BOOKMARK" or not isinstance(obj, dict):
+                continue
+            if kind == "DELETED":
+                self.remove(*object_key(obj))
+            else:
+                self.put(obj)

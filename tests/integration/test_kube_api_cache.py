@@ -1,0 +1,184 @@
+"""The Kubernetes key store in process against the emulated API server: cache hits cost no API
+request, misses read through, watches recover, failures map to 503/504, unsupported writes refuse.
+
+Keys are laid out in the cluster exactly as the operator writes them (KmsKey with Ready status,
+Secret `kmskey-<keyId>` with a real sealed `version-1`), so these tests do not need the operator
+process; the end-to-end tests with it are in test_kube_api.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from fixtures.kube import KUBEKMS_NAMESPACE
+from fixtures.kube_api import free_port
+from kms_api.kube.backend import build
+from kms_api.kube.config import KubeConfig
+from kms_api.kube.store import IMPORT_REFUSED, RENAME_REFUSED, KubernetesKeyStore
+from kms_core import material
+from kms_core.errors import BadRequest, NotFound, Timeout, Unavailable
+from kms_core.model import Algorithm, KeySpec
+from kms_core.sealing.rootkey import RootKeySealer
+from kms_core.service import KeyService
+from kms_core.stores.base import ListQuery
+from kube import KMSKEYS, SECRETS, Cluster
+
+SEALER = RootKeySealer(os.urandom(32))
+KMSKEYS_LIST = r"/apis/kubekms\.io/v1alpha1/kmskeys$"
+SECRETS_LIST = rf"/api/v1/namespaces/{KUBEKMS_NAMESPACE}/secrets$"
+
+
+async def allow(action: str, project: str, name: str | None) -> None:
+    """Authorisation is tested with the real reviewer elsewhere; here every action is allowed."""
+
+
+def seed(cluster: Cluster, namespace: str, name: str, description: str = "") -> str:
+    """A Ready key as the operator leaves it: KmsKey + status, and its sealed material Secret."""
+    cluster.ensure_namespace(namespace)
+    key_id = str(uuid.uuid4())
+    spec = {"keyUsage": "encrypt-decrypt", "algorithm": "aes-256-gcm", "description": description}
+    cluster.create(KMSKEYS, {"metadata": {"name": name}, "spec": spec}, namespace=namespace)
+    blob = material.mint(key_id, 1, Algorithm.AES_256_GCM, SEALER)
+    labels = {"kubekms.io/key-id": key_id, "kubekms.io/owner-namespace": namespace,
+              "kubekms.io/owner-name": name}
+    secret = {"metadata": {"name": f"kmskey-{key_id}", "labels": labels},
+              "data": {"version-1": base64.b64encode(blob).decode()}}
+    cluster.create(SECRETS, secret, namespace=KUBEKMS_NAMESPACE)
+    status = {"keyId": key_id, "version": 1, "secretName": f"kmskey-{key_id}",
+              "conditions": [{"type": "Ready", "status": "True", "reason": "MaterialReady"}]}
+    cluster.patch(KMSKEYS, namespace, name, {"status": status}, subresource="status")
+    return key_id
+
+
+def requests_made(cluster: Cluster) -> int:
+    assert cluster.emulator is not None
+    return len(cluster.emulator)  # a kmock root view iterates over every request it served
+
+
+@pytest.fixture
+async def store(kube_cluster: Cluster) -> AsyncIterator[KubernetesKeyStore]:
+    built, auth = build(None, config=KubeConfig(server=kube_cluster.url, namespace=KUBEKMS_NAMESPACE))
+    assert isinstance(built, KubernetesKeyStore)
+    built.ready_timeout = 1.0
+    yield built
+    await built.close()
+    await auth.close()
+
+
+async def test_warm_reads_make_no_api_requests(kube_cluster: Cluster, store: KubernetesKeyStore) -> None:
+    key_id = seed(kube_cluster, "team-a", "payments", "pay")
+    service = KeyService(store, SEALER)
+    key = await service.get(key_id, allow)  # cold: syncs the caches, reads kube-system's uid
+    assert (key.name, key.project_id, key.description) == ("payments", "team-a", "pay")
+    ciphertext = await service.encrypt(key_id, b"hello", allow)
+    before = requests_made(kube_cluster)
+    for _ in range(20):
+        assert (await service.get(key_id, allow)).id == key_id
+        assert (await store.get_by_name("team-a", "payments")) == key
+        assert await service.decrypt(key_id, ciphertext, allow) == b"hello"
+        page, total = await store.list(ListQuery(project_id="team-a"))
+        assert [k.id for k in page] == [key_id] and total == 1
+    assert requests_made(kube_cluster) == before
+
+
+async def test_list_pages_search_and_empty_page_quirk(
+    kube_cluster: Cluster, store: KubernetesKeyStore
+) -> None:
+    for name in ("alpha", "beta", "gamma-1", "gamma-2"):
+        seed(kube_cluster, "team-a", name)
+    seed(kube_cluster, "team-b", "alpha")
+    await store.start()
+    await store.keys.wait_for(lambda: len(list(store.keys.values())) == 5 or None, 10)
+    page, total = await store.list(ListQuery(project_id="team-a", offset=1, limit=2))
+    assert [k.name for k in page] == ["beta", "gamma-1"] and total == 4
+    page, total = await store.list(ListQuery(project_id="team-a", search="GAMMA_", descending=True))
+    assert [k.name for k in page] == ["gamma-2", "gamma-1"] and total == 2
+    assert await store.list(ListQuery(project_id="team-a", offset=4)) == ([], 0)
+
+
+async def test_cache_miss_reads_through_while_watches_are_down(
+    kube_cluster: Cluster, store: KubernetesKeyStore
+) -> None:
+    await store.get(str(uuid.uuid4()))  # starts and syncs the caches
+    kube_cluster.fail(60, status=503, path=f"{KMSKEYS_LIST}|{SECRETS_LIST}")
+    kube_cluster.cut_watches()
+    key_id = seed(kube_cluster, "team-a", "late")
+    assert store.keys.lookup("keyId", key_id) is None
+    key = await store.get(key_id)  # Secret by name -> owner labels -> KmsKey by name
+    assert key is not None and key.name == "late"
+    assert [v.version for v in await store.versions(key_id)] == [1]
+    assert await store.get(str(uuid.uuid4())) is None
+    assert await store.get_by_name("team-a", "absent") is None
+
+
+async def test_cut_watches_relist_and_catch_up(kube_cluster: Cluster, store: KubernetesKeyStore) -> None:
+    first = seed(kube_cluster, "team-a", "first")
+    assert await store.get(first) is not None
+    relists = store.keys.relists
+    assert kube_cluster.cut_watches() >= 2
+    kube_cluster.patch(KMSKEYS, "team-a", "first", {"spec": {"disabled": True}})
+    second = seed(kube_cluster, "team-a", "second")
+    await store.keys.wait_for(lambda: store.keys.lookup("keyId", second), 10)
+    assert store.keys.relists > relists
+    before = requests_made(kube_cluster)
+    key = await store.get(first)
+    assert key is not None and key.is_disabled
+    assert requests_made(kube_cluster) == before  # served by the recovered cache
+
+
+async def test_create_without_operator_times_out_with_504(
+    kube_cluster: Cluster, store: KubernetesKeyStore
+) -> None:
+    kube_cluster.ensure_namespace("team-a")
+    with pytest.raises(Timeout) as info:
+        await store.create(str(uuid.uuid4()), KeySpec(project_id="team-a", name="pending"), None)
+    assert info.value.status == 504 and "team-a/pending" in info.value.message
+    obj = kube_cluster.get(KMSKEYS, "team-a", "pending")
+    assert obj is not None and "keyId" not in obj["spec"]
+    assert await store.get_by_name("team-a", "pending") is None  # no material yet: not a key
+
+
+async def test_unsupported_writes_are_refused(kube_cluster: Cluster, store: KubernetesKeyStore) -> None:
+    key_id = seed(kube_cluster, "team-a", "payments")
+    with pytest.raises(BadRequest) as info:
+        await store.update(key_id, name="renamed")
+    assert info.value.message == RENAME_REFUSED
+    assert (await store.update(key_id, name="payments", description="same name is fine")).description
+    spec = KeySpec(project_id="team-a", name="imported")
+    with pytest.raises(BadRequest) as info:
+        await store.create(str(uuid.uuid4()), spec, b"sealed-bytes")
+    assert info.value.message == IMPORT_REFUSED
+    assert kube_cluster.get(KMSKEYS, "team-a", "imported") is None
+    with pytest.raises(NotFound):
+        await store.delete(str(uuid.uuid4()))
+
+
+async def test_unreachable_api_server_is_503() -> None:
+    store, auth = build(None, config=KubeConfig(server=f"http://127.0.0.1:{free_port()}"))
+    assert isinstance(store, KubernetesKeyStore)
+    store.sync_timeout = 0.5
+    try:
+        with pytest.raises(Unavailable):
+            await store.get(str(uuid.uuid4()))
+        with pytest.raises(Unavailable):
+            await store.org_id()
+    finally:
+        await store.close()
+        await auth.close()
+
+
+async def test_api_server_errors_on_writes_are_503(kube_cluster: Cluster, store: KubernetesKeyStore) -> None:
+    key_id = seed(kube_cluster, "team-a", "payments")
+    assert await store.get(key_id) is not None
+    kube_cluster.fail(60, status=500, path=r"/namespaces/team-a/kmskeys")
+    with pytest.raises(Unavailable):
+        await store.update(key_id, description="x")
+    with pytest.raises(Unavailable):
+        await store.rotate(key_id, 1, None)
+    kube_cluster.heal()
+    assert (await store.update(key_id, description="x")).description == "x"
