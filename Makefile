@@ -43,7 +43,7 @@ system-deps:
 deps: system-deps venv
 
 lint: venv
-	$(VENV)/bin/ruff check core operator api tests bench
+	$(VENV)/bin/ruff check .
 
 typecheck: venv
 	$(VENV)/bin/mypy core/kms_core
