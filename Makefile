@@ -49,7 +49,7 @@ typecheck: venv
 	$(VENV)/bin/mypy core/kms_core
 
 pytest: deps $(TEST_DEPS)
-	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+	PATH="$(CURDIR)/.tools:$$PATH" $(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 test: deps lint typecheck pytest
 
