@@ -1,0 +1,51 @@
+-- wrk script for the KubeKMS benchmarks.
+--
+-- Environment:
+--   BENCH_TOKEN          bearer token sent with every request
+--   BENCH_BODY_FILE      JSON body to POST (the same bytes on every request)
+--   BENCH_REPLY_BYTES    reply size the bare baseline server should mimic (ignored by the API)
+--   BENCH_PATH_TEMPLATE  GET paths instead: "{n}" is replaced by a random integer in [0, BENCH_RANGE)
+--   BENCH_RANGE          see above
+-- When the run ends, one line "BENCH_RESULT {json}" carries the counts and latency percentiles
+-- (microseconds), including p99.9, which wrk's own --latency table does not print.
+
+local token = os.getenv("BENCH_TOKEN")
+if token and token ~= "" then
+  wrk.headers["Authorization"] = "Bearer " .. token
+end
+
+local body_file = os.getenv("BENCH_BODY_FILE")
+if body_file and body_file ~= "" then
+  local f = assert(io.open(body_file, "rb"))
+  wrk.method = "POST"
+  wrk.body = f:read("*a")
+  f:close()
+  wrk.headers["Content-Type"] = "application/json"
+end
+
+local reply_bytes = os.getenv("BENCH_REPLY_BYTES")
+if reply_bytes and reply_bytes ~= "" then
+  wrk.headers["X-Bench-Reply-Bytes"] = reply_bytes
+end
+
+local template = os.getenv("BENCH_PATH_TEMPLATE")
+if template and template ~= "" then
+  local range = tonumber(os.getenv("BENCH_RANGE") or "1")
+  math.randomseed(os.time() + math.floor(os.clock() * 1000000))
+  request = function()
+    local path = template:gsub("{n}", tostring(math.random(0, range - 1)))
+    return wrk.format("GET", path)
+  end
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_RESULT {"requests":%d,"duration_us":%d,"bytes":%d,' ..
+    '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
+    '"latency_us":{"p50":%d,"p90":%d,"p99":%d,"p99.9":%d,"max":%d,"mean":%.1f}}\n',
+    summary.requests, summary.duration, summary.bytes,
+    e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency:percentile(99.9), latency.max, latency.mean))
+end

@@ -1,0 +1,152 @@
+"""Smoke test of the benchmark suite: every bench/ script runs for about a second and produces
+parseable output, so the suite cannot rot unnoticed. Nothing here asserts a speed.
+
+Needs wrk (`make bench-deps`, part of `make test`) and SoftHSMv2 (`make system-deps`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+pytestmark = pytest.mark.slow
+
+
+def script(name: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    assert shutil.which("wrk"), "wrk is missing: run `make bench-deps` (apt-get install wrk)"
+    return subprocess.run(
+        [sys.executable, str(BENCH / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def last_json(result: subprocess.CompletedProcess[str]) -> Any:
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_crypto_ceiling_measures_every_operation() -> None:
+    out = last_json(script("crypto_ceiling.py", "--seconds", "0.02", "--json"))
+    names = {
+        "encrypt-64B",
+        "decrypt-4KiB",
+        "hmac-verify",
+        "ecdsa-p256-sign",
+        "ed25519-verify",
+        "rsa4096-sign",
+    }
+    assert names <= out["ops_per_s"].keys()
+    assert all(rate > 0 for rate in out["ops_per_s"].values())
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def test_baseline_server_mimics_the_reply_size_and_needs_a_token(tmp_path: Path) -> None:
+    port = _free_port()
+    log = (tmp_path / "baseline.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, str(BENCH / "baseline_server.py"), "--port", str(port)], stdout=log, stderr=log
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not re.search(r'"message":"listening"', (tmp_path / "baseline.log").read_text()):
+            assert proc.poll() is None and time.monotonic() < deadline, (
+                tmp_path / "baseline.log"
+            ).read_text()
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{port}/api/v1/kms/keys/k/encrypt"
+        headers = {"Content-Type": "application/json", "X-Bench-Reply-Bytes": "321"}
+        status, body = _post(url, b'{"plaintext":"aGk="}', {**headers, "Authorization": "Bearer t"})
+        assert status == 200 and len(body) == 321 and json.loads(body)["result"]
+        assert _post(url, b'{"plaintext":"aGk="}', headers)[0] == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+    assert '"route":"/api/v1/kms/keys/{keyId}/{op}","status":200' in (tmp_path / "baseline.log").read_text()
+
+
+def test_suite_runs_each_step_and_appends_a_section(tmp_path: Path) -> None:
+    results, raw = tmp_path / "RESULTS.md", tmp_path / "results.json"
+    results.write_text("# history\n\nan earlier section\n")
+    args = [
+        "--seconds",
+        "1",
+        "--reps",
+        "1",
+        "--connections",
+        "4",
+        "--only",
+        "encrypt-64B",
+        "decrypt-64B",
+        "rsa4096-sign",
+        "--skip",
+        "scale",
+        "profile",
+        "--results",
+        str(results),
+        "--json",
+        str(raw),
+    ]
+    run = script("suite.py", *args, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
+    data = json.loads(raw.read_text())
+    assert data["errors"] == {}
+    assert {r["scenario"] for r in data["load"]} == {"encrypt-64B", "decrypt-64B", "rsa4096-sign"}
+    for row in data["load"]:
+        assert row["api"]["requests"] > 0 and row["baseline"]["requests"] > 0
+        assert row["api"]["failed"] == 0 and row["baseline"]["failed"] == 0, row
+    assert data["mix"]["aes_with_rsa"]["failed"] == 0 and data["mix"]["rsa"]["requests"] > 0
+    assert data["workers"]["api"]["failed"] == 0
+    assert data["hsm"]["warm"]["failed"] == 0 and len(data["hsm"]["timings_ms"]) == 4
+    text = results.read_text()
+    assert text.startswith("# history\n\nan earlier section\n")  # history is kept
+    for heading in ("### Machine", "### Commands", "### Targets", "### HSM sealer", "### `--workers 2`"):
+        assert heading in text
+    assert "<token>" in text and data["config"]["levels"] == [4]
+
+
+def test_scale_embedded_grows_the_store_and_measures_reads() -> None:
+    out = last_json(script("scale_embedded.py", "--sizes", "40", "120", "--seconds", "1", "--json"))
+    assert [s["keys"] for s in out["sizes"]] == [40, 120]
+    for size in out["sizes"]:
+        assert size["create_per_s"] > 0 and size["rss_mib"] > 0
+        for kind in ("get_by_name", "list_page"):
+            assert size[kind]["requests"] > 0 and size[kind]["failed"] == 0, size
+
+
+def test_hotpath_profile_lists_per_request_work() -> None:
+    out = last_json(script("hotpath_profile.py", "--seconds", "1", "--top", "50", "--json"))
+    assert out["requests"] > 10 and out["failed"] == 0 and out["healthz_status"] == 200
+    functions = [row["function"] for row in out["per_request"]]
+    assert any("kms_api/" in f for f in functions), functions
+    assert all(row["calls_per_request"] >= 0.9 for row in out["per_request"])
