@@ -7,4 +7,5 @@ pytest_plugins: list[str] = [
     "fixtures.api",
     "fixtures.helm",
     "fixtures.kube_api",
+    "fixtures.hardening",
 ]

@@ -24,6 +24,7 @@ from kms_api.auth.base import AuthBackend
 from kms_api.auth.tokens import build_token_auth
 from kms_api.body import CRYPTO_LIMIT
 from kms_api.errors import error_middleware
+from kms_api.limits import LIMITER, RateLimiter, concurrency_middleware
 from kms_api.openapi import build_openapi
 from kms_api.routes import ROUTES, add_routes
 from kms_api.settings import Settings
@@ -112,14 +113,20 @@ def create_app(
     settings: Settings, *, service: KeyService | None = None, auth: AuthBackend | None = None
 ) -> web.Application:
     """The API application. Without `service`/`auth`, they are built from `settings` at startup."""
+    middlewares: list[Any] = [metrics.metrics_middleware, error_middleware]
+    if settings.max_concurrency > 0:
+        # Inside the error middleware, so a refusal gets the JSON error shape and a reqId.
+        middlewares.append(concurrency_middleware(settings.max_concurrency))
     app = web.Application(
-        middlewares=[metrics.metrics_middleware, error_middleware],
+        middlewares=middlewares,
         # The largest per-route limit; each route enforces its own (body.read_json).
         client_max_size=CRYPTO_LIMIT,
     )
     app[SETTINGS] = settings
     app[OPENAPI] = orjson.dumps(build_openapi(ROUTES))
     app[RESOURCES] = Resources(service, auth)
+    if settings.rate_limit_rps > 0:
+        app[LIMITER] = RateLimiter(settings.rate_limit_rps, settings.rate_limit_burst)
     if service is None or auth is None:
         app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(_key_gauge)

@@ -33,6 +33,7 @@ REQ_ID = web.RequestKey("req_id", str)
 IDENTITY = web.RequestKey("identity", Identity)
 ALGORITHM = web.RequestKey("algorithm", str)  # bounded: enum values only
 ERROR_NAME = web.RequestKey("error_name", str)
+PROJECT = web.RequestKey("project", str)  # the project an authorisation check was made for (audit)
 
 
 def service_of(app: web.Application) -> KeyService:

@@ -1,7 +1,10 @@
-"""Binding a `Route` to aiohttp: authentication, body reading, validation, the view, JSON encoding.
+"""Binding a `Route` to aiohttp: authentication, rate limit, body, validation, the view, JSON, audit.
 
 Security property: every route is authenticated unless explicitly marked `public`; the bearer
-token is checked before any parsing of params or body (Infisical's order: auth, then schema).
+token is checked before any parsing of params or body (Infisical's order: auth, then schema);
+each identity is rate limited right after authentication, and failed authentications and the
+login route count against the client's address; every audited operation leaves one audit
+event, whatever its outcome.
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from kms_api import audit
 from kms_api.appkeys import IDENTITY, auth_of
 from kms_api.auth.base import Identity
 from kms_api.body import DEFAULT_LIMIT, read_json
 from kms_api.call import Call
 from kms_api.fields import INVALID
+from kms_api.limits import EXEMPT_ROUTES, LIMITER, client_address
 from kms_api.objects import Schema
-from kms_core.errors import Issue, TokenError, Unauthorized, ValidationFailure
+from kms_core.errors import Issue, KmsError, TokenError, Unauthorized, ValidationFailure
 
 View = Callable[[Call], Awaitable[Any]]
 MALFORMED = (
@@ -65,17 +70,40 @@ def _validate(schema: Schema | None, data: Any) -> dict[str, Any]:
     return result
 
 
+async def admit(request: web.Request, route: Route) -> None:
+    """Authenticate (unless public) and take a rate-limit token for the caller."""
+    limiter = request.app.get(LIMITER)
+    if route.public:
+        if limiter is not None and route.name not in EXEMPT_ROUTES:
+            limiter.check(client_address(request), "address")
+        return
+    try:
+        identity = await authenticate(request)
+    except KmsError:
+        if limiter is not None:  # token guessing is limited per address (429 replaces 401/403)
+            limiter.check(client_address(request), "address")
+        raise
+    request[IDENTITY] = identity
+    if limiter is not None:
+        limiter.check(identity.id, "identity")
+
+
 def bind(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """The aiohttp handler for `route`: auth, body, params -> body -> query validation, view, JSON."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        if not route.public:
-            request[IDENTITY] = await authenticate(request)
-        raw_body = await read_json(request, route.body_limit) if route.body is not None else None
-        params = _validate(route.params, dict(request.match_info))
-        body = _validate(route.body, raw_body)
-        query = _validate(route.query, dict(request.query))
-        result = await route.view(Call(request, params, query, body))
+        body: dict[str, Any] = {}
+        try:
+            await admit(request, route)
+            raw_body = await read_json(request, route.body_limit) if route.body is not None else None
+            params = _validate(route.params, dict(request.match_info))
+            body = _validate(route.body, raw_body)
+            query = _validate(route.query, dict(request.query))
+            result = await route.view(Call(request, params, query, body))
+        except Exception as exc:
+            audit.record(request, route.name, exc=exc)
+            raise
+        audit.record(request, route.name, body=body, result=result)
         if isinstance(result, web.StreamResponse):
             return result
         return web.Response(body=orjson.dumps(result), content_type="application/json")

@@ -1,16 +1,20 @@
 """Reading JSON request bodies with per-route size limits (spec Decisions 3-4).
 
-Security property: a body over the route's limit is refused before it is parsed, and malformed,
-empty or non-JSON bodies become 422/413 errors in the API's shape, never a 500.
+Security property: a body over the route's limit is refused before it is parsed, a body not
+sent within the read timeout is refused with 408 (slow-body clients cannot hold a handler), and
+malformed, empty or non-JSON bodies become 422/413 errors in the API's shape, never a 500.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Final
 
 import orjson
 from aiohttp import web
 
+from kms_api.appkeys import SETTINGS
+from kms_api.limits import RequestTimeout
 from kms_core.errors import Issue, PayloadTooLarge, ValidationFailure
 
 CRYPTO_LIMIT: Final = 2 * 1024 * 1024
@@ -28,7 +32,12 @@ async def read_json(request: web.Request, limit: int) -> Any:
         raise PayloadTooLarge(TOO_LARGE)
     if request.content_type != "application/json":
         raise _fail("Content-Type must be application/json", "invalid_type")
-    raw = await request.read()
+    settings = request.app.get(SETTINGS)
+    try:
+        async with asyncio.timeout(settings.read_timeout if settings is not None else None):
+            raw = await request.read()
+    except TimeoutError:
+        raise RequestTimeout("The request body was not received in time") from None
     if len(raw) > limit:
         raise PayloadTooLarge(TOO_LARGE)
     if not raw.strip():

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from kms_api.appkeys import ALGORITHM, IDENTITY, auth_of, service_of
+from kms_api.appkeys import ALGORITHM, IDENTITY, PROJECT, auth_of, service_of
 from kms_api.auth.base import Identity
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ class Call:
         return key_id
 
     async def authz(self, action: str, project_id: str, key_name: str | None) -> None:
+        self.request[PROJECT] = project_id  # recorded before the decision, so denials are audited with it
         await auth_of(self.request.app).authorize(self.identity, action, project_id, key_name)
 
     def note_algorithm(self, algorithm: str) -> None:

@@ -54,7 +54,10 @@ class AccessLogger(AbstractAccessLogger):
     """One line per request: reqId, method, route, keyId, identity, status, duration_ms."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        match = getattr(request, "match_info", None)
+        try:
+            match = getattr(request, "match_info", None)
+        except AssertionError:  # a request aiohttp could not parse was never routed
+            match = None
         route = None
         if match is not None and match.http_exception is None:
             resource = match.route.resource

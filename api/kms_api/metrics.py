@@ -48,6 +48,15 @@ KEYS: Final = Gauge(
     ["state"],
     multiprocess_mode="max",
 )
+RATE_LIMITED: Final = Counter(
+    "kubekms_rate_limited",
+    "Requests refused with 429 by the per-identity rate limit, by scope (identity, address).",
+    ["scope"],
+)
+SATURATED: Final = Counter(
+    "kubekms_saturated_rejections",
+    "Requests refused with 503 because the process had --max-concurrency requests in flight.",
+)
 
 UNMATCHED = "unmatched"
 

@@ -43,7 +43,20 @@ _STATUSES = {
     "404": "Key not found",
     "413": "Request body too large",
     "422": "ValidationFailure: message is an array of {code, message, path}",
+    "408": "RequestTimeout: the body was not received within the read timeout",
+    "429": "RateLimitExceeded (per identity); see Retry-After",
+    "503": "ServiceUnavailable: store or HSM unavailable, or the process is saturated; see Retry-After",
 }
+# Errors of the public routes (login is rate limited per client address).
+_PUBLIC_STATUSES = {
+    "universalAuthLogin": ("400", "401", "408", "413", "422", "429", "503"),
+    "readyz": ("503",),
+}
+
+
+def _error(text: str) -> dict[str, Any]:
+    schema = {"$ref": "#/components/schemas/Error"}
+    return {"description": text, "content": {"application/json": {"schema": schema}}}
 
 
 def _operation(route: Route) -> dict[str, Any]:
@@ -67,10 +80,9 @@ def _operation(route: Route) -> dict[str, Any]:
     if not route.public:
         op["security"] = [{"bearerAuth": []}]
         for status, text in _STATUSES.items():
-            op["responses"][status] = {
-                "description": text,
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-            }
+            op["responses"][status] = _error(text)
+    for status in _PUBLIC_STATUSES.get(route.name, ()):
+        op["responses"][status] = _error(_STATUSES.get(status, "Bad request"))
     return op
 
 

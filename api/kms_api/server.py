@@ -1,7 +1,10 @@
 """Running the API process: one worker, or a supervisor with N workers sharing the port (SO_REUSEPORT).
 
 Each worker runs uvloop, serves the API until SIGTERM/SIGINT, then stops accepting and lets
-in-flight requests finish for up to `shutdown_timeout` seconds. A SealerMismatch or ConfigError at
+in-flight requests finish for up to `shutdown_timeout` seconds. Connections go through
+`protocol.GuardedAppRunner` (header limits, request-head deadline, JSON protocol errors); with
+--tls-cert/--tls-key the port speaks HTTPS and SIGHUP (forwarded by the supervisor) reloads the
+certificate. A SealerMismatch or ConfigError at
 startup is logged and the process exits non-zero before anything is written.
 Security property: the generated admin token is shown once, on the terminal that created it,
 and never through the logging system.
@@ -10,6 +13,7 @@ and never through the logging system.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -24,7 +28,9 @@ from kms_api.app import create_app
 from kms_api.auth.secretfiles import ensure_secret_file
 from kms_api.auth.tokens import admin_token
 from kms_api.logs import ACCESS_LOG, AccessLogger
+from kms_api.protocol import GuardedAppRunner
 from kms_api.settings import Settings
+from kms_api.tls import CertReloader, server_tls
 from kms_core.errors import ConfigError, KmsError, SealerMismatch
 
 log = logging.getLogger("kubekms.api")
@@ -47,9 +53,18 @@ def prepare_data_dir(settings: Settings, *, announce: bool = True) -> str | None
     return token
 
 
+def _tls(settings: Settings) -> CertReloader | None:
+    try:
+        return server_tls(settings.tls_cert, settings.tls_key)
+    except OSError as exc:  # ssl.SSLError is an OSError too
+        raise ConfigError(f"cannot load --tls-cert/--tls-key: {exc.strerror or type(exc).__name__}") from None
+
+
 async def _serve(settings: Settings, reuse_port: bool, serve_metrics: bool) -> None:
-    runner = web.AppRunner(
+    tls = _tls(settings)
+    runner = GuardedAppRunner(
         create_app(settings),
+        read_timeout=settings.read_timeout,
         handle_signals=False,
         access_log_class=AccessLogger,
         access_log=ACCESS_LOG,
@@ -57,22 +72,37 @@ async def _serve(settings: Settings, reuse_port: bool, serve_metrics: bool) -> N
     )
     await runner.setup()  # builds sealer, store, service: SealerMismatch/ConfigError surface here
     metrics_runner: web.AppRunner | None = None
+    watcher: asyncio.Task[None] | None = None
     try:
-        site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port or None)
+        site = web.TCPSite(
+            runner,
+            settings.host,
+            settings.port,
+            reuse_port=reuse_port or None,
+            ssl_context=tls.context if tls is not None else None,
+        )
         await site.start()
         port = runner.addresses[0][1]
         if serve_metrics and settings.metrics_port:
             metrics_runner = web.AppRunner(metrics.metrics_app(), access_log=None)
             await metrics_runner.setup()
             await web.TCPSite(metrics_runner, settings.host, settings.metrics_port).start()
-        log.info("listening", extra={"url": f"http://{settings.host}:{port}"})
+        scheme = "https" if tls is not None else "http"
+        log.info("listening", extra={"url": f"{scheme}://{settings.host}:{port}"})
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        if tls is not None:
+            loop.add_signal_handler(signal.SIGHUP, tls.reload)
+            watcher = asyncio.create_task(tls.watch(settings.tls_reload_interval))
         await stop.wait()
         log.info("shutting down", extra={"timeout_s": settings.shutdown_timeout})
     finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
         if metrics_runner is not None:
             await metrics_runner.cleanup()
         await runner.cleanup()  # stops accepting, waits for in-flight requests, closes resources
@@ -130,8 +160,13 @@ def supervise(settings: Settings) -> int:
         for pid in children:
             os.kill(pid, signal.SIGTERM)
 
+    def forward(signum: int, frame: object) -> None:
+        for pid in children:
+            os.kill(pid, signum)
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, forward)  # TLS certificate reload in every worker
     log.info("supervising workers", extra={"workers": settings.workers, "port": port})
     code = 0
     while children:

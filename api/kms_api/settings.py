@@ -29,6 +29,15 @@ class Settings:
     store: str = "embedded"
     log_level: str = "info"
     shutdown_timeout: float = 30.0
+    # Abuse limits (per process): token bucket per identity (0 rps = off), in-flight requests
+    # (0 = unbounded), seconds a client has to send a request head and, separately, its body.
+    rate_limit_rps: float = 2000.0
+    rate_limit_burst: int = 4000
+    max_concurrency: int = 1024
+    read_timeout: float = 15.0
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_reload_interval: float = 5.0
     admin_token: str | None = field(default=None, repr=False)
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -48,6 +57,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--store", choices=STORES, help="embedded | kubernetes (KUBEKMS_STORE)")
     parser.add_argument("--log-level", choices=LOG_LEVELS, help="(KUBEKMS_LOG_LEVEL, default info)")
     parser.add_argument("--shutdown-timeout", type=float, help="seconds (KUBEKMS_SHUTDOWN_TIMEOUT, 30)")
+    parser.add_argument(
+        "--rate-limit-rps", type=float, help="requests/s per identity, 0 = off (KUBEKMS_RATE_LIMIT_RPS, 2000)"
+    )
+    parser.add_argument("--rate-limit-burst", type=int, help="bucket size (KUBEKMS_RATE_LIMIT_BURST, 4000)")
+    parser.add_argument(
+        "--max-concurrency", type=int, help="in-flight requests, 0 = no bound (KUBEKMS_MAX_CONCURRENCY, 1024)"
+    )
+    parser.add_argument(
+        "--read-timeout", type=float, help="seconds to send a request head or body (KUBEKMS_READ_TIMEOUT, 15)"
+    )
+    parser.add_argument("--tls-cert", help="PEM certificate chain; enables HTTPS (KUBEKMS_TLS_CERT)")
+    parser.add_argument("--tls-key", help="PEM private key of --tls-cert (KUBEKMS_TLS_KEY)")
     return parser
 
 
@@ -63,6 +84,13 @@ def _default_store(env: Mapping[str, str]) -> str:
     return "kubernetes" if env.get("KUBERNETES_SERVICE_HOST") else "embedded"
 
 
+def _float(value: str, name: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number") from None
+
+
 def load_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Merge flags over environment over defaults, and check ranges."""
     env = dict(os.environ if env is None else env)
@@ -73,6 +101,8 @@ def load_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | No
         return str(flag) if flag is not None else env.get(var) or default
 
     tokens = pick(args.tokens_file, "KUBEKMS_TOKENS_FILE", "")
+    cert = pick(args.tls_cert, "KUBEKMS_TLS_CERT", "")
+    key = pick(args.tls_key, "KUBEKMS_TLS_KEY", "")
     settings = Settings(
         host=pick(args.host, "KUBEKMS_HOST", d.host),
         port=_int(pick(args.port, "KUBEKMS_PORT", str(d.port)), "port"),
@@ -87,6 +117,23 @@ def load_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | No
         shutdown_timeout=float(
             pick(args.shutdown_timeout, "KUBEKMS_SHUTDOWN_TIMEOUT", str(d.shutdown_timeout))
         ),
+        rate_limit_rps=_float(
+            pick(args.rate_limit_rps, "KUBEKMS_RATE_LIMIT_RPS", str(d.rate_limit_rps)), "rate limit"
+        ),
+        rate_limit_burst=_int(
+            pick(args.rate_limit_burst, "KUBEKMS_RATE_LIMIT_BURST", str(d.rate_limit_burst)), "burst"
+        ),
+        max_concurrency=_int(
+            pick(args.max_concurrency, "KUBEKMS_MAX_CONCURRENCY", str(d.max_concurrency)), "max concurrency"
+        ),
+        read_timeout=_float(
+            pick(args.read_timeout, "KUBEKMS_READ_TIMEOUT", str(d.read_timeout)), "read timeout"
+        ),
+        tls_cert=Path(cert) if cert else None,
+        tls_key=Path(key) if key else None,
+        tls_reload_interval=_float(
+            env.get("KUBEKMS_TLS_RELOAD_INTERVAL") or str(d.tls_reload_interval), "TLS reload interval"
+        ),
         admin_token=env.get("KUBEKMS_ADMIN_TOKEN") or None,
         env=env,
     )
@@ -100,4 +147,12 @@ def load_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | No
         raise ConfigError("workers must be between 1 and 64")
     if settings.shutdown_timeout < 0:
         raise ConfigError("shutdown timeout must be >= 0")
+    if settings.rate_limit_rps < 0 or settings.max_concurrency < 0:
+        raise ConfigError("rate limit and max concurrency must be >= 0 (0 turns them off)")
+    if settings.rate_limit_rps > 0 and settings.rate_limit_burst < 1:
+        raise ConfigError("rate limit burst must be >= 1")
+    if settings.read_timeout <= 0 or settings.tls_reload_interval <= 0:
+        raise ConfigError("read timeout and TLS reload interval must be > 0")
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise ConfigError("--tls-cert and --tls-key must be given together")
     return settings

@@ -79,6 +79,9 @@ class SqliteStore:
                 os.close(os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         except OSError as exc:
             raise Unavailable(f"Cannot create the key store in {data_dir}: {exc.strerror}") from None
+        if not os.access(data_dir, os.W_OK):
+            # SQLite would only say "unable to open database file" (WAL needs its -shm file).
+            raise Unavailable(f"The data directory {data_dir} is read-only; the key store must write there")
         if data_dir.stat().st_mode & 0o077:
             schema.log.warning("data dir %s is open to other users; chmod 700 is recommended", data_dir)
         writer: sqlite3.Connection | None = None
@@ -170,6 +173,13 @@ class SqliteStore:
             _LIST + order + " LIMIT ? OFFSET ?", (query.project_id, pattern, query.limit, query.offset)
         )
         return [self._key(r) for r in rows], (int(rows[0][-1]) if rows else 0)
+
+    async def count_by_state(self) -> tuple[int, int]:
+        """(enabled, disabled) key counts over every project, for the keys-by-state gauge."""
+        rows = self._read(
+            "SELECT COALESCE(SUM(is_disabled = 0), 0), COALESCE(SUM(is_disabled), 0) FROM keys", ()
+        )
+        return int(rows[0][0]), int(rows[0][1])
 
     async def versions(self, key_id: str) -> Sequence[KeyVersion]:
         """All versions of a key, newest first (empty when the key does not exist)."""

@@ -1,0 +1,97 @@
+"""Abuse limits: a token bucket per identity, a bound on in-flight requests, and a body read deadline.
+
+- Rate limit: each authenticated identity (or, for the login route and failed authentications,
+  each client address) has a bucket of `burst` requests refilled at `rps` per second; an empty
+  bucket answers 429 `RateLimitExceeded` with `Retry-After`. Limits are per process.
+- Concurrency: at most `max_concurrency` requests are inside handlers at once; beyond that the
+  process answers 503 `ServiceUnavailable` with `Retry-After` at once, instead of queueing
+  without bound. Health probes are exempt so a saturated process is not restarted for it.
+
+Security property: a client (or a leaked token) cannot monopolise a process; bucket keys are
+identity ids or addresses, never tokens, and the bucket table is bounded.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from typing import Any, Final
+
+from aiohttp import web
+
+from kms_api import metrics
+from kms_core.errors import KmsError, RateLimited, Unavailable
+
+EXEMPT_ROUTES: Final = frozenset({"healthz", "readyz", "openapi"})
+MAX_BUCKETS: Final = 100_000
+SATURATED = "The server is at capacity; retry shortly"
+
+
+class RequestTimeout(KmsError):
+    """The client did not send its request body in time (408)."""
+
+    status = 408
+    error = "RequestTimeout"
+
+
+class RateLimiter:
+    """Token buckets keyed by identity id or client address (least recently used evicted)."""
+
+    def __init__(self, rps: float, burst: int, *, clock: Any = time.monotonic) -> None:
+        self.rps = rps
+        self.burst = max(1, burst)
+        self._clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    @property
+    def enabled(self) -> bool:
+        return self.rps > 0
+
+    def check(self, subject: str, scope: str) -> None:
+        """Take one token for `subject`, or raise RateLimited with the seconds until one is back."""
+        if not self.enabled:
+            return
+        now = self._clock()
+        tokens, last = self._buckets.pop(subject, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rps)
+        if tokens >= 1.0:
+            self._buckets[subject] = (tokens - 1.0, now)
+        else:
+            self._buckets[subject] = (tokens, now)
+        if len(self._buckets) > MAX_BUCKETS:
+            self._buckets.popitem(last=False)  # the least recently seen subject starts afresh
+        if tokens < 1.0:
+            metrics.RATE_LIMITED.labels(scope).inc()
+            wait = (1.0 - tokens) / self.rps
+            raise RateLimited(
+                f"Rate limit exceeded. Please try again in {max(1, math.ceil(wait))} seconds", wait
+            )
+
+
+LIMITER = web.AppKey("rate_limiter", RateLimiter)
+
+
+def client_address(request: web.BaseRequest) -> str:
+    return "address:" + (request.remote or "unknown")
+
+
+def concurrency_middleware(limit: int) -> Any:
+    """A middleware admitting at most `limit` requests into handlers at once (503 beyond)."""
+    in_flight = 0
+
+    @web.middleware
+    async def bound(request: web.Request, handler: Any) -> web.StreamResponse:
+        nonlocal in_flight
+        if request.match_info.route.name in EXEMPT_ROUTES:
+            return await handler(request)  # type: ignore[no-any-return]
+        if in_flight >= limit:
+            metrics.SATURATED.inc()
+            raise Unavailable(SATURATED, retry_after=1.0)
+        in_flight += 1
+        try:
+            return await handler(request)  # type: ignore[no-any-return]
+        finally:
+            in_flight -= 1
+
+    return bound

@@ -1,0 +1,1 @@
+"""Hardening suite: hostile input, fuzzing, abuse limits, crashes, faults, audit and log hygiene."""
