@@ -16,7 +16,7 @@ from typing import Any
 import kopf
 
 from kms_operator import manifests as m
-from kms_operator.kubeapi import kmskey_path, secrets_path
+from kms_operator.kubeapi import ApiError, kmskey_path, secrets_path
 from kms_operator.runtime import Runtime, ref
 
 
@@ -25,6 +25,16 @@ async def release(
 ) -> None:
     """On deletion: delete the material (deletionPolicy Delete) or keep it, labelled orphaned."""
     namespace = str(namespace)  # KmsKeys are namespaced
+    try:
+        await _release(rt, namespace, name, body, logger)
+    except ApiError as e:
+        # The finalizer stays until this succeeds; retry soon rather than after Kopf's 60 s default.
+        raise kopf.TemporaryError(f"Kubernetes API error: {e}", delay=2) from e
+
+
+async def _release(
+    rt: Runtime, namespace: str, name: str, body: dict[str, Any], logger: logging.Logger | Any
+) -> None:
     async with rt.lock(namespace, name):
         key = await rt.api.get(kmskey_path(namespace, name)) or body
         spec, st = key.get("spec") or {}, key.get("status") or {}

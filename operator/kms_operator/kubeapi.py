@@ -10,6 +10,7 @@ the HTTP status and the server's reason only.
 
 from __future__ import annotations
 
+import json
 import ssl
 from typing import Any
 
@@ -31,6 +32,14 @@ class NotFound(ApiError):
 
 class Conflict(ApiError):
     """409 (exists / stale resourceVersion) or 422 (a failed JSON-patch test): re-read and retry."""
+
+
+class Unreachable(ApiError):
+    """No answer at all (refused, reset, timed out): retried like a 503, not as an unknown error."""
+
+    def __init__(self, request: str, error: BaseException) -> None:
+        super().__init__(503, f"no answer to {request} ({type(error).__name__})")
+        Exception.__init__(self, f"Kubernetes API did not answer {request}: {type(error).__name__}")
 
 
 def kmskey_path(namespace: str, name: str, subresource: str = "") -> str:
@@ -74,20 +83,27 @@ class KubeApi:
         headers = {**self._headers(), "Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = ctype
-        async with self._session.request(
-            method, self._conn.server + path, json=body, headers=headers
-        ) as resp:
-            payload: Any = await resp.json(content_type=None) if resp.content_length != 0 else None
-            if resp.status < 400:
-                return payload
-            reason = (
-                str(payload.get("message", resp.reason)) if isinstance(payload, dict) else str(resp.reason)
-            )
-            if resp.status == 404:
-                raise NotFound(resp.status, reason)
-            if resp.status in (409, 422):
-                raise Conflict(resp.status, reason)
-            raise ApiError(resp.status, reason)
+        try:
+            async with self._session.request(
+                method, self._conn.server + path, json=body, headers=headers
+            ) as resp:
+                status, raw, http_reason = resp.status, await resp.read(), str(resp.reason)
+        except (aiohttp.ClientError, TimeoutError, OSError) as e:
+            # Kopf would retry an unknown exception only after its 60 s default backoff; a slow or
+            # restarting API server is a temporary condition like a 503.
+            raise Unreachable(f"{method} {path}", e) from None
+        try:
+            payload: Any = json.loads(raw) if raw else None
+        except ValueError:
+            payload = None  # e.g. a proxy's HTML error page
+        if status < 400:
+            return payload
+        reason = str(payload.get("message", http_reason)) if isinstance(payload, dict) else http_reason
+        if status == 404:
+            raise NotFound(status, reason)
+        if status in (409, 422):
+            raise Conflict(status, reason)
+        raise ApiError(status, reason)
 
     async def get(self, path: str) -> dict[str, Any] | None:
         try:

@@ -143,7 +143,11 @@ class KubeEmulator(ObjectStore, WatchStreams, kmock.KubernetesEmulator):
     async def _serve_version(self, request: rendering.Request) -> Any:
         # kmock repeats a resource's short names on its subresources; kubectl then warns that
         # "kmsk" is ambiguous with kmskeys/status.
-        payload = await super()._serve_version(request)
+        payload: Any = await super()._serve_version(request)
+        # kmock names the core group's version "/v1"; kubectl then maps no core kind (Secret,
+        # ServiceAccount, Service...) and `kubectl apply` of a rendered chart fails.
+        if str(payload.get("groupVersion", "")).startswith("/"):
+            payload["groupVersion"] = payload["groupVersion"].lstrip("/")
         for entry in payload.get("resources", []):
             if "/" in entry["name"]:
                 entry["shortNames"], entry["categories"] = [], []

@@ -1,0 +1,218 @@
+"""The Helm chart, installed into the emulated API server, runs the real operator and API.
+
+Each value set is rendered by the real helm, applied with the real kubectl (CRD, ServiceAccounts,
+RBAC, Deployments, Services, the generated root-key Secret...), and the two processes are started
+from the rendered Deployments: their command, args and environment (the root key resolved from
+the applied Secret, the KubeKMS namespace from the Pod's namespace), with loopback ports and a
+kubeconfig carrying each Deployment's own ServiceAccount token. A workload bound to the chart's
+`kubekms-cryptographic-operator` ClusterRole then uses a key, the chart's `helm test` Pod script
+runs against the API, and every request the two processes made is checked against the RBAC the
+chart grants them.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fixtures.helm import NAMESPACE, Render
+from fixtures.kube import EXAMPLES
+from fixtures.kube_api import ApiProcess
+from kube import KMSKEYS, SECRETS, Cluster
+from kube.authz import Grants, accesses
+from kube.container import Container, stop
+from kube.kmskeys import unseal_all, wait_ready
+from kube.release import Release
+
+KEYS = "/api/v1/kms/keys"
+TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+# The verbs README.md documents for kubekms-cryptographic-operator: the chart must grant exactly these.
+CRYPTO_VERBS = {"get", "list", "encrypt", "decrypt", "sign", "verify", "generate-mac", "verify-mac"}
+VARIANTS: dict[str, dict[str, Any]] = {
+    "default": {},
+    # Everything the emulator can store (no Prometheus Operator CRDs), with non-default ports and
+    # extra environment to show the processes run with what the chart renders.
+    "network-policy-dashboard": {
+        "networkPolicy": {"enabled": True},
+        "monitoring": {"grafanaDashboard": {"enabled": True}},
+        "api": {"port": 9080, "metricsPort": 9191,
+                "extraEnv": [{"name": "KUBEKMS_AUTH_CACHE_TTL", "value": "5"}]},
+        "operator": {"extraEnv": [{"name": "KUBEKMS_CHECK_INTERVAL", "value": "7"}]},
+    },
+}
+
+
+def get(url: str, timeout: float = 5) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as err:
+        return int(err.code)
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            if get(url) == 200:
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not answer 200:\n{log.read_text()[-4000:]}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    with Cluster() as started:  # no CRD, no KubeKMS namespace: the chart brings both
+        yield started
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_chart_installs_and_runs_on_the_emulator(
+    variant: str, cluster: Cluster, render: Render, tmp_path: Path
+) -> None:
+    release = Release(cluster, render(VARIANTS[variant]), NAMESPACE, tmp_path)
+    applied = release.apply(release.install_docs)
+    assert len(applied) == len(release.install_docs) and all(line.endswith(" created") for line in applied)
+    root_secret = cluster.get(SECRETS, NAMESPACE, "kubekms-root-key")
+    assert root_secret is not None
+    root_key = base64.b64decode(root_secret["data"]["ROOT_ENCRYPTION_KEY"]).decode()
+    assert len(base64.b64decode(root_key)) == 32
+
+    # A workload: the README's `kubectl create rolebinding` (through apply: the emulator speaks JSON).
+    cluster.ensure_namespace("team-a")
+    binding = release.kubectl("-n", "team-a", "create", "rolebinding", "app-kms", "--dry-run=client",
+                              "-o", "yaml", "--clusterrole=kubekms-cryptographic-operator",
+                              "--serviceaccount=team-a:app")
+    release.kubectl("apply", "--validate=false", "-f", "-", stdin=binding)
+    grants = Grants.load(cluster)
+    grants.install(cluster.rbac)
+
+    containers: dict[str, Container] = {}
+    procs: list[subprocess.Popen[bytes]] = []
+    tokens: dict[str, tuple[str, str]] = {}  # deployment -> (token, ServiceAccount username)
+    try:
+        for name in ("kubekms-operator", "kubekms-api"):
+            deployment = release.find("Deployment", name)
+            account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
+            token = cluster.rbac.add_service_account(NAMESPACE, account)
+            tokens[name] = (token, f"system:serviceaccount:{NAMESPACE}:{account}")
+            kubeconfig = cluster.write_kubeconfig(tmp_path / f"{name}.kubeconfig", token, NAMESPACE)
+            container = containers[name] = Container.of(deployment, cluster)
+            assert container.env["ROOT_ENCRYPTION_KEY"] == root_key  # from the applied Secret
+            assert container.env["KUBEKMS_NAMESPACE"] == NAMESPACE  # the Pod's namespace
+            extra = {"KUBECONFIG": str(kubeconfig)}
+            if name == "kubekms-operator":
+                # In a Pod the operator serves its liveness endpoint by default; here, where the
+                # rendered probe points.
+                extra["KUBEKMS_LIVENESS"] = container.probe_url("livenessProbe")
+            log = tmp_path / f"{name}.log"
+            procs.append(proc := container.start(log, **extra))
+            probes = [p for p in ("startupProbe", "livenessProbe", "readinessProbe") if p in container.spec]
+            for probe in probes:
+                wait_http(container.probe_url(probe), proc, log)
+        api_spec = containers["kubekms-api"]
+        assert api_spec.probe_url("readinessProbe").endswith("/readyz")
+        assert api_spec.probe_url("livenessProbe").endswith("/healthz")
+        assert get(f"http://127.0.0.1:{api_spec.local_port('metrics')}/metrics") == 200
+        # Workloads call the Service; it must lead to the API container's port.
+        service_port = release.find("Service", "kubekms-api")["spec"]["ports"][0]["port"]
+        url = release.service_url(f"http://kubekms-api.{NAMESPACE}.svc:{service_port}", containers)
+        api = ApiProcess({}, tmp_path / "kubekms-api.log")  # only its HTTP client is used
+        api.port = int(url.rsplit(":", 1)[1])
+
+        lifecycle(release, cluster, api, grants, root_key)
+        helm_test(release, cluster, containers, tmp_path)
+
+        # The processes needed no permission beyond what the chart grants their ServiceAccounts.
+        for name, (token, user) in tokens.items():
+            made = accesses(cluster, token)
+            assert len(made) > 5, f"{name} made no requests with its own token"
+            assert grants.forbidden(user, [], made) == [], f"{name} exceeded the chart's RBAC"
+    finally:
+        for proc in procs:
+            stop(proc)
+
+
+def lifecycle(release: Release, cluster: Cluster, api: ApiProcess, grants: Grants, root_key: str) -> None:
+    """An example KmsKey becomes Ready; the cryptographic-operator workload may use it, not manage it."""
+    release.kubectl("-n", "team-a", "apply", "--validate=false", "-f", str(EXAMPLES / "encrypt-decrypt.yaml"))
+    key = wait_ready(cluster, "app-data", "team-a")
+    secret = cluster.get(SECRETS, NAMESPACE, f"kmskey-{key['status']['keyId']}")
+    assert secret is not None, "material belongs in the release namespace (KUBEKMS_NAMESPACE)"
+    assert list(unseal_all(root_key, key, secret)) == [1]  # sealed with the chart's root key
+
+    user = "system:serviceaccount:team-a:app"
+    groups = ["system:serviceaccounts", "system:serviceaccounts:team-a", "system:authenticated"]
+    verbs = grants.verbs(user, groups, "kubekms.io", "kmskeys", "team-a")
+    assert verbs == CRYPTO_VERBS
+    token = cluster.rbac.add_service_account("team-a", "app")
+    key_id = key["status"]["keyId"]
+    path = f"{KEYS}/{key_id}"
+    plain = base64.b64encode(b"order 42").decode()
+
+    def expect(verb: str, action: str, status: int, body: Any) -> Any:
+        if verb in verbs:
+            assert status == 200, body
+        else:
+            assert status == 403 and body["message"] == f"You are not allowed to {action} on cmek", body
+        return body
+
+    expect("get", "read", *api.call("GET", f"{KEYS}/key-name/app-data?projectId=team-a", token))
+    expect("list", "read", *api.call("GET", f"{KEYS}?projectId=team-a", token))
+    encrypt = {"plaintext": plain}
+    ciphertext = expect("encrypt", "encrypt", *api.call("POST", f"{path}/encrypt", token, encrypt))
+    decrypted = expect("decrypt", "decrypt", *api.call("POST", f"{path}/decrypt", token, ciphertext))
+    assert decrypted["plaintext"] == plain
+    expect("create", "create", *api.call("POST", KEYS, token, {"projectId": "team-a", "name": "sneaky"}))
+    expect("update", "edit", *api.call("PATCH", path, token, {"description": "changed"}))
+    expect("rotate", "rotate", *api.call("POST", f"{path}/rotate", token))
+    assert cluster.get(KMSKEYS, "team-a", "sneaky") is None
+    stored = cluster.get(KMSKEYS, "team-a", "app-data")
+    assert stored is not None and stored["status"]["version"] == 1
+
+    stranger = cluster.rbac.add_service_account("team-b", "app")  # bound to nothing
+    status, body = api.call("POST", f"{path}/encrypt", stranger, {"plaintext": plain})
+    assert status == 403 and body["error"] == "PermissionDenied"
+
+
+def helm_test(release: Release, cluster: Cluster, containers: dict[str, Container], tmp: Path) -> None:
+    """`helm test`: the hook's ServiceAccount and RBAC applied, its Pod's script run as the Pod."""
+    hook = release.hook_docs("test")
+    pods = [d for d in hook if d["kind"] == "Pod"]
+    release.apply(d for d in hook if d["kind"] != "Pod")
+    Grants.load(cluster).install(cluster.rbac)
+    pod = copy.deepcopy(pods[0])
+    spec = pod["spec"]["containers"][0]
+    account = pod["spec"]["serviceAccountName"]
+    token_file = tmp / "hook-token"
+    token_file.write_text(cluster.rbac.add_service_account(NAMESPACE, account))
+    # The kubelet would mount the ServiceAccount token at TOKEN_FILE; point the script at ours.
+    assert TOKEN_FILE in spec["args"][0]
+    spec["args"][0] = spec["args"][0].replace(TOKEN_FILE, str(token_file))
+    container = Container.of(pod, cluster)
+    env = {"KUBEKMS_URL": release.service_url(container.env["KUBEKMS_URL"], containers),
+           "KUBEKMS_TEST_TIMEOUT": "30"}
+    assert container.env["KUBEKMS_PROJECT"] == NAMESPACE
+    log = tmp / "helm-test.log"
+    proc = container.start(log, **env)
+    try:
+        assert proc.wait(timeout=60) == 0, log.read_text()[-3000:]
+    finally:
+        stop(proc)
+    assert log.read_text().startswith("ok: key "), log.read_text()
+    made = wait_ready(cluster, "helm-test", NAMESPACE)
+    assert cluster.get(SECRETS, NAMESPACE, f"kmskey-{made['status']['keyId']}") is not None
