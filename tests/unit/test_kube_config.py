@@ -158,9 +158,10 @@ def test_settings_resolve_from_settings_object_then_environment() -> None:
     class Settings:
         kube_namespace = "from-settings"
         env = {"KUBEKMS_NAMESPACE": "ignored", "KUBEKMS_TOKEN_AUDIENCE": "kubekms, other",
-               "KUBEKMS_KUBE_READY_TIMEOUT": "2.5"}
+               "KUBEKMS_KUBE_READY_TIMEOUT": "2.5", "KUBEKMS_KUBE_REQUEST_TIMEOUT": "4"}
 
     ks = KubeSettings.resolve(Settings())
+    assert ks.request_timeout == 4.0
     assert ks.namespace == "from-settings"
     assert ks.token_audiences == ("kubekms", "other")
     assert ks.ready_timeout == 2.5

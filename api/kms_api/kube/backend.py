@@ -56,6 +56,7 @@ class KubeSettings:
             token_audiences=tuple(a.strip() for a in audience.split(",") if a.strip()) if audience else (),
             ready_timeout=float(pick("kube_ready_timeout", "KUBEKMS_KUBE_READY_TIMEOUT") or 30.0),
             auth_cache_ttl=float(pick("auth_cache_ttl", "KUBEKMS_AUTH_CACHE_TTL") or 10.0),
+            request_timeout=float(pick("kube_request_timeout", "KUBEKMS_KUBE_REQUEST_TIMEOUT") or 10.0),
         )
 
 
