@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from history import before_after
+
 # Targets from the performance issue: (what the API is compared with, minimum ratio) per scenario
 # come from scenarios.py; these are the ones that are not a per-scenario ratio.
 AES_P99_UNDER_RSA_MS = 25.0
@@ -100,7 +102,12 @@ def render(results: dict[str, Any]) -> str:
     out += ["### Commands", "", "```"] + [f"# {k}\n{v}" for k, v in results["commands"].items()] + ["```", ""]
     if results.get("load") or results.get("ceiling"):
         out += ["### Targets", ""]
-        out += _table(["target", "measured", "ratio", "required", "result"], targets(results))
+        rows = targets(results)
+        out += _table(["target", "measured", "ratio", "required", "result"], rows)
+        if previous := results.get("previous"):
+            out += [f"### Before / after (before: the section of {previous['section']})", ""]
+            head = ["target", "before", "after", "required", "result now"]
+            out += _table(head, before_after(previous, rows))
     if results.get("load"):
         out += ["### Load: KubeKMS vs bare aiohttp (same run)", ""]
         ceiling = results.get("ceiling", {})

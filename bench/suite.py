@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import history
 import hsm_sealer
 import loadgen
 import machine
@@ -216,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
             if step != "mix" and step not in args.skip:
                 suite.guard(getattr(suite, f"step_{step}"), step)
         suite.results["elapsed_s"] = (datetime.now(UTC) - started).total_seconds()
+    suite.results["previous"] = history.previous_targets(args.results)
     section = "\n" + report.render(suite.results)
     with args.results.open("a") as out:
         out.write(section)

@@ -23,8 +23,8 @@ from kms_api.appkeys import OPENAPI, RESOURCES, SETTINGS, Resources, service_of
 from kms_api.auth.base import AuthBackend
 from kms_api.auth.tokens import build_token_auth
 from kms_api.body import CRYPTO_LIMIT
-from kms_api.errors import error_middleware
-from kms_api.limits import LIMITER, RateLimiter, concurrency_middleware
+from kms_api.limits import LIMITER, RateLimiter
+from kms_api.middleware import request_middleware
 from kms_api.openapi import build_openapi
 from kms_api.routes import ROUTES, add_routes
 from kms_api.settings import Settings
@@ -113,12 +113,8 @@ def create_app(
     settings: Settings, *, service: KeyService | None = None, auth: AuthBackend | None = None
 ) -> web.Application:
     """The API application. Without `service`/`auth`, they are built from `settings` at startup."""
-    middlewares: list[Any] = [metrics.metrics_middleware, error_middleware]
-    if settings.max_concurrency > 0:
-        # Inside the error middleware, so a refusal gets the JSON error shape and a reqId.
-        middlewares.append(concurrency_middleware(settings.max_concurrency))
     app = web.Application(
-        middlewares=middlewares,
+        middlewares=[request_middleware(settings.max_concurrency)],
         # The largest per-route limit; each route enforces its own (body.read_json).
         client_max_size=CRYPTO_LIMIT,
     )

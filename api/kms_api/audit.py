@@ -12,16 +12,18 @@ tokens never reach the audit log (Infisical logs signatures and MACs; we deliber
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from aiohttp import web
 
-from kms_api.appkeys import IDENTITY, PROJECT, REQ_ID
+from kms_api.appkeys import exchange_of
 from kms_api.fields import is_uuid
+from kms_api.jsonlines import CLOCK, EventLog
 from kms_core.errors import KmsError
 
 AUDIT_LOG = logging.getLogger("kubekms.audit")
+# Written without a LogRecord when the process's JSON handler is the only listener (kms_api.logs).
+AUDIT_EVENTS = EventLog(AUDIT_LOG)
 
 # operationId -> Infisical audit event type. Routes not listed (health, OpenAPI) are not audited.
 EVENTS: Final = {
@@ -100,7 +102,7 @@ def record(
 ) -> None:
     """Emit the audit event of one finished request to `operation` (an operationId)."""
     event = EVENTS.get(operation)
-    if event is None:
+    if event is None or not AUDIT_EVENTS.enabled:
         return
     if exc is None:
         status, error, outcome = 200, None, "success"
@@ -108,14 +110,15 @@ def record(
         status = exc.status if isinstance(exc, KmsError | web.HTTPException) else 500
         error = exc.error if isinstance(exc, KmsError) else type(exc).__name__
         outcome = "denied" if status in DENIED_STATUSES else "failure"
-    identity = request.get(IDENTITY)
-    project = request.get(PROJECT)
+    exchange = exchange_of(request)
+    identity = exchange.identity
+    project = exchange.project
     if project is None and isinstance(result, dict) and isinstance(result.get("key"), dict):
         project = result["key"].get("projectId")
-    AUDIT_LOG.info(
+    AUDIT_EVENTS.emit(
         "audit",
-        extra={
-            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        {
+            "time": CLOCK.now(),
             "type": event,
             "outcome": outcome,
             "status": status,
@@ -123,7 +126,7 @@ def record(
             "identity": identity.id if identity is not None else None,
             "project": project,
             "keyId": _key_id(request, result),
-            "reqId": request.get(REQ_ID),
+            "reqId": exchange.req_id or None,
             "metadata": _metadata(event, body or {}, result) if exc is None else {},
         },
     )

@@ -17,7 +17,7 @@ import orjson
 from aiohttp import web
 
 from kms_api import audit
-from kms_api.appkeys import IDENTITY, auth_of
+from kms_api.appkeys import auth_of, exchange_of
 from kms_api.auth.base import Identity
 from kms_api.body import DEFAULT_LIMIT, read_json
 from kms_api.call import Call
@@ -83,7 +83,7 @@ async def admit(request: web.Request, route: Route) -> None:
         if limiter is not None:  # token guessing is limited per address (429 replaces 401/403)
             limiter.check(client_address(request), "address")
         raise
-    request[IDENTITY] = identity
+    exchange_of(request).identity = identity
     if limiter is not None:
         limiter.check(identity.id, "identity")
 
@@ -91,19 +91,24 @@ async def admit(request: web.Request, route: Route) -> None:
 def bind(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """The aiohttp handler for `route`: auth, body, params -> body -> query validation, view, JSON."""
 
+    # Looked up once: the route table is static.
+    params_schema, body_schema, query_schema = route.params, route.body, route.query
+    body_limit, view, name = route.body_limit, route.view, route.name
+
     async def handler(request: web.Request) -> web.StreamResponse:
         body: dict[str, Any] = {}
         try:
             await admit(request, route)
-            raw_body = await read_json(request, route.body_limit) if route.body is not None else None
-            params = _validate(route.params, dict(request.match_info))
-            body = _validate(route.body, raw_body)
-            query = _validate(route.query, dict(request.query))
-            result = await route.view(Call(request, params, query, body))
+            raw_body = await read_json(request, body_limit) if body_schema is not None else None
+            params = _validate(params_schema, dict(request.match_info)) if params_schema is not None else {}
+            body = _validate(body_schema, raw_body) if body_schema is not None else {}
+            # The query string is only parsed for routes that take one.
+            query = _validate(query_schema, dict(request.query)) if query_schema is not None else {}
+            result = await view(Call(request, params, query, body))
         except Exception as exc:
-            audit.record(request, route.name, exc=exc)
+            audit.record(request, name, exc=exc)
             raise
-        audit.record(request, route.name, body=body, result=result)
+        audit.record(request, name, body=body, result=result)
         if isinstance(result, web.StreamResponse):
             return result
         return web.Response(body=orjson.dumps(result), content_type="application/json")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from kms_api.appkeys import ALGORITHM, IDENTITY, PROJECT, auth_of, service_of
+from kms_api.appkeys import auth_of, exchange_of, service_of
 from kms_api.auth.base import Identity
 
 if TYPE_CHECKING:
@@ -32,7 +32,9 @@ class Call:
 
     @property
     def identity(self) -> Identity:
-        identity: Identity = self.request[IDENTITY]
+        identity = exchange_of(self.request).identity
+        if identity is None:
+            raise RuntimeError("the request was not authenticated")
         return identity
 
     @property
@@ -41,14 +43,17 @@ class Call:
         return key_id
 
     async def authz(self, action: str, project_id: str, key_name: str | None) -> None:
-        self.request[PROJECT] = project_id  # recorded before the decision, so denials are audited with it
-        await auth_of(self.request.app).authorize(self.identity, action, project_id, key_name)
+        exchange = exchange_of(self.request)
+        exchange.project = project_id  # recorded before the decision, so denials are audited with it
+        if exchange.identity is None:
+            raise RuntimeError("the request was not authenticated")
+        await auth_of(self.request.app).authorize(exchange.identity, action, project_id, key_name)
 
     def note_algorithm(self, algorithm: str) -> None:
         """Label this request's metrics with a (bounded, enum-valued) algorithm name."""
-        self.request[ALGORITHM] = algorithm
+        exchange_of(self.request).algorithm = algorithm
 
-
-async def allow_all(action: str, project_id: str, key_name: str | None) -> None:
-    """For internal follow-up lookups after an operation was already authorised."""
-    return None
+    @property
+    def algorithm(self) -> str:
+        """The algorithm noted for this request ("" when none was)."""
+        return exchange_of(self.request).algorithm

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import re
-import uuid
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -213,7 +212,9 @@ class Uuid(Field):
         if not is_uuid(value):
             issues.append(Issue("invalid_string", "Invalid uuid", path))
             return INVALID
-        return str(uuid.UUID(value))
+        # The strict pattern admits only the canonical 8-4-4-4-12 hex form, whose canonical
+        # spelling (what uuid.UUID would print) is its lower case.
+        return value.lower()
 
     def openapi(self) -> dict[str, Any]:
         return {"type": "string", "format": "uuid"}

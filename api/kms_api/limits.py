@@ -76,22 +76,26 @@ def client_address(request: web.BaseRequest) -> str:
     return "address:" + (request.remote or "unknown")
 
 
-def concurrency_middleware(limit: int) -> Any:
-    """A middleware admitting at most `limit` requests into handlers at once (503 beyond)."""
-    in_flight = 0
+class InFlight:
+    """At most `limit` requests inside handlers at once: `enter` refuses the one beyond with 503
+    (at once, instead of queueing without bound); health probes are exempt. The one request
+    middleware (`kms_api.middleware`) calls `enter` before and `leave` after the handler."""
 
-    @web.middleware
-    async def bound(request: web.Request, handler: Any) -> web.StreamResponse:
-        nonlocal in_flight
-        if request.match_info.route.name in EXEMPT_ROUTES:
-            return await handler(request)  # type: ignore[no-any-return]
-        if in_flight >= limit:
+    __slots__ = ("count", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+
+    def enter(self, request: web.Request) -> bool:
+        """Count `request` in (True), pass an exempt one uncounted (False), or raise Unavailable."""
+        if self.limit <= 0 or request.match_info.route.name in EXEMPT_ROUTES:
+            return False
+        if self.count >= self.limit:
             metrics.SATURATED.inc()
             raise Unavailable(SATURATED, retry_after=1.0)
-        in_flight += 1
-        try:
-            return await handler(request)  # type: ignore[no-any-return]
-        finally:
-            in_flight -= 1
+        self.count += 1
+        return True
 
-    return bound
+    def leave(self) -> None:
+        self.count -= 1

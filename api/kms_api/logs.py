@@ -1,4 +1,8 @@
-"""Structured JSON logs, one object per line, and the access log line of every request.
+"""Logging set-up and the access log line of every request.
+
+`configure_logging` installs one `JsonLineHandler` (kms_api.jsonlines) on the root logger; the
+access line is written through its record-free path, after the reply, and may share a write
+with the next lines (see `JsonLineHandler`).
 
 Security property: the access line is built from an allow-list (reqId, method, route template,
 key id from the path, identity id, status, duration); bodies, query strings, headers and tokens
@@ -9,40 +13,28 @@ from __future__ import annotations
 
 import logging
 import sys
-from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from kms_api.appkeys import IDENTITY, REQ_ID
+from kms_api.appkeys import EXCHANGE
 from kms_api.fields import is_uuid
+from kms_api.jsonlines import EventLog, JsonFormatter, JsonLineHandler, flush_logs
 
-# Attributes every LogRecord has; anything else was passed with `extra=` and is emitted as a field.
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
-
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "pid": record.process,
-            "message": record.getMessage(),
-        }
-        for name, value in vars(record).items():
-            if name not in _STANDARD and not name.startswith("_"):
-                entry[name] = value
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry, default=str).decode()
+__all__ = [
+    "ACCESS_LOG",
+    "AccessLogger",
+    "JsonFormatter",
+    "JsonLineHandler",
+    "configure_logging",
+    "flush_logs",
+]
+_INFO = logging.INFO
 
 
 def configure_logging(level: str = "info") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler = JsonLineHandler(sys.stderr)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -50,10 +42,23 @@ def configure_logging(level: str = "info") -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
+ACCESS_LOG = logging.getLogger("kubekms.access")
+# The access line of a request is written after its reply: it may wait for the loop iteration's
+# end and share a write with other lines (the audit event, written before the reply, never waits).
+ACCESS_EVENTS = EventLog(ACCESS_LOG, deferred=True)
+
+
 class AccessLogger(AbstractAccessLogger):
     """One line per request: reqId, method, route, keyId, identity, status, duration_ms."""
 
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(_INFO)
+
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        events = ACCESS_EVENTS if self.logger is ACCESS_LOG else EventLog(self.logger, deferred=True)
+        if not events.enabled:
+            return
         try:
             match = getattr(request, "match_info", None)
         except AssertionError:  # a request aiohttp could not parse was never routed
@@ -62,11 +67,12 @@ class AccessLogger(AbstractAccessLogger):
         if match is not None and match.http_exception is None:
             resource = match.route.resource
             route = resource.canonical if resource is not None else None
-        identity = request.get(IDENTITY)
-        self.logger.info(
+        exchange = request.get(EXCHANGE)  # absent when the request never reached the app
+        identity = exchange.identity if exchange is not None else None
+        events.emit(
             "request",
-            extra={
-                "reqId": request.get(REQ_ID),
+            {
+                "reqId": exchange.req_id if exchange is not None else None,
                 "method": request.method,
                 "route": route,
                 "keyId": _key_id(match),
@@ -75,9 +81,6 @@ class AccessLogger(AbstractAccessLogger):
                 "duration_ms": round(time * 1000, 3),
             },
         )
-
-
-ACCESS_LOG = logging.getLogger("kubekms.access")
 
 
 def _key_id(match: Any) -> str | None:

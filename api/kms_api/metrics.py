@@ -24,7 +24,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from kms_api.appkeys import ALGORITHM, ERROR_NAME
+from kms_api.appkeys import exchange_of
 
 REQUESTS: Final = Counter(
     "kubekms_requests_total",
@@ -67,18 +67,34 @@ def operation_of(request: web.Request) -> str:
     return name or UNMATCHED
 
 
-@web.middleware
-async def metrics_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    started = time.perf_counter()
-    response: web.StreamResponse = await handler(request)
+_STATUS_CLASSES: Final = {n: f"{n}xx" for n in range(1, 6)}
+# Labelled children by (operation, status code, algorithm). `.labels()` hashes and locks on every
+# call; the key space is bounded (route names x status codes x algorithm enum values), and the
+# cap only guards against an unforeseen label source.
+_CHILDREN: dict[tuple[str, int, str], tuple[Any, Any]] = {}
+_MAX_CHILDREN: Final = 4096
+
+
+def _children(operation: str, status: int, algorithm: str) -> tuple[Any, Any]:
+    key = (operation, status, algorithm)
+    found = _CHILDREN.get(key)
+    if found is None:
+        status_class = _STATUS_CLASSES.get(status // 100) or f"{status // 100}xx"
+        found = (REQUESTS.labels(operation, status_class, algorithm), LATENCY.labels(operation, algorithm))
+        if len(_CHILDREN) < _MAX_CHILDREN:
+            _CHILDREN[key] = found
+    return found
+
+
+def observe_request(request: web.Request, response: web.StreamResponse, started: float) -> None:
+    """Count one finished request and its latency since `started` (a perf_counter value)."""
     operation = operation_of(request)
-    algorithm = request.get(ALGORITHM, "")
-    REQUESTS.labels(operation, f"{response.status // 100}xx", algorithm).inc()
-    LATENCY.labels(operation, algorithm).observe(time.perf_counter() - started)
-    error = request.get(ERROR_NAME)
-    if error is not None:
-        ERRORS.labels(operation, error).inc()
-    return response
+    exchange = exchange_of(request)
+    requests, latency = _children(operation, response.status, exchange.algorithm)
+    requests.inc()
+    latency.observe(time.perf_counter() - started)
+    if exchange.error_name is not None:
+        ERRORS.labels(operation, exchange.error_name).inc()
 
 
 def set_key_counts(enabled: int, disabled: int) -> None:

@@ -13,6 +13,7 @@ from aiohttp import web
 from kms_api import schemas as s
 from kms_api.binding import Route, bind
 from kms_api.body import CRYPTO_LIMIT
+from kms_api.dispatch import KeyOperations
 from kms_api.views import crypto, keys, system, transfer
 from kms_api.wire import KEY_DOC
 
@@ -286,6 +287,11 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
-def add_routes(app: web.Application) -> None:
+def add_routes(app: web.Application, *, fast_dispatch: bool = True) -> None:
+    """Register every route; `fast_dispatch` puts `KeyOperations` first in the keys' bucket."""
+    operations = KeyOperations(P)
+    if fast_dispatch:
+        app.router.register_resource(operations)
     for route in ROUTES:
-        app.router.add_route(route.method, route.path, bind(route), name=route.name)
+        registered = app.router.add_route(route.method, route.path, bind(route), name=route.name)
+        operations.add(registered.resource)  # type: ignore[arg-type]

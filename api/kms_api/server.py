@@ -27,7 +27,7 @@ from kms_api import metrics
 from kms_api.app import create_app
 from kms_api.auth.secretfiles import ensure_secret_file
 from kms_api.auth.tokens import admin_token
-from kms_api.logs import ACCESS_LOG, AccessLogger
+from kms_api.logs import ACCESS_LOG, AccessLogger, flush_logs
 from kms_api.protocol import GuardedAppRunner
 from kms_api.settings import Settings
 from kms_api.tls import CertReloader, server_tls
@@ -112,6 +112,7 @@ def run_worker(settings: Settings, *, reuse_port: bool = False, serve_metrics: b
     """Serve until a stop signal; the process exit code."""
     try:
         uvloop.run(_serve(settings, reuse_port, serve_metrics))
+        flush_logs()  # a forked worker leaves through os._exit, which skips logging's own flush
     except (SealerMismatch, ConfigError, KmsError) as exc:
         log.error("refusing to start", extra={"reason": str(exc), "kind": type(exc).__name__})
         return EXIT_CONFIG

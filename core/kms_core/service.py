@@ -36,6 +36,9 @@ log = logging.getLogger("kubekms.service")
 # read, create, edit, delete, encrypt, decrypt, sign, verify, export-private-key,
 # generate-mac, verify-mac, rotate, derive-shared-secret.
 Authorizer = Callable[[str, str, str | None], Awaitable[None]]
+# Told the key record an operation used, once it passed the checks (e.g. to label metrics with
+# its algorithm without a second lookup).
+KeyObserver = Callable[[Key], None]
 
 T = TypeVar("T")
 # Aliases: inside KeyService the name `list` is a method, so annotations there use these.
@@ -76,6 +79,23 @@ class ImportEntry:
 ExportList = list[ExportedKey]
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask: taskset, cgroup cpusets), not the
+    machine's count: a worker pinned to one CPU gains nothing from more crypto threads."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # no affinity API on this platform
+        return max(1, os.cpu_count() or 1)
+
+
+def crypto_threads() -> int:
+    """Threads for slow crypto: one per usable CPU. `cryptography` releases the GIL during RSA
+    and key generation, so with one CPU a single thread already keeps the CPU busy while the
+    event loop (sharing it by the scheduler's time slices) keeps answering fast requests; a
+    second thread would only add switching."""
+    return usable_cpus()
+
+
 class KeyService:
     """Every KMS operation, for one store and one sealer.
 
@@ -95,7 +115,7 @@ class KeyService:
         self.sealer = sealer
         self._own_executor = executor is None
         self._executor = executor or ThreadPoolExecutor(
-            max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="kubekms-crypto"
+            max_workers=crypto_threads(), thread_name_prefix="kubekms-crypto"
         )
         self._keyrings = KeyringCache(cache_size)
         # Unsealing with a root key costs microseconds; an HSM round trip may block for longer.
@@ -114,12 +134,16 @@ class KeyService:
             )
         return key
 
-    async def _usable(self, key_id: str, action: str, authz: Authorizer) -> Key:
+    async def _usable(
+        self, key_id: str, action: str, authz: Authorizer, observe: KeyObserver | None = None
+    ) -> Key:
         """Spec §2.7 order: exists -> not disabled -> permitted. Usage is checked by the caller."""
         key = await self._find(key_id)
         if key.is_disabled:
             raise BadRequest("Key is disabled")
         await authz(action, key.project_id, key.name)
+        if observe is not None:
+            observe(key)
         return key
 
     @staticmethod
@@ -235,14 +259,18 @@ class KeyService:
 
     # ----------------------------------------------------------------- cryptography
 
-    async def encrypt(self, key_id: str, plaintext: bytes, authz: Authorizer) -> bytes:
-        key = await self._usable(key_id, "encrypt", authz)
+    async def encrypt(
+        self, key_id: str, plaintext: bytes, authz: Authorizer, *, observe: KeyObserver | None = None
+    ) -> bytes:
+        key = await self._usable(key_id, "encrypt", authz, observe)
         self._expect_usage(key, KeyUsage.ENCRYPT_DECRYPT)
         ring = await self.keyring(key)
         return ring.encrypt(plaintext)  # public-key or AES work: fast enough inline
 
-    async def decrypt(self, key_id: str, ciphertext: bytes, authz: Authorizer) -> bytes:
-        key = await self._usable(key_id, "decrypt", authz)
+    async def decrypt(
+        self, key_id: str, ciphertext: bytes, authz: Authorizer, *, observe: KeyObserver | None = None
+    ) -> bytes:
+        key = await self._usable(key_id, "decrypt", authz, observe)
         self._expect_usage(key, KeyUsage.ENCRYPT_DECRYPT)
         ring = await self.keyring(key)
         try:
@@ -287,14 +315,18 @@ class KeyService:
         ring = await self.keyring(key)
         return ring.verify(algorithm, data, signature, is_digest)
 
-    async def generate_mac(self, key_id: str, data: bytes, authz: Authorizer) -> bytes:
-        key = await self._usable(key_id, "generate-mac", authz)
+    async def generate_mac(
+        self, key_id: str, data: bytes, authz: Authorizer, *, observe: KeyObserver | None = None
+    ) -> bytes:
+        key = await self._usable(key_id, "generate-mac", authz, observe)
         if key.key_usage != KeyUsage.GENERATE_VERIFY_MAC:
             raise BadRequest(f"Key with ID '{key.id}' is not intended for MAC generation")
         return (await self.keyring(key)).generate_mac(data)
 
-    async def verify_mac(self, key_id: str, data: bytes, mac: bytes, authz: Authorizer) -> bool:
-        key = await self._usable(key_id, "verify-mac", authz)
+    async def verify_mac(
+        self, key_id: str, data: bytes, mac: bytes, authz: Authorizer, *, observe: KeyObserver | None = None
+    ) -> bool:
+        key = await self._usable(key_id, "verify-mac", authz, observe)
         if key.key_usage != KeyUsage.GENERATE_VERIFY_MAC:
             raise BadRequest(f"Key with ID '{key.id}' is not intended for MAC verification")
         return (await self.keyring(key)).verify_mac(data, mac)

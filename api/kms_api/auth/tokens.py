@@ -57,6 +57,22 @@ def _find(digest: bytes, candidates: list[tuple[bytes, str]]) -> str | None:
     return found
 
 
+Grants = tuple[dict[str, frozenset[str]], frozenset[str] | None]
+_NO_GRANTS: Grants = ({}, None)
+
+
+def _grants(roles: dict[str, str]) -> Grants:
+    """Per project, the actions its role and any `*` role allow together; and the `*` actions
+    alone (None without a `*` role: other projects are not the identity's)."""
+    anywhere = ROLES[roles[ANY_PROJECT]] if ANY_PROJECT in roles else None
+    per_project = {
+        project: ROLES[role] | (anywhere or frozenset())
+        for project, role in roles.items()
+        if project != ANY_PROJECT
+    }
+    return per_project, anywhere
+
+
 class TokenAuth:
     """The embedded AuthBackend; also serves POST /api/v1/auth/universal-auth/login."""
 
@@ -64,9 +80,15 @@ class TokenAuth:
         self._jwt_secret = jwt_secret
         self._admin_digest = _digest(admin_token)
         self._static = [(t.digest, t.name) for t in token_file.tokens]
-        self._static_roles = {t.name: t.roles for t in token_file.tokens}
         self._identities = {i.name: i for i in token_file.identities}
         self._client_ids = [(_digest(i.client_id), i.name) for i in token_file.identities]
+        # Built once: the per-request path only looks these up.
+        self._static_identities = {
+            t.name: Identity(id=f"token:{t.name}", name=t.name, kind="token") for t in token_file.tokens
+        }
+        self._grants = {("token", t.name): _grants(t.roles) for t in token_file.tokens} | {
+            ("machine-identity", i.name): _grants(i.roles) for i in token_file.identities
+        }
 
     async def authenticate(self, token: str) -> Identity:
         if not token or len(token) > _MAX_TOKEN_CHARS:
@@ -77,7 +99,7 @@ class TokenAuth:
         if admin:
             return _ADMIN
         if static is not None:
-            return Identity(id=f"token:{static}", name=static, kind="token")
+            return self._static_identities[static]
         return self._verify_jwt(token)
 
     def _verify_jwt(self, token: str) -> Identity:
@@ -98,23 +120,16 @@ class TokenAuth:
             raise TokenError(MALFORMED)
         return Identity(id=f"identity:{name}", name=str(name), kind="machine-identity")
 
-    def _roles(self, identity: Identity) -> dict[str, str]:
-        if identity.kind == "token":
-            return self._static_roles.get(identity.name, {})
-        if identity.kind == "machine-identity" and identity.name in self._identities:
-            return self._identities[identity.name].roles
-        return {}
-
     async def authorize(self, identity: Identity, action: str, project_id: str, key_name: str | None) -> None:
         if identity.kind == "admin" and identity.id == _ADMIN.id:
             return
-        roles = self._roles(identity)
-        granted = [r for r in (roles.get(project_id), roles.get(ANY_PROJECT)) if r is not None]
-        if not granted:
+        per_project, anywhere = self._grants.get((identity.kind, identity.name), _NO_GRANTS)
+        allowed = per_project.get(project_id, anywhere)
+        if allowed is None:
             raise Forbidden(
                 "You are not allowed to access this resource", "You are not member of this project"
             )
-        if not any(action in ROLES[role] for role in granted):
+        if action not in allowed:
             raise PermissionDenied(action)
 
     async def login(self, client_id: str, client_secret: str) -> LoginResult:

@@ -6,22 +6,27 @@ base64-encoded into the response; nothing here logs or keeps them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from kms_api.call import Call, allow_all
+from kms_api.call import Call
 from kms_api.wire import b64
-from kms_core.model import SigningAlgorithm
+from kms_core.model import Key, SigningAlgorithm
 
 Json = dict[str, Any]
 
 
 async def encrypt(call: Call) -> Json:
-    ciphertext = await call.service.encrypt(call.key_id, call.body["plaintext"], call.authz)
+    ciphertext = await call.service.encrypt(
+        call.key_id, call.body["plaintext"], call.authz, observe=_note_key(call)
+    )
     return {"ciphertext": b64(ciphertext)}
 
 
 async def decrypt(call: Call) -> Json:
-    plaintext = await call.service.decrypt(call.key_id, call.body["ciphertext"], call.authz)
+    plaintext = await call.service.decrypt(
+        call.key_id, call.body["ciphertext"], call.authz, observe=_note_key(call)
+    )
     return {"plaintext": b64(plaintext)}
 
 
@@ -52,23 +57,26 @@ async def verify(call: Call) -> Json:
     return {"signatureValid": valid, "keyId": call.key_id, "signingAlgorithm": algorithm.value}
 
 
-async def _mac_algorithm(call: Call) -> str:
-    # The operation already passed its own permission check; this lookup only names the algorithm
-    # (a cryptographic-operator has no `read` permission, so it must not be re-checked here).
-    key = await call.service.get(call.key_id, allow_all)
-    call.note_algorithm(key.algorithm.value)
-    return key.algorithm.value
+def _note_key(call: Call) -> Callable[[Key], None]:
+    """Records the key's algorithm for the metrics label and the response, from the record the
+    operation itself read (no second lookup)."""
+
+    def observe(key: Key) -> None:
+        call.note_algorithm(key.algorithm.value)
+
+    return observe
 
 
 async def generate_mac(call: Call) -> Json:
-    mac = await call.service.generate_mac(call.key_id, call.body["data"], call.authz)
-    return {"mac": b64(mac), "keyId": call.key_id, "macAlgorithm": await _mac_algorithm(call)}
+    mac = await call.service.generate_mac(call.key_id, call.body["data"], call.authz, observe=_note_key(call))
+    return {"mac": b64(mac), "keyId": call.key_id, "macAlgorithm": call.algorithm}
 
 
 async def verify_mac(call: Call) -> Json:
     b = call.body
-    valid = await call.service.verify_mac(call.key_id, b["data"], b["mac"], call.authz)
-    return {"macValid": valid, "keyId": call.key_id, "macAlgorithm": await _mac_algorithm(call)}
+    observe = _note_key(call)
+    valid = await call.service.verify_mac(call.key_id, b["data"], b["mac"], call.authz, observe=observe)
+    return {"macValid": valid, "keyId": call.key_id, "macAlgorithm": call.algorithm}
 
 
 async def derive_shared_secret(call: Call) -> Json:

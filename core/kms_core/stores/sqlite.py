@@ -1,7 +1,10 @@
 """The embedded `KeyStore`: key records and sealed material in `<data-dir>/kubekms.db` (SQLite, WAL).
 
 Point reads (`get`, the per-request hot path) run inline on one read-only connection: a WAL
-reader never waits for writers and an indexed lookup costs microseconds. Writes run on one
+reader never waits for writers and an indexed lookup costs microseconds. `get` answers from a
+`KeyRecordCache` while `PRAGMA data_version` (one cheap statement) shows no commit by any other
+connection, this process's writer included, so a change made by another worker or process is
+seen on the next request. Writes run on one
 dedicated thread with their own connection, each in a `BEGIN IMMEDIATE` transaction committed
 with `synchronous=FULL`, so an acknowledged write survives a crash or power loss and concurrent
 processes serialise on SQLite's lock (`busy_timeout`) instead of failing.
@@ -26,6 +29,7 @@ from kms_core.errors import BadRequest, DuplicateName, NotFound, Unavailable
 from kms_core.model import Algorithm, Key, KeySpec, KeyUsage, KeyVersion
 from kms_core.stores import schema
 from kms_core.stores.base import ListQuery
+from kms_core.stores.recordcache import KeyRecordCache
 
 T = TypeVar("T")
 Row = tuple[Any, ...]
@@ -35,6 +39,7 @@ WRITE_BUSY_MS = 10_000
 # Readers run on the event loop; a WAL reader is only ever blocked by rare recovery work, and a
 # short bound keeps that from stalling every request.
 READ_BUSY_MS = 1_000
+_MAX_SQL_INT = 2**63 - 1
 
 _KEY = (
     "SELECT id, project_id, name, description, is_disabled, key_usage, algorithm, version,"
@@ -63,6 +68,8 @@ class SqliteStore:
         self._org_id = org_id
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kubekms-sqlite")
         self._closed = False
+        self._records = KeyRecordCache()
+        self._version_cursor = reader.cursor()  # a reused cursor makes the per-request check cheaper
 
     @classmethod
     def open(cls, data_dir: Path, kek_id: str) -> SqliteStore:
@@ -156,9 +163,30 @@ class SqliteStore:
     async def org_id(self) -> str:
         return self._org_id
 
+    def _data_version(self) -> int:
+        """SQLite's counter of commits made by other connections (this process's writer included)."""
+        if self._closed:
+            raise Unavailable("The key store is closed")
+        try:
+            cursor = self._version_cursor
+            cursor.execute("PRAGMA data_version")
+            row = cursor.fetchone()
+        except sqlite3.Error as exc:
+            raise schema.unavailable(exc) from None
+        return int(row[0])
+
     async def get(self, key_id: str) -> Key | None:
+        # The version is read before the row: a commit in between empties the cache next time.
+        version = self._data_version()
+        cached = self._records.get(key_id, version)
+        if cached is not None:
+            return cached
         rows = self._read(_GET, (key_id,))
-        return self._key(rows[0]) if rows else None
+        if not rows:
+            return None
+        key = self._key(rows[0])
+        self._records.put(key, version)
+        return key
 
     async def get_by_name(self, project_id: str, name: str) -> Key | None:
         rows = self._read(_GET_BY_NAME, (project_id, name))
@@ -169,9 +197,9 @@ class SqliteStore:
             raise BadRequest("offset and limit must not be negative")
         order = " DESC" if query.descending else " ASC"
         pattern = "%" + (query.search or "").lower() + "%"
-        rows = self._read(
-            _LIST + order + " LIMIT ? OFFSET ?", (query.project_id, pattern, query.limit, query.offset)
-        )
+        # SQLite integers are 64-bit; a larger offset or limit means "past the end" / "all".
+        limit, offset = min(query.limit, _MAX_SQL_INT), min(query.offset, _MAX_SQL_INT)
+        rows = self._read(_LIST + order + " LIMIT ? OFFSET ?", (query.project_id, pattern, limit, offset))
         return [self._key(r) for r in rows], (int(rows[0][-1]) if rows else 0)
 
     async def count_by_state(self) -> tuple[int, int]:
@@ -232,7 +260,10 @@ class SqliteStore:
                 raise DuplicateName(name or before.name, before.project_id) from None
             return self._locked_get(conn, key_id)
 
-        return await self._write(change)
+        try:
+            return await self._write(change)
+        finally:
+            self._records.drop(key_id)
 
     async def delete(self, key_id: str) -> Key:
         def remove(conn: sqlite3.Connection) -> Key:
@@ -240,7 +271,10 @@ class SqliteStore:
             conn.execute("DELETE FROM keys WHERE id = ?", (key_id,))  # versions go by ON DELETE CASCADE
             return before
 
-        return await self._write(remove)
+        try:
+            return await self._write(remove)
+        finally:
+            self._records.drop(key_id)
 
     async def rotate(self, key_id: str, expected_version: int, sealed: bytes | None) -> Key:
         if sealed is None:
@@ -260,12 +294,16 @@ class SqliteStore:
             )
             return self._locked_get(conn, key_id)
 
-        return await self._write(append)
+        try:
+            return await self._write(append)
+        finally:
+            self._records.drop(key_id)
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        self._records.clear()
         self._reader.close()
         # Wait for queued writes, then close on the writer thread: the last connection to close
         # checkpoints the WAL into the database file.
