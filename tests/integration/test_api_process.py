@@ -102,7 +102,9 @@ async def test_seed_flows_restart_logs_and_metrics(
     async with http.get(f"http://127.0.0.1:{metrics_port}/metrics") as resp:
         text = await resp.text()
     assert re.search(
-        r'kubekms_requests_total\{algorithm="aes-256-gcm",operation="encryptWithKmsKey",status_class="2xx"\} 3', text
+        r'kubekms_requests_total\{algorithm="aes-256-gcm",operation="encryptWithKmsKey",'
+        r'status_class="2xx"\} 3',
+        text,
     )
     assert 'algorithm="RSASSA_PKCS1_V1_5_SHA_512",operation="signWithKmsKey",status_class="2xx"} 2.0' in text
     assert 'algorithm="aes-256-gcm",operation="createKmsKey"' in text
