@@ -13,21 +13,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TypeVar
 
-from kms_core import algorithms, material
+from kms_core import algorithms, material, transfer
 from kms_core.errors import BadRequest, DecryptionFailed, DuplicateName, KmsError, NotFound, Unavailable
+from kms_core.executor import crypto_threads
 from kms_core.keycache import KeyringCache
 from kms_core.keyring import Keyring
 from kms_core.metrics import CRYPTO_FAILURES
 from kms_core.model import Algorithm, Key, KeySpec, KeyUsage, SigningAlgorithm
 from kms_core.sealing.base import Sealer
 from kms_core.stores.base import KeyStore, ListQuery
+from kms_core.transfer import ExportedKey, ExportList, ImportEntry, ImportErrors, KeyList
+
+__all__ = ["Authorizer", "ExportedKey", "ImportEntry", "KeyObserver", "KeyService"]
 
 log = logging.getLogger("kubekms.service")
 
@@ -41,9 +43,6 @@ Authorizer = Callable[[str, str, str | None], Awaitable[None]]
 KeyObserver = Callable[[Key], None]
 
 T = TypeVar("T")
-# Aliases: inside KeyService the name `list` is a method, so annotations there use these.
-KeyList = list[Key]
-ImportErrors = list[tuple[str, str]]
 
 _ROTATION_REFUSED = (
     "Only encrypt-decrypt keys support rotation. To rotate a sign-verify, MAC, or key-agreement "
@@ -53,47 +52,6 @@ _RSA_ROTATION_REFUSED = (
     "Only symmetric encrypt-decrypt keys support rotation. To rotate an RSA encrypt-decrypt key, "
     "create a new key and update your applications to use it."
 )
-
-
-@dataclass(frozen=True, slots=True)
-class ExportedKey:
-    """One entry of a bulk export: the key, its private material and (asymmetric) public key."""
-
-    key: Key
-    private_key: bytes
-    public_key: bytes | None
-
-
-@dataclass(frozen=True, slots=True)
-class ImportEntry:
-    """One key of a bulk import request, with its raw material as the client sent it."""
-
-    name: str
-    key_usage: KeyUsage
-    algorithm: Algorithm
-    material: bytes
-    is_exportable: bool = False
-    has_delete_protection: bool = False
-
-
-ExportList = list[ExportedKey]
-
-
-def usable_cpus() -> int:
-    """The CPUs this process may run on (its affinity mask: taskset, cgroup cpusets), not the
-    machine's count: a worker pinned to one CPU gains nothing from more crypto threads."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # no affinity API on this platform
-        return max(1, os.cpu_count() or 1)
-
-
-def crypto_threads() -> int:
-    """Threads for slow crypto: one per usable CPU. `cryptography` releases the GIL during RSA
-    and key generation, so with one CPU a single thread already keeps the CPU busy while the
-    event loop (sharing it by the scheduler's time slices) keeps answering fast requests; a
-    second thread would only add switching."""
-    return usable_cpus()
 
 
 class KeyService:
@@ -134,7 +92,7 @@ class KeyService:
             )
         return key
 
-    async def _usable(
+    async def usable(
         self, key_id: str, action: str, authz: Authorizer, observe: KeyObserver | None = None
     ) -> Key:
         """Spec §2.7 order: exists -> not disabled -> permitted. Usage is checked by the caller."""
@@ -249,7 +207,7 @@ class KeyService:
         return deleted
 
     async def rotate(self, key_id: str, authz: Authorizer) -> Key:
-        key = await self._usable(key_id, "rotate", authz)
+        key = await self.usable(key_id, "rotate", authz)
         if key.key_usage != KeyUsage.ENCRYPT_DECRYPT:
             raise BadRequest(_ROTATION_REFUSED)
         if not algorithms.is_symmetric(key.algorithm):
@@ -262,7 +220,7 @@ class KeyService:
     async def encrypt(
         self, key_id: str, plaintext: bytes, authz: Authorizer, *, observe: KeyObserver | None = None
     ) -> bytes:
-        key = await self._usable(key_id, "encrypt", authz, observe)
+        key = await self.usable(key_id, "encrypt", authz, observe)
         self._expect_usage(key, KeyUsage.ENCRYPT_DECRYPT)
         ring = await self.keyring(key)
         return ring.encrypt(plaintext)  # public-key or AES work: fast enough inline
@@ -270,7 +228,7 @@ class KeyService:
     async def decrypt(
         self, key_id: str, ciphertext: bytes, authz: Authorizer, *, observe: KeyObserver | None = None
     ) -> bytes:
-        key = await self._usable(key_id, "decrypt", authz, observe)
+        key = await self.usable(key_id, "decrypt", authz, observe)
         self._expect_usage(key, KeyUsage.ENCRYPT_DECRYPT)
         ring = await self.keyring(key)
         try:
@@ -280,7 +238,7 @@ class KeyService:
             raise
 
     async def public_key(self, key_id: str, authz: Authorizer) -> bytes:
-        key = await self._usable(key_id, "read", authz)
+        key = await self.usable(key_id, "read", authz)
         if not algorithms.is_asymmetric(key.algorithm):
             raise BadRequest(
                 f"Unsupported key type, expected sign-verify or key-agreement type but got {key.key_usage}"
@@ -288,7 +246,7 @@ class KeyService:
         return (await self.keyring(key)).public_key()
 
     async def signing_algorithms(self, key_id: str, authz: Authorizer) -> tuple[SigningAlgorithm, ...]:
-        key = await self._usable(key_id, "read", authz)
+        key = await self.usable(key_id, "read", authz)
         if key.key_usage != KeyUsage.SIGN_VERIFY:
             raise BadRequest(f"Key with ID '{key.id}' is not intended for signing")
         return algorithms.signing_algorithms(key.algorithm)
@@ -296,7 +254,7 @@ class KeyService:
     async def sign(
         self, key_id: str, algorithm: SigningAlgorithm, data: bytes, is_digest: bool, authz: Authorizer
     ) -> bytes:
-        key = await self._usable(key_id, "sign", authz)
+        key = await self.usable(key_id, "sign", authz)
         self._expect_usage(key, KeyUsage.SIGN_VERIFY)
         ring = await self.keyring(key)
         return await self._run(ring, ring.sign, algorithm, data, is_digest)
@@ -310,7 +268,7 @@ class KeyService:
         is_digest: bool,
         authz: Authorizer,
     ) -> bool:
-        key = await self._usable(key_id, "verify", authz)
+        key = await self.usable(key_id, "verify", authz)
         self._expect_usage(key, KeyUsage.SIGN_VERIFY)
         ring = await self.keyring(key)
         return ring.verify(algorithm, data, signature, is_digest)
@@ -318,7 +276,7 @@ class KeyService:
     async def generate_mac(
         self, key_id: str, data: bytes, authz: Authorizer, *, observe: KeyObserver | None = None
     ) -> bytes:
-        key = await self._usable(key_id, "generate-mac", authz, observe)
+        key = await self.usable(key_id, "generate-mac", authz, observe)
         if key.key_usage != KeyUsage.GENERATE_VERIFY_MAC:
             raise BadRequest(f"Key with ID '{key.id}' is not intended for MAC generation")
         return (await self.keyring(key)).generate_mac(data)
@@ -326,83 +284,31 @@ class KeyService:
     async def verify_mac(
         self, key_id: str, data: bytes, mac: bytes, authz: Authorizer, *, observe: KeyObserver | None = None
     ) -> bool:
-        key = await self._usable(key_id, "verify-mac", authz, observe)
+        key = await self.usable(key_id, "verify-mac", authz, observe)
         if key.key_usage != KeyUsage.GENERATE_VERIFY_MAC:
             raise BadRequest(f"Key with ID '{key.id}' is not intended for MAC verification")
         return (await self.keyring(key)).verify_mac(data, mac)
 
     async def derive_shared_secret(self, key_id: str, peer_public_key: bytes, authz: Authorizer) -> bytes:
-        key = await self._usable(key_id, "derive-shared-secret", authz)
+        key = await self.usable(key_id, "derive-shared-secret", authz)
         if key.key_usage != KeyUsage.KEY_AGREEMENT:
             raise BadRequest(f"Key with ID '{key.id}' is not intended for shared secret derivation")
         ring = await self.keyring(key)
         return await self._run(ring, ring.derive_shared_secret, peer_public_key)
 
     # ----------------------------------------------------------------- export and import
+    # The logic lives in kms_core.transfer; these keep one entry point for every route.
 
     async def export_private_key(self, key_id: str, authz: Authorizer) -> bytes:
-        key = await self._usable(key_id, "export-private-key", authz)
-        if not key.is_exportable:
-            raise BadRequest("You are not allowed to export this key")
-        return (await self.keyring(key)).export_private()
+        return await transfer.export_private_key(self, key_id, authz)
 
     async def bulk_export(self, key_ids: Iterable[str], authz: Authorizer) -> ExportList:
-        ids = list(dict.fromkeys(key_ids))  # de-duplicate, keep order
-        found = [k for k in [await self.store.get(i) for i in ids] if k is not None]
-        if not found:
-            raise NotFound("No keys found for the provided IDs")
-        if len(found) != len(ids):
-            missing = sorted(set(ids) - {k.id for k in found}, key=ids.index)
-            raise NotFound(f"Keys not found for IDs: {', '.join(missing)}")
-        if len({k.project_id for k in found}) > 1:
-            raise BadRequest("All keys must belong to the same project")
-        await authz("export-private-key", found[0].project_id, None)
-        out: ExportList = []
-        for key in found:
-            if key.is_disabled:
-                raise BadRequest(f'Key with ID "{key.id}" is disabled')
-            if not key.is_exportable:
-                raise BadRequest("You are not allowed to export this key")
-            ring = await self.keyring(key)
-            public = ring.public_key() if algorithms.is_asymmetric(key.algorithm) else None
-            out.append(ExportedKey(key, ring.export_private(), public))
-        return out
+        return await transfer.bulk_export(self, key_ids, authz)
 
     async def bulk_import(
         self, project_id: str, entries: Iterable[ImportEntry], authz: Authorizer
     ) -> tuple[KeyList, ImportErrors]:
-        await authz("create", project_id, None)
-        imported: KeyList = []
-        errors: ImportErrors = []
-        for entry in entries:
-            try:
-                imported.append(await self._import_one(project_id, entry))
-            except DuplicateName:
-                errors.append(
-                    (entry.name, f'A key with the name "{entry.name}" already exists in this project')
-                )
-            except BadRequest as exc:
-                errors.append((entry.name, exc.message))
-            except Exception:
-                log.exception("bulk import entry failed", extra={"key_name": entry.name})
-                errors.append((entry.name, "Failed to import key"))
-        return imported, errors
-
-    async def _import_one(self, project_id: str, entry: ImportEntry) -> Key:
-        if await self.store.get_by_name(project_id, entry.name) is not None:
-            raise DuplicateName(entry.name, project_id)
-        raw = material.parse_import(entry.algorithm, entry.material)
-        key_id = str(uuid.uuid4())
-        sealed = material.seal(key_id, 1, entry.algorithm, raw, self.sealer)
-        spec = KeySpec(
-            project_id=project_id,
-            name=entry.name,
-            key_usage=entry.key_usage,
-            algorithm=entry.algorithm,
-            is_exportable=entry.is_exportable,
-            has_delete_protection=entry.has_delete_protection,
-        )
-        return await self.store.create(key_id, spec, sealed)
+        return await transfer.bulk_import(self, project_id, entries, authz)
 
     # ----------------------------------------------------------------- lifecycle
 

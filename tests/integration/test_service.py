@@ -15,9 +15,10 @@ from kms_core import material
 from kms_core.errors import BadRequest, DecryptionFailed, DuplicateName, NotFound, PermissionDenied
 from kms_core.model import Algorithm, KeySpec, KeyUsage, SigningAlgorithm
 from kms_core.sealing.rootkey import RootKeySealer
-from kms_core.service import ImportEntry, KeyService
+from kms_core.service import KeyService
 from kms_core.stores.base import ListQuery
 from kms_core.stores.sqlite import SqliteStore
+from kms_core.transfer import ImportEntry
 
 P = "proj"
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from kms_api.call import Call
 from kms_api.wire import b64
-from kms_core.service import ImportEntry
+from kms_core.transfer import ImportEntry
 
 Json = dict[str, Any]
 
