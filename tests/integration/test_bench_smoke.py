@@ -144,6 +144,18 @@ def test_scale_embedded_grows_the_store_and_measures_reads() -> None:
             assert size[kind]["requests"] > 0 and size[kind]["failed"] == 0, size
 
 
+def test_scale_kubernetes_syncs_the_api_and_reconciles_new_keys() -> None:
+    args = ("--sizes", "30", "--operator-keys", "20", "--seconds", "1", "--timeout", "60", "--json")
+    out = last_json(script("scale_kubernetes.py", *args))
+    [api] = out["api"]
+    assert api["keys"] == 30 and 0 < api["readyz_s"] <= api["synced_s"] and api["rss_mib"] > 0
+    assert api["sync_replies"].get("200", 0) >= 2  # the last key answered by name and encrypted
+    for kind in ("get_by_name", "encrypt", "list_page"):
+        assert api[kind]["requests"] > 0 and api[kind]["failed"] == 0, api
+    [op] = out["operator"]
+    assert op["new_keys"] == 20 and op["ready_100pct_s"] == op["all_ready_s"] > 0 and op["rss_mib"] > 0
+
+
 def test_hotpath_profile_lists_per_request_work() -> None:
     out = last_json(script("hotpath_profile.py", "--seconds", "1", "--top", "50", "--json"))
     assert out["requests"] > 10 and out["failed"] == 0 and out["healthz_status"] == 200
