@@ -313,9 +313,9 @@ class KeyService:
     # ----------------------------------------------------------------- lifecycle
 
     async def ready(self) -> None:
-        """Raise Unavailable unless the store answers and the sealer can seal and unseal."""
+        """Raise Unavailable unless the store can serve and the sealer can seal and unseal."""
         try:
-            await self.store.org_id()
+            await self.store.ready()
             probe = b"kubekms-readiness"
             aad = b"kubekms/v1|readiness"
             sealed = await self._offload(self.sealer.seal, probe, aad)

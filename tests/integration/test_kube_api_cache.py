@@ -8,6 +8,7 @@ process; the end-to-end tests with it are in test_kube_api.py.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import uuid
@@ -182,3 +183,24 @@ async def test_api_server_errors_on_writes_are_503(kube_cluster: Cluster, store:
         await store.rotate(key_id, 1, None)
     kube_cluster.heal()
     assert (await store.update(key_id, description="x")).description == "x"
+
+
+async def test_not_ready_until_both_caches_hold_a_full_list(
+    kube_cluster: Cluster, store: KubernetesKeyStore
+) -> None:
+    """A replica must not take traffic while its watches are still loading: /readyz (service.ready)
+    fails with 503 until the KmsKey and Secret lists have arrived, then passes."""
+    seed(kube_cluster, "team-a", "payments")
+    kube_cluster.slow(3.0, 1.5, path=KMSKEYS_LIST, method="GET")
+    service = KeyService(store, SEALER)
+    with pytest.raises(Unavailable, match="caches are still loading"):
+        await service.ready()
+    for _ in range(100):
+        try:
+            await service.ready()
+            break
+        except Unavailable:
+            await asyncio.sleep(0.1)
+    else:
+        pytest.fail("the caches never synced")
+    assert store.keys.synced and store.secrets.synced

@@ -97,6 +97,14 @@ class KubernetesKeyStore:
                 raise Unavailable("The Kubernetes API refused KubeKMS's request; check its RBAC") from None
             raise
 
+    async def ready(self) -> None:
+        """Ready once both caches hold a full list: a replica that answered traffic before then
+        would send 503s (or slow read-throughs) for every key until its watches caught up."""
+        await self.start()
+        await self.org_id()
+        if not (self.keys.synced and self.secrets.synced):
+            raise Unavailable("The KmsKey and Secret caches are still loading")
+
     # ---- reads ---------------------------------------------------------------------------------
     async def org_id(self) -> str:
         if self._org_id is None:

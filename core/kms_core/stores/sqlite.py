@@ -163,6 +163,9 @@ class SqliteStore:
     async def org_id(self) -> str:
         return self._org_id
 
+    async def ready(self) -> None:
+        self._data_version()  # one real read of the database file
+
     def _data_version(self) -> int:
         """SQLite's counter of commits made by other connections (this process's writer included)."""
         if self._closed:
