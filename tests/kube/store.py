@@ -221,11 +221,14 @@ class ObjectStore:
         return obj
 
     async def _publish(self, res: kmock.resource, kind: str, obj: dict[str, Any]) -> None:
+        # Advance the resourceVersion and log the event in one synchronous step (no await in
+        # between): a watcher that takes `_rv` as its new cursor must never skip an event that is
+        # not logged yet, and two writers must never share a resourceVersion.
         self._rv += 1
+        if len(self._log) == self._log.maxlen:
+            self._floor = self._log[0][0]
+        self._log.append((self._rv, res, {"type": kind, "object": copy.deepcopy(obj)}))
         async with self._changed:
-            if len(self._log) == self._log.maxlen:
-                self._floor = self._log[0][0]
-            self._log.append((self._rv, res, {"type": kind, "object": copy.deepcopy(obj)}))
             self._changed.notify_all()
 
     def _register_crd(self, crd: dict[str, Any]) -> None:
