@@ -155,6 +155,9 @@ class KeyService:
         await authz("create", spec.project_id, None)
         if not algorithms.is_compatible(spec.key_usage, spec.algorithm):
             raise BadRequest(algorithms.incompatibility_message(spec.key_usage))
+        # The store's unique constraint is the real guard (a concurrent create still gets
+        # DuplicateName); this early check only avoids minting material, up to a second of RSA
+        # key generation, for a name that is already taken.
         if await self.store.get_by_name(spec.project_id, spec.name) is not None:
             raise DuplicateName(spec.name, spec.project_id)
         key_id = str(uuid.uuid4())
