@@ -31,7 +31,9 @@ def sealer() -> RootKeySealer:
 def test_round_trip(sealer: RootKeySealer, size: int) -> None:
     plaintext = os.urandom(size)
     sealed = sealer.seal(plaintext, AAD)
-    assert plaintext not in sealed or size == 0
+    if size >= 16:
+        # Shorter plaintexts can occur by chance in random bytes; a 16-byte match cannot.
+        assert plaintext not in sealed
     assert sealer.unseal(sealed, AAD) == plaintext
 
 
