@@ -256,6 +256,19 @@ async def test_list_orders_by_name_and_pages(listed: SqliteStore) -> None:
     assert any(k.is_disabled for k in (await listed.list(ListQuery("proj")))[0])
 
 
+async def test_unsearched_pages_match_the_searched_query_path(listed: SqliteStore) -> None:
+    # A page without `search` takes the indexed query; `search="%"` matches every name through
+    # the ILIKE path. Both must give the same keys and counts for every window and order.
+    for descending in (False, True):
+        for offset in range(0, 11):
+            for limit in (0, 1, 2, 5, 9, 50):
+                window = {"offset": offset, "limit": limit, "descending": descending}
+                plain = await listed.list(ListQuery("proj", **window))
+                searched = await listed.list(ListQuery("proj", search="%", **window))
+                assert plain == searched, (offset, limit, descending)
+                assert plain[1] == (9 if plain[0] else 0)
+
+
 async def test_list_empty_page_reports_total_zero(listed: SqliteStore) -> None:
     assert await listed.list(ListQuery("proj", offset=9)) == ([], 0)
     assert await listed.list(ListQuery("proj", offset=100, search="a")) == ([], 0)
