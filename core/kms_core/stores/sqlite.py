@@ -206,6 +206,7 @@ class SqliteStore:
         order = " DESC" if query.descending else " ASC"
         # SQLite integers are 64-bit; a larger offset or limit means "past the end" / "all".
         limit, offset = min(query.limit, _MAX_SQL_INT), min(query.offset, _MAX_SQL_INT)
+        params: tuple[str | int, ...]
         if query.search:
             pattern = "%" + query.search.lower() + "%"
             sql, params = _LIST + order + " LIMIT ? OFFSET ?", (query.project_id, pattern, limit, offset)
