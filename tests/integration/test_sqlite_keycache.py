@@ -8,6 +8,7 @@ one covers a list-paging overflow on the same read path.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -86,6 +87,27 @@ async def test_another_workers_writes_are_seen_on_the_next_read(
     # A key the other worker created is found too (misses are never cached).
     fresh = await _make(worker_b, "fresh")
     assert await worker_a.get(fresh.id) == fresh
+
+
+async def test_the_commit_counter_is_read_once_per_loop_iteration(
+    stores: tuple[SqliteStore, SqliteStore],
+) -> None:
+    worker_a, worker_b = stores
+    key = await _make(worker_a)
+    statements: list[str] = []
+    worker_a._reader.set_trace_callback(statements.append)
+
+    async def get() -> Key | None:
+        return await worker_a.get(key.id)
+
+    # Ten gets that run in one iteration share one PRAGMA data_version.
+    await asyncio.gather(*(get() for _ in range(10)))
+    assert statements.count("PRAGMA data_version") == 1
+    # A commit elsewhere, then a request in a later iteration: read again, and seen.
+    await worker_b.update(key.id, is_disabled=True)
+    got = await get()
+    assert statements.count("PRAGMA data_version") == 2
+    assert got is not None and got.is_disabled
 
 
 def test_the_cache_is_bounded_and_versioned() -> None:

@@ -75,6 +75,7 @@ class SqliteStore:
         self._closed = False
         self._records = KeyRecordCache()
         self._version_cursor = reader.cursor()  # a reused cursor makes the per-request check cheaper
+        self._loop_version: int | None = None  # data_version as read in this event-loop iteration
 
     @classmethod
     def open(cls, data_dir: Path, kek_id: str) -> SqliteStore:
@@ -169,9 +170,30 @@ class SqliteStore:
         return self._org_id
 
     async def ready(self) -> None:
-        self._data_version()  # one real read of the database file
+        self._read_data_version()  # one real read of the database file
 
     def _data_version(self) -> int:
+        """`PRAGMA data_version`, read at most once per event-loop iteration.
+
+        Every request served in an iteration had its bytes read by that iteration's (or an
+        earlier) I/O poll, and the version is read after that poll: a commit that finished
+        before a request was sent is therefore still seen by it. Under load dozens of requests
+        share one iteration, and the pragma was the largest store cost per request."""
+        version = self._loop_version
+        if version is not None:
+            return version
+        version = self._read_data_version()
+        try:
+            asyncio.get_running_loop().call_soon(self._forget_loop_version)
+        except RuntimeError:  # no running loop: nothing would forget it, so keep nothing
+            return version
+        self._loop_version = version
+        return version
+
+    def _forget_loop_version(self) -> None:
+        self._loop_version = None
+
+    def _read_data_version(self) -> int:
         """SQLite's counter of commits made by other connections (this process's writer included)."""
         if self._closed:
             raise Unavailable("The key store is closed")
