@@ -40,6 +40,8 @@ class Exchange:
     project: str | None = None  # the project an authorisation check was made for (audit)
     algorithm: str = ""  # metrics label; bounded: enum values only
     error_name: str | None = None
+    started: float = 0.0  # perf_counter when the middleware received the request
+    audited: bool = False  # an audit event was written: it is the request's only log line
 
 
 EXCHANGE = web.RequestKey("exchange", Exchange)

@@ -12,6 +12,7 @@ tokens never reach the audit log (Infisical logs signatures and MACs; we deliber
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Final
 
 from aiohttp import web
@@ -111,6 +112,9 @@ def record(
         error = exc.error if isinstance(exc, KmsError) else type(exc).__name__
         outcome = "denied" if status in DENIED_STATUSES else "failure"
     exchange = exchange_of(request)
+    exchange.audited = True
+    resource = request.match_info.route.resource
+    took = round((time.perf_counter() - exchange.started) * 1000, 3) if exchange.started else None
     identity = exchange.identity
     project = exchange.project
     if project is None and isinstance(result, dict) and isinstance(result.get("key"), dict):
@@ -127,6 +131,10 @@ def record(
             "project": project,
             "keyId": _key_id(request, result),
             "reqId": exchange.req_id or None,
+            # The access fields, so an audited request needs no second line (kms_api.logs).
+            "method": request.method,
+            "route": resource.canonical if resource is not None else None,
+            "duration_ms": took,  # until the reply was ready (the access line's ends after sending)
             "metadata": _metadata(event, body or {}, result) if exc is None else {},
         },
     )

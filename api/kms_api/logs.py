@@ -1,8 +1,9 @@
-"""Logging set-up and the access log line of every request.
+"""Logging set-up and the access log line of every request that wrote no audit event.
 
 `configure_logging` installs one `JsonLineHandler` (kms_api.jsonlines) on the root logger; the
 access line is written through its record-free path, after the reply, and may share a write
-with the next lines (see `JsonLineHandler`).
+with the next lines (see `JsonLineHandler`). Audited requests (every key operation) are logged
+by their audit event alone, which carries the same fields: one line per request either way.
 
 Security property: the access line is built from an allow-list (reqId, method, route template,
 key id from the path, identity id, status, duration); bodies, query strings, headers and tokens
@@ -49,7 +50,9 @@ ACCESS_EVENTS = EventLog(ACCESS_LOG, deferred=True)
 
 
 class AccessLogger(AbstractAccessLogger):
-    """One line per request: reqId, method, route, keyId, identity, status, duration_ms."""
+    """One line per request that wrote no audit event: reqId, method, route, keyId, identity,
+    status, duration_ms. An audited request's event carries the same fields (kms_api.audit), so
+    every request is logged exactly once and a crypto request costs one line, not two."""
 
     @property
     def enabled(self) -> bool:
@@ -68,6 +71,8 @@ class AccessLogger(AbstractAccessLogger):
             resource = match.route.resource
             route = resource.canonical if resource is not None else None
         exchange = request.get(EXCHANGE)  # absent when the request never reached the app
+        if exchange is not None and exchange.audited:
+            return  # its audit event, written before the reply, carries these fields already
         identity = exchange.identity if exchange is not None else None
         events.emit(
             "request",

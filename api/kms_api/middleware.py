@@ -32,7 +32,7 @@ def request_middleware(max_concurrency: int) -> Any:
     async def envelope(request: web.Request, handler: Any) -> web.StreamResponse:
         started = time.perf_counter()
         req_id = new_request_id()
-        request[EXCHANGE] = Exchange(req_id)
+        request[EXCHANGE] = Exchange(req_id, started=started)
         response: web.StreamResponse
         try:
             if in_flight.enter(request):

@@ -53,35 +53,33 @@ class GuardedRequestHandler(RequestHandler):
     def __init__(self, manager: Any, *, read_timeout: float, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self._read_timeout = read_timeout
-        self._head_timer: asyncio.TimerHandle | None = None
+        # When the head now awaited began (loop time), or None when no head is awaited. The
+        # server's sweeper enforces the deadline: a timer per request cost a heap push and a
+        # cancel on every request.
+        self.head_since: float | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        self._arm()
+        self.head_since = self._loop.time()
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        self._disarm()
+        self.head_since = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         before = self._request_count
         super().data_received(data)
         if self._request_count != before:
-            self._disarm()  # a complete head arrived; the body has its own deadline
-        elif self._head_timer is None:
-            self._arm()  # the first bytes of a new head on a kept-alive connection
+            self.head_since = None  # a complete head arrived; the body has its own deadline
+        elif self.head_since is None:
+            self.head_since = self._loop.time()  # the first bytes of a new head on a kept-alive connection
 
-    def _arm(self) -> None:
-        self._disarm()
-        self._head_timer = self._loop.call_later(self._read_timeout, self._head_expired)
+    def head_overdue(self, now: float) -> bool:
+        return self.head_since is not None and now - self.head_since >= self._read_timeout
 
-    def _disarm(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-
-    def _head_expired(self) -> None:
-        self._head_timer = None
+    def head_expired(self) -> None:
+        """Answer 408 and close: the head did not arrive within the read timeout."""
+        self.head_since = None
         transport = self.transport
         if transport is None or transport.is_closing() or self._request_in_progress:
             return
@@ -122,14 +120,39 @@ class GuardedRequestHandler(RequestHandler):
 
 
 class GuardedServer(web.Server):
-    """`web.Server` whose connections use GuardedRequestHandler."""
+    """`web.Server` whose connections use GuardedRequestHandler, with one head-deadline sweeper.
+
+    The sweeper runs every quarter of the read timeout (at most every second) while there are
+    connections, so a head is cut off between 1 and 1.25 read timeouts after it began."""
 
     def __init__(self, *args: Any, read_timeout: float, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._read_timeout = read_timeout
+        self._sweep_every = min(1.0, read_timeout / 4)
+        self._sweeper: asyncio.TimerHandle | None = None
 
     def __call__(self) -> RequestHandler:
         return GuardedRequestHandler(self, loop=self._loop, read_timeout=self._read_timeout, **self._kwargs)
+
+    def connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
+        super().connection_made(handler, transport)
+        if self._sweeper is None:
+            self._sweeper = self._loop.call_later(self._sweep_every, self._sweep)
+
+    def _sweep(self) -> None:
+        self._sweeper = None
+        now = self._loop.time()
+        for handler in list(self._connections):
+            if isinstance(handler, GuardedRequestHandler) and handler.head_overdue(now):
+                handler.head_expired()
+        if self._connections:
+            self._sweeper = self._loop.call_later(self._sweep_every, self._sweep)
+
+    def pre_shutdown(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        super().pre_shutdown()
 
 
 class GuardedAppRunner(web.AppRunner):

@@ -111,14 +111,22 @@ async def test_seed_flows_restart_logs_and_metrics(
     assert "kubekms_request_duration_seconds_bucket" in text
     assert rsa["id"] not in text and "kubekms_sealer_operations_total" in text
 
-    # Access log: one JSON line per request, allow-listed fields, no payloads or tokens
+    # One JSON line per request, allow-listed fields, no payloads or tokens: the audit event for
+    # key operations (it carries the access fields), an access line for everything else.
+    async with http.get(f"{api_process.url}/healthz") as health_resp:
+        assert health_resp.status == 200
     assert api_process.stop() == 0
     lines = log_lines(api_process)
     access = [line for line in lines if line.get("message") == "request"]
-    enc = [line for line in access if line["route"] == "/api/v1/kms/keys/{keyId}/encrypt"]
+    audit = [line for line in lines if line.get("message") == "audit"]
+    enc = [line for line in audit if line["route"] == "/api/v1/kms/keys/{keyId}/encrypt"]
     assert enc and enc[0]["keyId"] == aes["id"] and enc[0]["method"] == "POST" and enc[0]["status"] == 200
     assert enc[0]["identity"] == "admin" and enc[0]["reqId"].startswith("req-") and enc[0]["duration_ms"] >= 0
     assert any(line["identity"] == "token:operator" for line in enc)
+    assert not [line for line in access if line["route"] == "/api/v1/kms/keys/{keyId}/encrypt"]
+    health = [line for line in access if line["route"] == "/healthz"]
+    assert health and health[-1]["status"] == 200 and health[-1]["duration_ms"] >= 0
+    assert len({line["reqId"] for line in access + audit}) == len(access + audit)  # once each
     log_text = api_process.logs()
     for secret in [ADMIN, OPERATOR, ct, b64(b"hello"), signature, ROOT_KEY]:
         assert secret not in log_text
@@ -206,8 +214,9 @@ def test_sigterm_lets_in_flight_requests_finish(api_process: ApiProcess) -> None
     assert response.startswith(b"HTTP/1.1 200"), response[:200]
     assert api_process.proc.wait(timeout=20) == 0
     messages = [line.get("message") for line in log_lines(api_process)]
-    # the request was still running when shutdown began, and it completed
-    assert messages.index("shutting down") < len(messages) - 1 - messages[::-1].index("request")
+    # the request was still running when shutdown began, and it completed (its audit event is
+    # its log line)
+    assert messages.index("shutting down") < len(messages) - 1 - messages[::-1].index("audit")
     with socket.socket() as probe:  # no longer accepting
         assert probe.connect_ex(("127.0.0.1", api_process.port)) != 0
 
@@ -234,7 +243,7 @@ async def test_workers_share_one_port(tmp_path: Path, tokens_file: Path, http: a
                 assert reply.status == 200
     finally:
         assert handle.stop() == 0
-    pids = {line["pid"] for line in log_lines(handle) if line.get("message") == "request"}
+    pids = {line["pid"] for line in log_lines(handle) if line.get("message") == "audit"}
     assert pids and pids <= {line["pid"] for line in listening}
 
 
