@@ -25,6 +25,7 @@ from prometheus_client import (
 )
 
 from kms_api.appkeys import exchange_of
+from kms_core.tally import TALLY
 
 REQUESTS: Final = Counter(
     "kubekms_requests_total",
@@ -91,8 +92,9 @@ def observe_request(request: web.Request, response: web.StreamResponse, started:
     operation = operation_of(request)
     exchange = exchange_of(request)
     requests, latency = _children(operation, response.status, exchange.algorithm)
-    requests.inc()
-    latency.observe(time.perf_counter() - started)
+    # Applied at the end of the loop iteration, batched (kms_core.tally): a scrape sees them.
+    TALLY.inc(requests)
+    TALLY.observe(latency, time.perf_counter() - started)
     if exchange.error_name is not None:
         ERRORS.labels(operation, exchange.error_name).inc()
 

@@ -12,6 +12,7 @@ from collections import OrderedDict
 
 from kms_core.keyring import Keyring
 from kms_core.metrics import CACHE_REQUESTS
+from kms_core.tally import TALLY
 
 _HIT = CACHE_REQUESTS.labels(cache="keyring", result="hit")
 _MISS = CACHE_REQUESTS.labels(cache="keyring", result="miss")
@@ -31,10 +32,10 @@ class KeyringCache:
         with self._lock:
             ring = self._items.get((key_id, version))
             if ring is None:
-                _MISS.inc()
+                TALLY.inc(_MISS)
                 return None
             self._items.move_to_end((key_id, version))
-        _HIT.inc()
+        TALLY.inc(_HIT)
         return ring
 
     def put(self, key_id: str, version: int, ring: Keyring) -> None:

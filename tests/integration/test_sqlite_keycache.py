@@ -24,11 +24,13 @@ from kms_core.model import Key, KeySpec
 from kms_core.stores.base import ListQuery
 from kms_core.stores.recordcache import KeyRecordCache
 from kms_core.stores.sqlite import SqliteStore
+from kms_core.tally import TALLY
 
 KEK = "0123456789abcdef"
 
 
 def _hits() -> float:
+    TALLY.flush()  # cache counters reach Prometheus at the end of the loop iteration
     return CACHE_REQUESTS.labels(cache="key_record", result="hit")._value.get()
 
 

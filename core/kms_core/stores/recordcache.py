@@ -17,6 +17,7 @@ from typing import Final
 
 from kms_core.metrics import CACHE_REQUESTS
 from kms_core.model import Key
+from kms_core.tally import TALLY
 
 DEFAULT_SIZE: Final = 10_000
 
@@ -44,10 +45,10 @@ class KeyRecordCache:
             # Someone committed since the entries were read: none of them can be trusted.
             self._items.clear()
             self._version = version
-            _MISS.inc()
+            TALLY.inc(_MISS)
             return None
         key = self._items.get(key_id)
-        (_MISS if key is None else _HIT).inc()
+        TALLY.inc(_MISS if key is None else _HIT)
         return key
 
     def put(self, key: Key, version: int) -> None:
