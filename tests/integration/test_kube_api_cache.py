@@ -120,6 +120,12 @@ async def test_cache_miss_reads_through_while_watches_are_down(
 async def test_cut_watches_relist_and_catch_up(kube_cluster: Cluster, store: KubernetesKeyStore) -> None:
     first = seed(kube_cluster, "team-a", "first")
     assert await store.get(first) is not None
+    # Both caches listed, and both watches open (the get only waited for the KmsKey cache).
+    assert await store.secrets.wait_synced(10)
+    for _ in range(200):
+        if kube_cluster.open_watches >= 2:
+            break
+        await asyncio.sleep(0.025)
     relists = store.keys.relists
     assert kube_cluster.cut_watches() >= 2
     kube_cluster.patch(KMSKEYS, "team-a", "first", {"spec": {"disabled": True}})

@@ -10,18 +10,26 @@ kmock's handlers for resources with kube-apiserver behaviour, in small documente
 - `store.py`: resourceVersions, generation, status subresource, finalizers and deletionTimestamp,
   optimistic concurrency (409), create-if-absent (409 AlreadyExists), no-op updates;
 - `watch.py`: watches resumable from a resourceVersion (410 Expired), BOOKMARKs, `cut_watches()`;
+- `pages.py`: paginated lists (`limit`/`continue`, `remainingItemCount`), every page served as
+  of the first page's resourceVersion (rebuilt from object history), expired tokens 410,
+  malformed ones 400;
 - `faults.py`: 503s and delays on demand; `rbac.py`: TokenReview and SubjectAccessReview.
 Lists are typed (`KmsKeyList`, apiVersion, metadata.resourceVersion). Writes that reached the
-server complete even if their client dies (crash tests rely on this).
+server complete even if their client dies (crash tests rely on this). kmock records every request
+it served (`list(emulator)`: method, url, params), which tests use to count requests.
 
 Not emulated (tests must not rely on them): OpenAPI/CEL validation and defaulting of custom
 resources, server-side apply, Table output (kubectl shows NAME/AGE only), owner-reference garbage
-collection, namespace deletion cascades, pagination (`limit`/`continue` return everything at
-once), authentication of the emulator's own callers (any bearer token is accepted).
+collection, namespace deletion cascades, lists served from a watch cache (`resourceVersion` on a
+list is ignored: every list is a consistent read of the latest state; the inconsistent continue
+token a real server offers with a 410 is not offered), authentication of the emulator's own
+callers (any bearer token is accepted).
 
 Test controls: the coroutines `create_object`, `read_object`, `list_objects`, `patch_object`,
-`replace_object`, `delete_object`, `cut_watches` (on the emulator's loop), `faults`, `rbac`;
-`cluster.Cluster` runs the emulator in a thread and wraps all of them as plain methods.
+`replace_object`, `delete_object`, `cut_watches` (on the emulator's loop), `faults`, `rbac`,
+`list_hook` (an async callable awaited on the emulator's loop before each list is served; tests
+set it on `cluster.emulator` to write between two pages); `cluster.Cluster` runs the emulator in a
+thread and wraps the coroutines as plain methods.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from kmock._internal import apps, rendering
 
 from kube import compat
 from kube.faults import Faults
+from kube.pages import ListHook, ListPages, Snapshot, SnapshotKey
 from kube.rbac import Rbac
 from kube.store import ObjectStore, not_found
 from kube.watch import WatchStreams
@@ -51,13 +60,15 @@ ACCESSREVIEWS = kmock.resource("authorization.k8s.io", "v1", "subjectaccessrevie
 
 
 @attrs.define(kw_only=True)
-class KubeEmulator(ObjectStore, WatchStreams, kmock.KubernetesEmulator):
+class KubeEmulator(ObjectStore, WatchStreams, ListPages, kmock.KubernetesEmulator):
     """kmock's emulator with kube-apiserver semantics for resources (see the module docstring)."""
 
     rbac: Rbac = attrs.field(factory=Rbac)
     faults: Faults = attrs.field(factory=Faults)
     bookmark_interval: float = 10.0
     log_size: int = 5000
+    list_snapshots: int = 8  # consistent list snapshots kept for continue pages (0: rebuild each)
+    list_hook: ListHook | None = None
     _rv: int = attrs.field(default=1, init=False)
     _floor: int = attrs.field(default=0, init=False)  # watches from an older resourceVersion: 410
     _log: collections.deque[tuple[int, kmock.resource, dict[str, Any]]] = attrs.field(init=False)
@@ -65,6 +76,9 @@ class KubeEmulator(ObjectStore, WatchStreams, kmock.KubernetesEmulator):
     _streams: dict[int, aiohttp.web.BaseRequest] = attrs.field(factory=dict, init=False)
     _custom: set[kmock.resource] = attrs.field(factory=set, init=False)
     _inflight: set[asyncio.Future[aiohttp.web.StreamResponse]] = attrs.field(factory=set, init=False)
+    _snapshots: collections.OrderedDict[SnapshotKey, Snapshot] = attrs.field(
+        factory=collections.OrderedDict, init=False
+    )
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -121,12 +135,7 @@ class KubeEmulator(ObjectStore, WatchStreams, kmock.KubernetesEmulator):
                 raise not_found(res, name)
             return _json(obj)
         if method == "GET":
-            p = request.params
-            items, rv = await self.list_with_version(res, ns, p.get("labelSelector"), p.get("fieldSelector"))
-            info = self.resources[res]
-            gv = f"{res.group}/{res.version}" if res.group else res.version
-            body = {"apiVersion": gv, "kind": f"{info.kind}List", "metadata": {"resourceVersion": str(rv)}}
-            return _json({**body, "items": items})
+            return _json(await self.list_body(res, ns, request.params))
         if method == "DELETE" and name:
             return _json(await self.delete_object(res, ns, name))
         if not isinstance(data, (dict, list)):

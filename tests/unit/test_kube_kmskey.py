@@ -6,7 +6,7 @@ import base64
 from datetime import UTC, datetime
 
 from kms_api.kube import kmskey as kk
-from kms_api.kube.store import _ilike
+from kms_api.kube.nameindex import ilike as _ilike
 from kms_core.model import Algorithm, KeySpec, KeyUsage
 
 

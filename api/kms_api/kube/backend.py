@@ -2,8 +2,9 @@
 
 `build(settings)` reads what it needs from the settings object when present and falls back to the
 environment (KUBEKMS_NAMESPACE, KUBEKMS_TOKEN_AUDIENCE, KUBEKMS_KUBECONFIG, KUBEKMS_KUBE_CONTEXT,
-KUBEKMS_KUBE_READY_TIMEOUT, KUBEKMS_AUTH_CACHE_TTL), so it works with the API's settings class
-without depending on its shape.
+KUBEKMS_KUBE_READY_TIMEOUT, KUBEKMS_AUTH_CACHE_TTL, KUBEKMS_KUBE_REQUEST_TIMEOUT,
+KUBEKMS_KUBE_LIST_PAGE_SIZE), so it works with the API's settings class without depending on its
+shape.
 Security property: the same ServiceAccount credentials serve both roles, and nothing starts
 listening or caching before the first request needs it (no credentials leave this process except
 to the configured API server).
@@ -36,6 +37,7 @@ class KubeSettings:
     auth_cache_ttl: float = 10.0
     auth_cache_size: int = 10_000
     request_timeout: float = 10.0
+    list_page_size: int = 500  # `limit` of each list request of the watch caches
 
     @classmethod
     def resolve(cls, settings: object | None = None) -> KubeSettings:
@@ -57,6 +59,7 @@ class KubeSettings:
             ready_timeout=float(pick("kube_ready_timeout", "KUBEKMS_KUBE_READY_TIMEOUT") or 30.0),
             auth_cache_ttl=float(pick("auth_cache_ttl", "KUBEKMS_AUTH_CACHE_TTL") or 10.0),
             request_timeout=float(pick("kube_request_timeout", "KUBEKMS_KUBE_REQUEST_TIMEOUT") or 10.0),
+            list_page_size=_page_size(pick("kube_list_page_size", "KUBEKMS_KUBE_LIST_PAGE_SIZE")),
         )
 
 
@@ -71,10 +74,26 @@ def build(
     cfg = config or load_config(ks.kubeconfig, ks.context)
     namespace = ks.namespace or cfg.namespace or DEFAULT_NAMESPACE
     client = KubeClient(cfg, timeout=ks.request_timeout)
-    store = KubernetesKeyStore(client, namespace, ready_timeout=ks.ready_timeout)
+    store = KubernetesKeyStore(
+        client, namespace, ready_timeout=ks.ready_timeout, list_page_size=ks.list_page_size
+    )
     auth = KubernetesAuth(client, audiences=ks.token_audiences, ttl=ks.auth_cache_ttl,
                           max_entries=ks.auth_cache_size)
     return store, auth
+
+
+def _page_size(value: str | None) -> int:
+    """500 when unset; 0 turns pagination off. Anything else than a non-negative integer is refused
+    at startup rather than silently listing everything in one request."""
+    if value is None:
+        return 500
+    try:
+        size = int(value)
+    except ValueError:
+        raise ValueError(f"KUBEKMS_KUBE_LIST_PAGE_SIZE must be an integer, not {value!r}") from None
+    if size < 0:
+        raise ValueError(f"KUBEKMS_KUBE_LIST_PAGE_SIZE must be 0 or more, not {size}")
+    return size
 
 
 def _first_path(value: str | None) -> str | None:

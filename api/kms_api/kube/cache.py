@@ -1,20 +1,25 @@
 """Watch-fed caches of Kubernetes objects (an informer): list, then watch, relist after any error.
 
 The API answers reads from these caches so a warm key costs no API-server round trip. Each cache
-keeps secondary indexes (e.g. keyId -> KmsKey) and lets writers wait for a condition (a key becoming
-Ready, a version increasing). Security property: objects are kept as the API server sent them
-(Secrets hold sealed blobs only); nothing from them is logged, only counts and error reasons.
+keeps secondary indexes (e.g. keyId -> KmsKey), tells listeners about every change (e.g. the sorted
+name index behind list pages) and lets writers wait for a condition (a key becoming Ready, a
+version increasing). The initial list is paginated like client-go's reflector (`limit` and
+`continue`, restarted from scratch when a continue token expires), so a large collection or a slow
+API server never has to fit in one request's timeout.
+Security property: objects are kept as the API server sent them (Secrets hold sealed blobs only);
+nothing from them is logged, only counts and error reasons.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
-from kms_api.kube.client import ApiError, JsonDict, KubeClient, KubeUnavailable
+from kms_api.kube.client import ApiError, ContinueExpired, JsonDict, KubeClient, KubeUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +33,16 @@ def object_key(obj: JsonDict) -> ObjKey:
     return str(meta.get("namespace") or ""), str(meta.get("name") or "")
 
 
+class CacheListener(Protocol):
+    """Told about every change of a cache's contents, synchronously, before waiters wake up."""
+
+    def changed(self, old: JsonDict | None, new: JsonDict | None) -> None:
+        """One object replaced (`old` -> `new`), added (`old` None) or removed (`new` None)."""
+
+    def reset(self, objects: Iterable[JsonDict]) -> None:
+        """The whole contents replaced (a full list arrived)."""
+
+
 def _rv(obj: JsonDict) -> int | None:
     value = (obj.get("metadata") or {}).get("resourceVersion")
     return int(value) if isinstance(value, str) and value.isdigit() else None
@@ -38,6 +53,7 @@ class ObjectCache:
 
     `accept` filters objects client-side (a label selector the server may also apply); `indexers`
     map an object to a secondary key; `object_path(ns, name)` is used to read through on a miss.
+    `page_size` is the `limit` of each list request (0: one unpaginated request).
     """
 
     def __init__(
@@ -52,6 +68,7 @@ class ObjectCache:
         indexers: dict[str, Indexer] | None = None,
         retry_delay: float = 0.5,
         max_retry_delay: float = 5.0,
+        page_size: int = 500,
     ) -> None:
         self.client = client
         self.name = name
@@ -62,11 +79,14 @@ class ObjectCache:
         self.indexers = indexers or {}
         self.retry_delay = retry_delay
         self.max_retry_delay = max_retry_delay
+        self.page_size = page_size
         self.synced = False  # at least one full list has been loaded
         self.healthy = False  # the watch is currently connected
-        self.relists = 0
+        self.relists = 0  # full lists loaded
+        self.list_restarts = 0  # lists started over because a continue token expired (410)
         self._objects: dict[ObjKey, JsonDict] = {}
         self._indexes: dict[str, dict[str, ObjKey]] = {n: {} for n in self.indexers}
+        self._listeners: list[CacheListener] = []
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -80,6 +100,11 @@ class ObjectCache:
 
     def values(self) -> Iterable[JsonDict]:
         return list(self._objects.values())
+
+    def add_listener(self, listener: CacheListener) -> None:
+        """Register `listener` and bring it up to date with the current contents at once."""
+        self._listeners.append(listener)
+        listener.reset(self._objects.values())
 
     async def read_through(self, namespace: str, name: str) -> JsonDict | None:
         """GET one object from the API server (a cache miss), store it and return it; None if absent."""
@@ -113,20 +138,28 @@ class ObjectCache:
         old_rv, new_rv = (_rv(old), _rv(obj)) if old is not None else (None, None)
         if old_rv is not None and new_rv is not None and new_rv < old_rv:
             return  # a stale event arriving after our own newer write response
+        self._store(key, obj)
+        for listener in self._listeners:
+            listener.changed(old, obj)
+        self._notify()
+
+    def remove(self, namespace: str, name: str) -> None:
+        key = (namespace, name)
+        old = self._objects.get(key)
+        if old is not None:
+            self._unindex(key)
+            del self._objects[key]
+            for listener in self._listeners:
+                listener.changed(old, None)
+            self._notify()
+
+    def _store(self, key: ObjKey, obj: JsonDict) -> None:
         self._unindex(key)
         self._objects[key] = obj
         for index, fn in self.indexers.items():
             value = fn(obj)
             if value:
                 self._indexes[index][value] = key
-        self._notify()
-
-    def remove(self, namespace: str, name: str) -> None:
-        key = (namespace, name)
-        if key in self._objects:
-            self._unindex(key)
-            del self._objects[key]
-            self._notify()
 
     def _unindex(self, key: ObjKey) -> None:
         old = self._objects.get(key)
@@ -146,7 +179,10 @@ class ObjectCache:
         for index in self._indexes.values():
             index.clear()
         for obj in items:
-            self.put(obj)
+            if self.accept(obj):
+                self._store(object_key(obj), obj)
+        for listener in self._listeners:
+            listener.reset(self._objects.values())
         self._notify()
 
     # ---- lifecycle -----------------------------------------------------------------------------
@@ -188,12 +224,32 @@ class ObjectCache:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_retry_delay)
 
+    async def _list(self) -> tuple[list[JsonDict], str]:
+        """The whole collection, paginated, and the resourceVersion the watch resumes from.
+
+        An expired continue token starts the list over at once: it is the normal outcome of a
+        list slower than the server's compaction window, not a failure to back off from.
+        """
+        while True:
+            try:
+                return await self.client.list_all(self.list_path, self.params, page_size=self.page_size)
+            except ContinueExpired:
+                self.list_restarts += 1
+                log.info("cache %s: list continue token expired; listing again", self.name)
+
     async def _list_and_watch(self) -> None:
-        listing = await self.client.get(self.list_path, self.params)
-        self._replace(list(listing.get("items") or []))
+        items, rv = await self._list()
+        # Readers keep the previous contents until the complete list has arrived.
+        self._replace(items)
+        del items
+        # Objects decoded from JSON hold no reference cycles, yet the cyclic collector would walk
+        # every one of them on each full collection (millions of dicts at 100k keys: long pauses
+        # and lost throughput). Freezing moves everything alive now to the permanent generation;
+        # refcounting still frees replaced objects (only a cycle alive now that dies later would
+        # stay). Done here, once per full list: the one moment the cache gains objects in bulk.
+        gc.freeze()
         self.synced = True
         self.relists += 1
-        rv = str((listing.get("metadata") or {}).get("resourceVersion") or "")
         params = {**self.params, "allowWatchBookmarks": "true"}
         if rv.isdigit():
             params["resourceVersion"] = rv

@@ -1,5 +1,5 @@
-"""A small async Kubernetes REST client on one aiohttp.ClientSession: get, create, merge-patch,
-delete and a line-delimited watch stream.
+"""A small async Kubernetes REST client on one aiohttp.ClientSession: get, a paginated list,
+create, merge-patch, delete and a line-delimited watch stream.
 
 Only what KubeKMS needs, so the API process does not pull the synchronous official client onto its
 event loop. Security property: the bearer token is attached per request and never logged; errors
@@ -38,6 +38,10 @@ class ApiError(Exception):
     def retriable(self) -> bool:
         """Server-side trouble (5xx, throttling) rather than a verdict on the request."""
         return self.status >= 500 or self.status == 429
+
+
+class ContinueExpired(ApiError):
+    """410 on a continue page: the list's snapshot was compacted away; only a new list can help."""
 
 
 class KubeClient:
@@ -99,6 +103,37 @@ class KubeClient:
 
     async def get(self, path: str, params: Mapping[str, str] | None = None) -> JsonDict:
         return await self.request("GET", path, params=params)
+
+    async def list_all(
+        self, path: str, params: Mapping[str, str] | None = None, *, page_size: int = 500
+    ) -> tuple[list[JsonDict], str]:
+        """Every item of a collection and the resourceVersion they are consistent at.
+
+        Fetched `page_size` at a time (0: one request) with `continue` tokens, like client-go's
+        pager. The API server serves every continue page at the first page's resourceVersion, so
+        that is the one returned (where a watch must resume). ContinueExpired when a token expired.
+        """
+        items: list[JsonDict] = []
+        rv, token = "", ""
+        while True:
+            query = dict(params or {})
+            if page_size > 0:
+                query["limit"] = str(page_size)
+            if token:
+                query["continue"] = token
+            try:
+                page = await self.get(path, query)
+            except ApiError as exc:
+                if exc.status == 410 and token:
+                    raise ContinueExpired(exc.status, exc.reason, exc.message) from None
+                raise
+            meta = page.get("metadata") or {}
+            if not token:
+                rv = str(meta.get("resourceVersion") or "")
+            items.extend(page.get("items") or [])
+            token = str(meta.get("continue") or "")
+            if not token:
+                return items, rv
 
     async def create(self, path: str, body: JsonDict) -> JsonDict:
         return await self.request("POST", path, body=body)

@@ -11,14 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 
 from kms_api.kube import kmskey as kk
 from kms_api.kube.cache import ObjectCache
+from kms_api.kube.cache import object_key as _name
 from kms_api.kube.client import ApiError, JsonDict, KubeClient, KubeUnavailable
+from kms_api.kube.nameindex import NameIndex
 from kms_core.errors import BadRequest, DuplicateName, NotFound, Timeout, Unavailable
 from kms_core.model import Key, KeySpec, KeyVersion
 from kms_core.stores.base import ListQuery
@@ -40,12 +41,14 @@ POLL_WHILE_WATCH_DOWN = 2.0
 
 
 class KubernetesKeyStore:
-    """The Kubernetes-mode KeyStore. `namespace` is the KubeKMS namespace holding key Secrets."""
+    """The Kubernetes-mode KeyStore. `namespace` is the KubeKMS namespace holding key Secrets;
+    `list_page_size` is the `limit` of the caches' list requests (0: unpaginated)."""
 
     generates_material = True
 
     def __init__(
-        self, client: KubeClient, namespace: str, *, ready_timeout: float = 30.0, sync_timeout: float = 5.0
+        self, client: KubeClient, namespace: str, *, ready_timeout: float = 30.0, sync_timeout: float = 5.0,
+        list_page_size: int = 500,
     ) -> None:
         self.client = client
         self.namespace = namespace
@@ -53,14 +56,16 @@ class KubernetesKeyStore:
         self.sync_timeout = sync_timeout
         self.keys = ObjectCache(
             client, "kmskeys", kk.kmskeys_path(), lambda ns, n: kk.kmskeys_path(ns, n),
-            indexers={"keyId": kk.key_id},
+            indexers={"keyId": kk.key_id}, page_size=list_page_size,
         )
+        self.names = NameIndex()
+        self.keys.add_listener(self.names)
         self.secrets = ObjectCache(
             client, "secrets", kk.secrets_path(namespace), lambda ns, n: kk.secrets_path(ns, n),
             params={"labelSelector": kk.KEY_ID_LABEL},
             # The server may ignore the selector (or an emulator may); filter here too.
             accept=lambda obj: kk.secret_key_id(obj) is not None,
-            indexers={"keyId": kk.secret_key_id},
+            indexers={"keyId": kk.secret_key_id}, page_size=list_page_size,
         )
         self._org_id: str | None = None
         self._started = False
@@ -150,17 +155,13 @@ class KubernetesKeyStore:
         return await self._key(obj)
 
     async def list(self, query: ListQuery) -> tuple[list[Key], int]:
+        """One page from the sorted name index (see nameindex.py); totalCount is 0 on an empty
+        page, the spec quirk the embedded store shares."""
         await self._synced()
-        pattern = _ilike(query.search) if query.search else None
-        matches = [
-            obj for obj in self.keys.values()
-            if _name(obj)[0] == query.project_id and kk.is_live(obj)
-            and (pattern is None or pattern.search(_name(obj)[1]))
-        ]
-        matches.sort(key=lambda o: _name(o)[1], reverse=query.descending)
-        window = matches[query.offset:query.offset + query.limit]
+        names, total = self.names.page(query)
+        window = [self.keys.get(query.project_id, name) for name in names]
         page = [k for k in [await self._key(o) for o in window] if k is not None]
-        return page, (len(matches) if page else 0)
+        return page, (total if page else 0)
 
     async def versions(self, key_id: str) -> Sequence[KeyVersion]:
         await self._synced()
@@ -310,13 +311,3 @@ class KubernetesKeyStore:
             "and retry the read later."
         )
 
-
-def _name(obj: JsonDict) -> tuple[str, str]:
-    meta = obj.get("metadata") or {}
-    return str(meta.get("namespace") or ""), str(meta.get("name") or "")
-
-
-def _ilike(search: str) -> re.Pattern[str]:
-    """SQL ILIKE '%search%' with `%` and `_` as wildcards (spec §2.4 quirk), as a regex."""
-    parts = [".*" if c == "%" else "." if c == "_" else re.escape(c) for c in search.strip()]
-    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
