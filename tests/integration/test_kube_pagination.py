@@ -313,3 +313,30 @@ def test_page_size_setting() -> None:
     assert KubeSettings.resolve(SimpleNamespace(env={"KUBEKMS_KUBE_LIST_PAGE_SIZE": "0"})).list_page_size == 0
     with pytest.raises(ValueError, match="KUBEKMS_KUBE_LIST_PAGE_SIZE"):
         KubeSettings.resolve(SimpleNamespace(env={"KUBEKMS_KUBE_LIST_PAGE_SIZE": "-1"}))
+
+
+async def test_a_watch_that_ends_normally_is_resumed_not_relisted(
+    kube_cluster: Cluster, client: KubeClient
+) -> None:
+    """The server closes every watch after `timeoutSeconds`; the cache watches again from the
+    last resourceVersion it saw (no full list), and misses nothing written in between."""
+    kube_cluster.ensure_namespace("resume")
+    kube_cluster.create(SECRETS, secret("s-0", **{kk.KEY_ID_LABEL: "id-0"}), namespace="resume")
+    cache = secrets_cache(client, "resume")
+    cache.watch_timeout = 1  # the emulator ends each stream after a second
+    cache.start()
+    try:
+        assert await cache.wait_synced(10)
+        for i in range(1, 4):
+            kube_cluster.create(SECRETS, secret(f"s-{i}", **{kk.KEY_ID_LABEL: f"id-{i}"}), namespace="resume")
+            await asyncio.sleep(0.6)  # writes land both inside streams and between them
+        await cache.wait_for(lambda: cache.get("resume", "s-3"), 10)
+        for _ in range(100):  # a third stream opens once two have ended
+            if cache.watches >= 3:
+                break
+            await asyncio.sleep(0.1)
+        assert cache.watches >= 3, cache.watches  # streams ended and were resumed
+        assert cache.relists == 1  # ...without listing again
+        assert sorted(kk.secret_key_id(o) or "" for o in cache.values()) == ["id-0", "id-1", "id-2", "id-3"]
+    finally:
+        await cache.stop()

@@ -69,6 +69,7 @@ class ObjectCache:
         retry_delay: float = 0.5,
         max_retry_delay: float = 5.0,
         page_size: int = 500,
+        watch_timeout: int = 300,
     ) -> None:
         self.client = client
         self.name = name
@@ -84,6 +85,8 @@ class ObjectCache:
         self.healthy = False  # the watch is currently connected
         self.relists = 0  # full lists loaded
         self.list_restarts = 0  # lists started over because a continue token expired (410)
+        self.watch_timeout = watch_timeout  # seconds the server keeps one watch stream open
+        self.watches = 0  # watch requests made (a normally ended stream is resumed, not relisted)
         self._objects: dict[ObjKey, JsonDict] = {}
         self._indexes: dict[str, dict[str, ObjKey]] = {n: {} for n in self.indexers}
         self._listeners: list[CacheListener] = []
@@ -205,19 +208,25 @@ class ObjectCache:
 
     async def _run(self) -> None:
         delay = self.retry_delay
+        resume: str | None = None  # where the next watch starts; None: list first
         while True:
             started = asyncio.get_running_loop().time()
             try:
-                await self._list_and_watch()
-                # The stream ended normally (server-side timeout): relist now, unless it ended at
-                # once, which would otherwise spin; then back off as for an error.
+                if resume is None:
+                    resume = await self._list_into_cache()
+                # A stream that ends normally (the server's watch timeout, every few minutes) is
+                # resumed from the last resourceVersion seen, as client-go's reflector does:
+                # relisting 100k keys every five minutes would cost the API server far more.
+                resume = await self._watch(resume)
                 if asyncio.get_running_loop().time() - started > 1.0:
                     delay = self.retry_delay
                     continue
-                await asyncio.sleep(delay)
+                await asyncio.sleep(delay)  # it ended at once: do not spin
                 delay = min(delay * 2, self.max_retry_delay)
             except (KubeUnavailable, ApiError, ValueError) as exc:
-                # Keep serving the last known state; relist once the API server is back.
+                # Keep serving the last known state; relist once the API server is back (a 410
+                # Gone, the resourceVersion compacted away, lands here too).
+                resume = None
                 self.healthy = False
                 reason = exc.reason if isinstance(exc, ApiError) else type(exc).__name__
                 log.warning("cache %s: watch interrupted (%s); relisting in %.1fs", self.name, reason, delay)
@@ -237,7 +246,8 @@ class ObjectCache:
                 self.list_restarts += 1
                 log.info("cache %s: list continue token expired; listing again", self.name)
 
-    async def _list_and_watch(self) -> None:
+    async def _list_into_cache(self) -> str:
+        """Replace the contents with a full list; returns the resourceVersion to watch from."""
         items, rv = await self._list()
         # Readers keep the previous contents until the complete list has arrived.
         self._replace(items)
@@ -250,15 +260,27 @@ class ObjectCache:
         gc.freeze()
         self.synced = True
         self.relists += 1
+        return rv
+
+    async def _watch(self, rv: str) -> str:
+        """Apply watch events from `rv` until the server ends the stream; returns the last
+        resourceVersion seen (bookmarks included), where the next watch resumes."""
         params = {**self.params, "allowWatchBookmarks": "true"}
         if rv.isdigit():
             params["resourceVersion"] = rv
         self.healthy = True
-        async for event in self.client.watch(self.list_path, params):
+        self.watches += 1
+        async for event in self.client.watch(self.list_path, params, timeout_seconds=self.watch_timeout):
             kind, obj = event.get("type"), event.get("object") or {}
-            if kind == "BOOKMARK" or not isinstance(obj, dict):
+            if not isinstance(obj, dict):
+                continue
+            seen = (obj.get("metadata") or {}).get("resourceVersion")
+            if isinstance(seen, str) and seen:
+                rv = seen
+            if kind == "BOOKMARK":
                 continue
             if kind == "DELETED":
                 self.remove(*object_key(obj))
             else:
                 self.put(obj)
+        return rv
