@@ -59,6 +59,9 @@ class AccessLogger(AbstractAccessLogger):
         return self.logger.isEnabledFor(_INFO)
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        exchange = request.get(EXCHANGE)  # absent when the request never reached the app
+        if exchange is not None and exchange.audited:
+            return  # its audit event, written before the reply, carries these fields already
         events = ACCESS_EVENTS if self.logger is ACCESS_LOG else EventLog(self.logger, deferred=True)
         if not events.enabled:
             return
@@ -70,9 +73,6 @@ class AccessLogger(AbstractAccessLogger):
         if match is not None and match.http_exception is None:
             resource = match.route.resource
             route = resource.canonical if resource is not None else None
-        exchange = request.get(EXCHANGE)  # absent when the request never reached the app
-        if exchange is not None and exchange.audited:
-            return  # its audit event, written before the reply, carries these fields already
         identity = exchange.identity if exchange is not None else None
         events.emit(
             "request",
