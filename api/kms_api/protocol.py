@@ -22,6 +22,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 
+from kms_api.dispatch import DirectDispatch
 from kms_api.errors import HEADER, error_body, new_request_id
 
 log = logging.getLogger("kubekms.api")
@@ -169,7 +170,7 @@ class GuardedAppRunner(web.AppRunner):
     async def _make_server(self) -> web.Server:
         plain = await super()._make_server()  # runs the app's startup and freezes it
         return GuardedServer(
-            plain.request_handler,
+            DirectDispatch(self.app, plain.request_handler),
             request_factory=plain.request_factory,
             handler_cancellation=plain.handler_cancellation,
             loop=asyncio.get_running_loop(),

@@ -86,3 +86,52 @@ async def test_served_app_still_answers_every_shape(aiohttp_client: Any, tmp_pat
     assert resp.status == 404 and body["message"] == f"Route POST:{P}/{KEY}/nope not found"
     resp = await client.get(f"{P}/{KEY}/encrypt", headers={"Authorization": "Bearer " + "t" * 40})
     assert resp.status == 404  # Fastify answers a wrong method with 404 too
+
+
+async def test_direct_dispatch_serves_like_the_application() -> None:
+    """The server-level shortcut reaches the same route, match, app and middleware as
+    `Application._handle` for every method and path, and takes the shortcut for the crypto family."""
+    from kms_api.dispatch import DirectDispatch
+
+    seen: list[tuple[Any, ...]] = []
+
+    @web.middleware
+    async def record(request: web.Request, handler: Any) -> web.StreamResponse:
+        info = request.match_info
+        name = info.route.name if info.http_exception is None else info.http_exception.status
+        seen.append((name, dict(info), request.app is app, info.apps == (app,)))
+        return web.Response(text=str(name))
+
+    app = web.Application(middlewares=[record])
+    add_routes(app)
+    app.freeze()
+    fallbacks: list[str] = []
+
+    async def fallback(request: web.BaseRequest) -> web.StreamResponse:
+        fallbacks.append(request.path)
+        return await app._handle(request)  # type: ignore[arg-type]
+
+    direct = DirectDispatch(app, fallback)
+    shortcuts = 0
+    for method, path in itertools.product(METHODS, _paths()):
+        await app._handle(make_mocked_request(method, path, app=app))
+        want = seen.pop()
+        before = len(fallbacks)
+        reply = await direct(make_mocked_request(method, path, app=app))
+        got = seen.pop()
+        assert got == want and got[2] and got[3], (method, path)
+        assert isinstance(reply, web.Response) and reply.text == str(want[0])
+        shortcuts += len(fallbacks) == before
+    # Every crypto operation (each path shape that claims one) went direct; nothing else did.
+    operations = next(r for r in app.router.resources() if isinstance(r, KeyOperations))
+    claimed = [
+        (method, path)
+        for method, path in itertools.product(METHODS, _paths())
+        if operations.match(make_mocked_request(method, path, app=app)) is not None
+    ]
+    assert shortcuts == len(claimed) >= len(ROUTE_OPERATIONS)
+    # Expect: 100-continue always takes the application's own path.
+    before = len(fallbacks)
+    expect = {"Expect": "100-continue"}
+    await direct(make_mocked_request("POST", f"{P}/{KEY}/encrypt", headers=expect, app=app))
+    assert len(fallbacks) == before + 1

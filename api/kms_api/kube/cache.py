@@ -257,6 +257,9 @@ class ObjectCache:
         # and lost throughput). Freezing moves everything alive now to the permanent generation;
         # refcounting still frees replaced objects (only a cycle alive now that dies later would
         # stay). Done here, once per full list: the one moment the cache gains objects in bulk.
+        # Collect first: garbage cycles still pending (the list's HTTP responses, for instance)
+        # would otherwise be frozen too, and never freed.
+        gc.collect()
         gc.freeze()
         self.synced = True
         self.relists += 1
