@@ -112,6 +112,22 @@ async def test_the_commit_counter_is_read_once_per_loop_iteration(
     assert got is not None and got.is_disabled
 
 
+async def test_list_counts_follow_commits_by_this_and_other_workers(
+    stores: tuple[SqliteStore, SqliteStore],
+) -> None:
+    worker_a, worker_b = stores
+    for i in range(3):
+        await _make(worker_a, f"k{i}")
+    assert (await worker_a.list(ListQuery(P, limit=1)))[1] == 3
+    fresh = await _make(worker_b, "from-b")  # another worker's commit
+    await asyncio.sleep(0)
+    assert (await worker_a.list(ListQuery(P, limit=1)))[1] == 4
+    await worker_a.delete(fresh.id)  # this worker's own commit, seen at once
+    assert (await worker_a.list(ListQuery(P, limit=1)))[1] == 3
+    await _make(worker_a, "k3")
+    assert (await worker_a.list(ListQuery(P, limit=1)))[1] == 4
+
+
 def test_the_cache_is_bounded_and_versioned() -> None:
     cache = KeyRecordCache(size=2)
     keys = [Key.__new__(Key) for _ in range(3)]
