@@ -162,3 +162,12 @@ def test_hotpath_profile_lists_per_request_work() -> None:
     functions = [row["function"] for row in out["per_request"]]
     assert any("kms_api/" in f for f in functions), functions
     assert all(row["calls_per_request"] >= 0.9 for row in out["per_request"])
+
+
+def test_ablation_measures_cpu_per_request_with_parts_switched_off() -> None:
+    args = ("--parts", "logs", "crypto", "--seconds", "1", "--reps", "1", "--json")
+    out = last_json(script("ablation.py", *args))
+    servers = out["servers"]
+    assert set(servers) == {"baseline", "full", "no-logs", "no-crypto", "none-of-them"}
+    assert all(s["requests"] > 10 and s["cpu_us_per_request"] > 0 for s in servers.values())
+    assert servers["full"]["saved_us"] == 0 and servers["baseline"]["saved_us"] is None
