@@ -27,25 +27,29 @@ HEADER = "X-Request-Id"
 
 
 class _RequestIds:
-    """`req-` + 14 url-safe characters from 10 random bytes, taken from a pooled read of the
-    OS generator (one system call per 409 ids instead of one per request). Ids need to be
-    unique and unguessable enough not to collide, not secret. Used from the event loop thread."""
+    """`req-` + 16 url-safe characters (96 random bits). The OS generator is read 4,092 bytes at a
+    time and base64-encoded in one go (12 bytes encode to exactly 16 characters, so the ids are
+    slices of one string): one system call and one encoding per 341 ids instead of per request.
+    Ids need to be unique and unguessable enough not to collide, not secret. Used from the event
+    loop thread."""
 
-    _BATCH = 4096
+    _ID_BYTES = 12  # a multiple of 3: no padding, and ids never straddle a base64 group
+    _BATCH = 341
 
     def __init__(self) -> None:
-        self._pool = b""
+        self._pool = ""
         self._at = 0
 
     def reset(self) -> None:
-        self._pool, self._at = b"", 0
+        self._pool, self._at = "", 0
 
     def next(self) -> str:
-        if self._at + 10 > len(self._pool):
-            self._pool, self._at = secrets.token_bytes(self._BATCH), 0
-        chunk = self._pool[self._at : self._at + 10]
-        self._at += 10
-        return "req-" + base64.urlsafe_b64encode(chunk).rstrip(b"=").decode()
+        at = self._at
+        if at >= len(self._pool):
+            raw = secrets.token_bytes(self._ID_BYTES * self._BATCH)
+            self._pool, at = base64.urlsafe_b64encode(raw).decode(), 0
+        self._at = at + 16
+        return "req-" + self._pool[at : at + 16]
 
 
 _IDS = _RequestIds()
