@@ -11,27 +11,21 @@ in-memory cache; nothing here logs or returns material except `export_private_ke
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import TypeVar
+from concurrent.futures import Executor
 
-from kms_core import algorithms, material, transfer
-from kms_core.errors import BadRequest, DecryptionFailed, DuplicateName, KmsError, NotFound, Unavailable
-from kms_core.executor import crypto_threads
-from kms_core.keycache import KeyringCache
+from kms_core import algorithms, transfer
+from kms_core.errors import BadRequest, DecryptionFailed, DuplicateName, NotFound
 from kms_core.keyring import Keyring
+from kms_core.keyrings import KeyringLoader
 from kms_core.metrics import CRYPTO_FAILURES
-from kms_core.model import Algorithm, Key, KeySpec, KeyUsage, SigningAlgorithm
+from kms_core.model import Key, KeySpec, KeyUsage, SigningAlgorithm
 from kms_core.sealing.base import Sealer
 from kms_core.stores.base import KeyStore, ListQuery
 from kms_core.transfer import ExportedKey, ExportList, ImportEntry, ImportErrors, KeyList
 
 __all__ = ["Authorizer", "ExportedKey", "ImportEntry", "KeyObserver", "KeyService"]
-
-log = logging.getLogger("kubekms.service")
 
 # An authorisation check: (Infisical action, projectId, key name or None) -> raises
 # PermissionDenied / Forbidden when the caller may not. Actions are Infisical's strings:
@@ -41,8 +35,6 @@ Authorizer = Callable[[str, str, str | None], Awaitable[None]]
 # Told the key record an operation used, once it passed the checks (e.g. to label metrics with
 # its algorithm without a second lookup).
 KeyObserver = Callable[[Key], None]
-
-T = TypeVar("T")
 
 _ROTATION_REFUSED = (
     "Only encrypt-decrypt keys support rotation. To rotate a sign-verify, MAC, or key-agreement "
@@ -58,31 +50,17 @@ class KeyService:
     """Every KMS operation, for one store and one sealer.
 
     Slow private-key operations (RSA, key generation, HSM unsealing) run in `executor` so the
-    event loop never stalls; fast ones (AES, HMAC, EC verify) run inline.
+    event loop never stalls; fast ones (AES, HMAC, EC verify) run inline. Loading, caching and
+    minting material is the `KeyringLoader`'s job (kms_core.keyrings); this class holds the
+    checks and the order they run in.
     """
 
     def __init__(
-        self,
-        store: KeyStore,
-        sealer: Sealer,
-        *,
-        cache_size: int = 4096,
-        executor: Executor | None = None,
+        self, store: KeyStore, sealer: Sealer, *, cache_size: int = 4096, executor: Executor | None = None
     ) -> None:
         self.store = store
         self.sealer = sealer
-        self._own_executor = executor is None
-        self._executor = executor or ThreadPoolExecutor(
-            max_workers=crypto_threads(), thread_name_prefix="kubekms-crypto"
-        )
-        self._keyrings = KeyringCache(cache_size)
-        # Unsealing with a root key costs microseconds; an HSM round trip may block for longer.
-        self._unseal_inline = sealer.backend == "rootkey"
-
-    # ----------------------------------------------------------------- helpers
-
-    async def _offload(self, fn: Callable[..., T], *args: object) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        self._loader = KeyringLoader(store, sealer, cache_size=cache_size, executor=executor)
 
     async def _find(self, key_id: str, quoted: bool = True) -> Key:
         key = await self.store.get(key_id)
@@ -111,43 +89,7 @@ class KeyService:
 
     async def keyring(self, key: Key) -> Keyring:
         """The ready-to-use keyring of `key` at its current version (cached; unsealed on miss)."""
-        ring = self._keyrings.get(key.id, key.version)
-        if ring is not None:
-            return ring
-        versions = [v for v in await self.store.versions(key.id) if v.version <= key.version]
-        if not versions or versions[0].version != key.version:
-            log.error("key material missing", extra={"key_id": key.id, "version": key.version})
-            raise Unavailable("Key material is not available yet; retry shortly")
-
-        def load() -> Keyring:
-            materials = {
-                v.version: material.unseal(key.id, v.version, key.algorithm, v.sealed, self.sealer)
-                for v in versions
-            }
-            return Keyring(key.algorithm, materials, key.version)
-
-        try:
-            ring = load() if self._unseal_inline else await self._offload(load)
-        except KmsError:
-            raise
-        except Exception as exc:
-            # Wrong KEK or a tampered store: a server fault, never the client's. No details out.
-            CRYPTO_FAILURES.labels(reason="unseal").inc()
-            log.error("cannot unseal key material", extra={"key_id": key.id, "error": type(exc).__name__})
-            raise KmsError("Something went wrong") from None
-        self._keyrings.put(key.id, key.version, ring)
-        log.debug("keyring loaded", extra={"key_id": key.id, "version": key.version})
-        return ring
-
-    async def _run(self, ring: Keyring, fn: Callable[..., T], *args: object) -> T:
-        return await self._offload(fn, *args) if ring.is_slow else fn(*args)
-
-    async def _new_material(self, key_id: str, version: int, algorithm: Algorithm) -> bytes | None:
-        if self.store.generates_material:
-            return None
-        if algorithm == Algorithm.RSA_4096 or not self._unseal_inline:
-            return await self._offload(material.mint, key_id, version, algorithm, self.sealer)
-        return material.mint(key_id, version, algorithm, self.sealer)
+        return await self._loader.keyring(key)
 
     # ----------------------------------------------------------------- key records
 
@@ -161,7 +103,7 @@ class KeyService:
         if await self.store.get_by_name(spec.project_id, spec.name) is not None:
             raise DuplicateName(spec.name, spec.project_id)
         key_id = str(uuid.uuid4())
-        sealed = await self._new_material(key_id, 1, spec.algorithm)
+        sealed = await self._loader.new_material(key_id, 1, spec.algorithm)
         return await self.store.create(key_id, spec, sealed)
 
     async def get(self, key_id: str, authz: Authorizer) -> Key:
@@ -181,22 +123,13 @@ class KeyService:
         return await self.store.list(query)
 
     async def update(
-        self,
-        key_id: str,
-        authz: Authorizer,
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        is_disabled: bool | None = None,
-        has_delete_protection: bool | None = None,
+        self, key_id: str, authz: Authorizer, *, name: str | None = None, description: str | None = None,
+        is_disabled: bool | None = None, has_delete_protection: bool | None = None,
     ) -> Key:
         key = await self._find(key_id, quoted=False)
         await authz("edit", key.project_id, key.name)
         return await self.store.update(
-            key_id,
-            name=name,
-            description=description,
-            is_disabled=is_disabled,
+            key_id, name=name, description=description, is_disabled=is_disabled,
             has_delete_protection=has_delete_protection,
         )
 
@@ -206,7 +139,7 @@ class KeyService:
         if key.has_delete_protection:
             raise BadRequest("Key is protected from deletion. Disable delete protection to delete it.")
         deleted = await self.store.delete(key_id)
-        self._keyrings.drop(key_id)
+        self._loader.forget(key_id)
         return deleted
 
     async def rotate(self, key_id: str, authz: Authorizer) -> Key:
@@ -215,7 +148,7 @@ class KeyService:
             raise BadRequest(_ROTATION_REFUSED)
         if not algorithms.is_symmetric(key.algorithm):
             raise BadRequest(_RSA_ROTATION_REFUSED)
-        sealed = await self._new_material(key.id, key.version + 1, key.algorithm)
+        sealed = await self._loader.new_material(key.id, key.version + 1, key.algorithm)
         return await self.store.rotate(key.id, key.version, sealed)
 
     # ----------------------------------------------------------------- cryptography
@@ -225,7 +158,7 @@ class KeyService:
     ) -> bytes:
         key = await self.usable(key_id, "encrypt", authz, observe)
         self._expect_usage(key, KeyUsage.ENCRYPT_DECRYPT)
-        ring = await self.keyring(key)
+        ring = await self._loader.keyring(key)
         return ring.encrypt(plaintext)  # public-key or AES work: fast enough inline
 
     async def decrypt(
@@ -233,9 +166,9 @@ class KeyService:
     ) -> bytes:
         key = await self.usable(key_id, "decrypt", authz, observe)
         self._expect_usage(key, KeyUsage.ENCRYPT_DECRYPT)
-        ring = await self.keyring(key)
+        ring = await self._loader.keyring(key)
         try:
-            return await self._run(ring, ring.decrypt, ciphertext)
+            return await self._loader.run(ring, ring.decrypt, ciphertext)
         except DecryptionFailed:
             CRYPTO_FAILURES.labels(reason="decrypt").inc()
             raise
@@ -246,7 +179,7 @@ class KeyService:
             raise BadRequest(
                 f"Unsupported key type, expected sign-verify or key-agreement type but got {key.key_usage}"
             )
-        return (await self.keyring(key)).public_key()
+        return (await self._loader.keyring(key)).public_key()
 
     async def signing_algorithms(self, key_id: str, authz: Authorizer) -> tuple[SigningAlgorithm, ...]:
         key = await self.usable(key_id, "read", authz)
@@ -259,21 +192,16 @@ class KeyService:
     ) -> bytes:
         key = await self.usable(key_id, "sign", authz)
         self._expect_usage(key, KeyUsage.SIGN_VERIFY)
-        ring = await self.keyring(key)
-        return await self._run(ring, ring.sign, algorithm, data, is_digest)
+        ring = await self._loader.keyring(key)
+        return await self._loader.run(ring, ring.sign, algorithm, data, is_digest)
 
     async def verify(
-        self,
-        key_id: str,
-        algorithm: SigningAlgorithm,
-        data: bytes,
-        signature: bytes,
-        is_digest: bool,
+        self, key_id: str, algorithm: SigningAlgorithm, data: bytes, signature: bytes, is_digest: bool,
         authz: Authorizer,
     ) -> bool:
         key = await self.usable(key_id, "verify", authz)
         self._expect_usage(key, KeyUsage.SIGN_VERIFY)
-        ring = await self.keyring(key)
+        ring = await self._loader.keyring(key)
         return ring.verify(algorithm, data, signature, is_digest)
 
     async def generate_mac(
@@ -282,7 +210,7 @@ class KeyService:
         key = await self.usable(key_id, "generate-mac", authz, observe)
         if key.key_usage != KeyUsage.GENERATE_VERIFY_MAC:
             raise BadRequest(f"Key with ID '{key.id}' is not intended for MAC generation")
-        return (await self.keyring(key)).generate_mac(data)
+        return (await self._loader.keyring(key)).generate_mac(data)
 
     async def verify_mac(
         self, key_id: str, data: bytes, mac: bytes, authz: Authorizer, *, observe: KeyObserver | None = None
@@ -290,14 +218,14 @@ class KeyService:
         key = await self.usable(key_id, "verify-mac", authz, observe)
         if key.key_usage != KeyUsage.GENERATE_VERIFY_MAC:
             raise BadRequest(f"Key with ID '{key.id}' is not intended for MAC verification")
-        return (await self.keyring(key)).verify_mac(data, mac)
+        return (await self._loader.keyring(key)).verify_mac(data, mac)
 
     async def derive_shared_secret(self, key_id: str, peer_public_key: bytes, authz: Authorizer) -> bytes:
         key = await self.usable(key_id, "derive-shared-secret", authz)
         if key.key_usage != KeyUsage.KEY_AGREEMENT:
             raise BadRequest(f"Key with ID '{key.id}' is not intended for shared secret derivation")
-        ring = await self.keyring(key)
-        return await self._run(ring, ring.derive_shared_secret, peer_public_key)
+        ring = await self._loader.keyring(key)
+        return await self._loader.run(ring, ring.derive_shared_secret, peer_public_key)
 
     # ----------------------------------------------------------------- export and import
     # The logic lives in kms_core.transfer; these keep one entry point for every route.
@@ -317,20 +245,8 @@ class KeyService:
 
     async def ready(self) -> None:
         """Raise Unavailable unless the store can serve and the sealer can seal and unseal."""
-        try:
-            await self.store.ready()
-            probe = b"kubekms-readiness"
-            aad = b"kubekms/v1|readiness"
-            sealed = await self._offload(self.sealer.seal, probe, aad)
-            if await self._offload(self.sealer.unseal, sealed, aad) != probe:
-                raise Unavailable("sealer round trip failed")
-        except Unavailable:
-            raise
-        except Exception as exc:
-            raise Unavailable(f"not ready: {type(exc).__name__}") from None
+        await self._loader.ready()
 
     async def close(self) -> None:
-        self._keyrings.clear()
-        if self._own_executor and isinstance(self._executor, ThreadPoolExecutor):
-            self._executor.shutdown(wait=False, cancel_futures=True)
+        self._loader.close()
         await self.store.close()

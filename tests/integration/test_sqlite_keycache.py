@@ -97,7 +97,7 @@ async def test_the_commit_counter_is_read_once_per_loop_iteration(
     worker_a, worker_b = stores
     key = await _make(worker_a)
     statements: list[str] = []
-    worker_a._reader.set_trace_callback(statements.append)
+    worker_a._db.reader.set_trace_callback(statements.append)
 
     async def get() -> Key | None:
         return await worker_a.get(key.id)

@@ -434,12 +434,12 @@ async def test_closed_store_is_unavailable(data_dir: Path) -> None:
 async def test_full_disk_is_unavailable_and_loses_nothing(store: SqliteStore, data_dir: Path) -> None:
     key, sealed = await make(store, "before")
     # A real SQLITE_FULL: cap the writer's database at its current size (PRAGMA max_page_count).
-    store._writer.execute("PRAGMA max_page_count = 1")
+    store._db.writer.execute("PRAGMA max_page_count = 1")
     with pytest.raises(Unavailable) as err:
         for i in range(200):
             await store.create(str(uuid.uuid4()), KeySpec("proj", f"big-{i}"), os.urandom(4000))
     assert err.value.message == "The key store cannot write: the disk is full"
-    store._writer.execute("PRAGMA max_page_count = 1073741823")
+    store._db.writer.execute("PRAGMA max_page_count = 1073741823")
     assert (await store.versions(key.id))[0].sealed == sealed
     after, _ = await make(store, "after")
     assert await store.get(after.id) == after

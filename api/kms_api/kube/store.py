@@ -1,43 +1,30 @@
 """KeyStore on Kubernetes: key records are KmsKey objects, sealed material is in operator Secrets.
 
 Reads come from watch-fed caches (read-through on a miss); writes go to KmsKey objects and wait
-for the operator, the only writer of key material (`generates_material = True`). Bulk import is
-refused per entry: accepting raw material would make the API a second writer of Secrets.
+for the operator, the only writer of key material (`generates_material = True`; the write path
+is `writes.KmsKeyWriter`). Bulk import is refused per entry: accepting raw material would make
+the API a second writer of Secrets.
 Security property: this store sees sealed blobs only and never writes material.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
-from typing import TypeVar
+from collections.abc import Sequence
 
 from kms_api.kube import kmskey as kk
 from kms_api.kube.cache import ObjectCache
 from kms_api.kube.cache import object_key as _name
-from kms_api.kube.client import ApiError, JsonDict, KubeClient, KubeUnavailable
+from kms_api.kube.client import JsonDict, KubeClient
 from kms_api.kube.nameindex import NameIndex
-from kms_core.errors import BadRequest, DuplicateName, NotFound, Timeout, Unavailable
+from kms_api.kube.writes import IMPORT_REFUSED, RENAME_REFUSED, KmsKeyWriter, call
+from kms_core.errors import BadRequest, NotFound, Unavailable
 from kms_core.model import Key, KeySpec, KeyVersion
 from kms_core.stores.base import ListQuery
 
+__all__ = ["IMPORT_REFUSED", "RENAME_REFUSED", "KubernetesKeyStore"]
+
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-
-RENAME_REFUSED = (
-    "Renaming a key is not supported in Kubernetes mode: the key name is the KmsKey object's name"
-)
-IMPORT_REFUSED = (
-    "Importing key material is not supported in Kubernetes mode: the operator is the only writer of "
-    "key material. Restore existing material by creating a KmsKey with spec.keyId instead."
-)
-
-
-# How often a writer waiting for the operator re-reads its KmsKey while the watch is down.
-POLL_WHILE_WATCH_DOWN = 2.0
 
 
 class KubernetesKeyStore:
@@ -52,7 +39,6 @@ class KubernetesKeyStore:
     ) -> None:
         self.client = client
         self.namespace = namespace
-        self.ready_timeout = ready_timeout
         self.sync_timeout = sync_timeout
         self.keys = ObjectCache(
             client, "kmskeys", kk.kmskeys_path(), lambda ns, n: kk.kmskeys_path(ns, n),
@@ -67,8 +53,18 @@ class KubernetesKeyStore:
             accept=lambda obj: kk.secret_key_id(obj) is not None,
             indexers={"keyId": kk.secret_key_id}, page_size=list_page_size,
         )
+        self._writes = KmsKeyWriter(client, self.keys, ready_timeout=ready_timeout)
         self._org_id: str | None = None
         self._started = False
+
+    @property
+    def ready_timeout(self) -> float:
+        """Seconds a create or rotation waits for the operator before answering 504."""
+        return self._writes.ready_timeout
+
+    @ready_timeout.setter
+    def ready_timeout(self, seconds: float) -> None:
+        self._writes.ready_timeout = seconds
 
     # ---- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -88,20 +84,6 @@ class KubernetesKeyStore:
         await self.secrets.stop()
         await self.client.close()
 
-    async def _call(self, awaitable: Awaitable[T]) -> T:
-        """Translate transport and server failures into 503 (the client may retry)."""
-        try:
-            return await awaitable
-        except KubeUnavailable:
-            raise Unavailable("The Kubernetes API server is unavailable") from None
-        except ApiError as exc:
-            if exc.retriable:
-                raise Unavailable(f"The Kubernetes API server is unavailable ({exc.status})") from None
-            if exc.status in (401, 403):
-                log.error("Kubernetes API refused KubeKMS's own request: %s", exc.reason)
-                raise Unavailable("The Kubernetes API refused KubeKMS's request; check its RBAC") from None
-            raise
-
     async def ready(self) -> None:
         """Ready once both caches hold a full list: a replica that answered traffic before then
         would send 503s (or slow read-throughs) for every key until its watches caught up."""
@@ -113,7 +95,7 @@ class KubernetesKeyStore:
     # ---- reads ---------------------------------------------------------------------------------
     async def org_id(self) -> str:
         if self._org_id is None:
-            ns = await self._call(self.client.get("/api/v1/namespaces/kube-system"))
+            ns = await call(self.client.get("/api/v1/namespaces/kube-system"))
             uid = (ns.get("metadata") or {}).get("uid")
             if not uid:
                 raise Unavailable("The kube-system namespace has no UID")
@@ -135,13 +117,13 @@ class KubernetesKeyStore:
         obj = self.keys.lookup("keyId", key_id)
         if obj is not None and kk.is_live(obj):
             return obj
-        secret = self.secrets.lookup("keyId", key_id) or await self._call(
+        secret = self.secrets.lookup("keyId", key_id) or await call(
             self.secrets.read_through(self.namespace, kk.secret_name(key_id))
         )
         owner = kk.owner(secret) if secret is not None else None
         if owner is None:
             return None
-        obj = await self._call(self.keys.read_through(*owner))
+        obj = await call(self.keys.read_through(*owner))
         return obj if obj is not None and kk.key_id(obj) == key_id and kk.is_live(obj) else None
 
     async def get(self, key_id: str) -> Key | None:
@@ -151,7 +133,7 @@ class KubernetesKeyStore:
         await self._synced()
         obj = self.keys.get(project_id, name)
         if obj is None:
-            obj = await self._call(self.keys.read_through(project_id, name))
+            obj = await call(self.keys.read_through(project_id, name))
         return await self._key(obj)
 
     async def list(self, query: ListQuery) -> tuple[list[Key], int]:
@@ -171,11 +153,11 @@ class KubernetesKeyStore:
         found = kk.to_versions(secret, key_id) if secret is not None else []
         if not found or found[0].version < wanted:
             # The Secret watch may lag the KmsKey watch right after a create or rotation.
-            secret = await self._call(self.secrets.read_through(self.namespace, kk.secret_name(key_id)))
+            secret = await call(self.secrets.read_through(self.namespace, kk.secret_name(key_id)))
             found = kk.to_versions(secret, key_id) if secret is not None else []
         return found
 
-    # ---- writes --------------------------------------------------------------------------------
+    # ---- writes (KmsKeyWriter sends the requests) ---------------------------------------------
     async def create(self, key_id: str, spec: KeySpec, sealed: bytes | None) -> Key:
         """Write a KmsKey and wait until the operator reports it Ready.
 
@@ -185,47 +167,19 @@ class KubernetesKeyStore:
         if sealed is not None:
             raise BadRequest(IMPORT_REFUSED)
         await self._synced()
-        body = kk.manifest(spec, datetime.now(UTC))
-        try:
-            created = await self._call(self.client.create(kk.kmskeys_path(spec.project_id), body))
-        except ApiError as exc:
-            if exc.status == 409:
-                raise DuplicateName(spec.name, spec.project_id) from None
-            if exc.status == 404:
-                raise NotFound(f"Project with {spec.project_id} not found") from None
-            raise BadRequest(f"The Kubernetes API rejected the KmsKey: {exc.message}") from None
-        self.keys.put(created)
-        uid = (created.get("metadata") or {}).get("uid")
-        obj = await self._wait(spec.project_id, spec.name, uid, kk.is_ready, "to make its key material")
-        key = await self._key(obj)
+        key = await self._key(await self._writes.create(spec))
         assert key is not None  # is_ready implies is_live
         return key
 
     async def update(
-        self,
-        key_id: str,
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        is_disabled: bool | None = None,
-        has_delete_protection: bool | None = None,
+        self, key_id: str, *, name: str | None = None, description: str | None = None,
+        is_disabled: bool | None = None, has_delete_protection: bool | None = None,
     ) -> Key:
         obj = await self._require(key_id)
-        ns, current = _name(obj)
-        if name is not None and name != current:
-            raise BadRequest(RENAME_REFUSED)
-        spec: JsonDict = {}
-        if description is not None:
-            spec["description"] = description
-        if is_disabled is not None:
-            spec["disabled"] = is_disabled
-        annotations: dict[str, str | None] = {kk.UPDATED_ANNOTATION: kk.iso(datetime.now(UTC))}
-        if has_delete_protection is not None:
-            annotations[kk.DELETE_PROTECTION_ANNOTATION] = "true" if has_delete_protection else None
-        patch: JsonDict = {"metadata": {"annotations": annotations}}
-        if spec:
-            patch["spec"] = spec
-        patched = await self._patch(key_id, ns, current, patch)
+        patched = await self._writes.update(
+            key_id, obj, name=name, description=description, is_disabled=is_disabled,
+            has_delete_protection=has_delete_protection,
+        )
         key = await self._key(patched)
         if key is None:
             raise NotFound(f"Key with ID {key_id} not found")
@@ -235,79 +189,20 @@ class KubernetesKeyStore:
         obj = await self._require(key_id)
         key = await self._key(obj)
         assert key is not None
-        ns, name = _name(obj)
-        try:
-            await self._call(self.client.delete(kk.kmskeys_path(ns, name)))
-        except ApiError as exc:
-            if exc.status == 404:
-                raise NotFound(f"Key with ID {key_id} not found") from None
-            raise
-        # Read-your-writes: the key is gone for this process even before the watch says so.
-        self.keys.remove(ns, name)
+        await self._writes.delete(key_id, obj)
         return key
 
     async def rotate(self, key_id: str, expected_version: int, sealed: bytes | None) -> Key:
-        """Ask the operator for version `expected_version + 1` and wait for it.
-
-        The annotation value is the target version, so concurrent requests for the same rotation
-        ask for the same thing and the operator makes one material for it.
-        """
+        """Ask the operator for version `expected_version + 1` and wait for it (see KmsKeyWriter)."""
         if sealed is not None:
             raise BadRequest(IMPORT_REFUSED)
         obj = await self._require(key_id)
-        if kk.version(obj) != expected_version:
-            raise BadRequest("The key was rotated concurrently; retry with its current version")
-        ns, name = _name(obj)
-        target = expected_version + 1
-        patch = {"metadata": {"annotations": {
-            kk.ROTATE_ANNOTATION: str(target), kk.UPDATED_ANNOTATION: kk.iso(datetime.now(UTC)),
-        }}}
-        await self._patch(key_id, ns, name, patch)
-        uid = (obj.get("metadata") or {}).get("uid")
-        done = await self._wait(ns, name, uid, lambda o: kk.is_ready(o) and kk.version(o) >= target,
-                                f"to rotate it to version {target}")
-        key = await self._key(done)
+        key = await self._key(await self._writes.rotate(key_id, obj, expected_version))
         assert key is not None
         return key
 
-    # ---- helpers -------------------------------------------------------------------------------
     async def _require(self, key_id: str) -> JsonDict:
         obj = await self._object(key_id)
         if obj is None:
             raise NotFound(f"Key with ID {key_id} not found")
         return obj
-
-    async def _patch(self, key_id: str, ns: str, name: str, patch: JsonDict) -> JsonDict:
-        try:
-            patched = await self._call(self.client.merge_patch(kk.kmskeys_path(ns, name), patch))
-        except ApiError as exc:
-            if exc.status == 404:
-                raise NotFound(f"Key with ID {key_id} not found") from None
-            raise BadRequest(f"The Kubernetes API rejected the change: {exc.message}") from None
-        self.keys.put(patched)
-        return patched
-
-    async def _wait(
-        self, ns: str, name: str, uid: str | None, done: Callable[[JsonDict], bool], what: str
-    ) -> JsonDict:
-        def probe() -> JsonDict | None:
-            obj = self.keys.get(ns, name)
-            same = obj is not None and (uid is None or (obj.get("metadata") or {}).get("uid") in (uid, None))
-            return obj if obj is not None and same and done(obj) else None
-
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.ready_timeout
-        while (remaining := deadline - loop.time()) > 0:
-            try:
-                return await self.keys.wait_for(probe, min(remaining, POLL_WHILE_WATCH_DOWN))
-            except TimeoutError:
-                if not self.keys.healthy:
-                    # The watch is reconnecting: look at the object directly rather than wait blind.
-                    with contextlib.suppress(Unavailable, ApiError):
-                        await self._call(self.keys.read_through(ns, name))
-        raise Timeout(
-            f"Timed out after {self.ready_timeout:g}s waiting for the KubeKMS operator {what} "
-            f"(KmsKey {ns}/{name}). The request was recorded; check that the operator is running "
-            "and retry the read later."
-        )
-
