@@ -15,9 +15,10 @@ from typing import Any
 
 import kopf
 
+from kms_operator import events
 from kms_operator import manifests as m
 from kms_operator.kubeapi import ApiError, kmskey_path, secrets_path
-from kms_operator.runtime import Runtime, ref
+from kms_operator.runtime import Runtime
 
 
 async def release(
@@ -36,6 +37,7 @@ async def _release(
     rt: Runtime, namespace: str, name: str, body: dict[str, Any], logger: logging.Logger | Any
 ) -> None:
     async with rt.lock(namespace, name):
+        rt.index.forget((namespace, name))  # its Secret's later changes are not this key's any more
         key = await rt.api.get(kmskey_path(namespace, name)) or body
         spec, st = key.get("spec") or {}, key.get("status") or {}
         key_id: str | None = st.get("keyId") or spec.get("keyId")
@@ -49,11 +51,11 @@ async def _release(
         if spec.get("deletionPolicy", "Retain") == "Delete":
             await rt.api.delete(path)
             logger.info("Deleted the material of key %s (deletionPolicy Delete)", key_id)
-            kopf.info(ref(key), reason="MaterialDeleted", message=f"Deleted the material of key {key_id}")
+            await events.info(key, "MaterialDeleted", f"Deleted the material of key {key_id}")
             return
         now = datetime.datetime.now(tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         orphaned = {"metadata": {"labels": {m.ORPHANED: "true"}, "annotations": {m.ORPHANED_AT: now}}}
         await rt.api.merge_patch(path, orphaned)
         await rt.api.merge_patch(kmskey_path(namespace, name, "status"), {"status": {"orphaned": True}})
         logger.info("Retained the material of key %s as orphaned Secret %s", key_id, secret_name)
-        kopf.info(ref(key), reason="MaterialRetained", message=f"Kept Secret {secret_name} (orphaned)")
+        await events.info(key, "MaterialRetained", f"Kept Secret {secret_name} (orphaned)")

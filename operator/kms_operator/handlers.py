@@ -1,4 +1,9 @@
-"""Kopf registrations for KmsKeys; every handler delegates to `kms_operator.reconcile`."""
+"""Kopf registrations for KmsKeys; every handler delegates to `kms_operator.reconcile`.
+
+The timer is a safety net, not the detector: Secret deletions and changes are noticed at once by
+the Secret watch (`secretwatch`, started at startup). `idle` keeps it away from keys that changed
+within the last interval (still being created or updated), whose own handlers just converged them.
+"""
 
 from __future__ import annotations
 
@@ -28,7 +33,7 @@ async def update_key(namespace: str | None, name: str, memo: kopf.Memo, logger: 
     await reconcile.converge(memo["runtime"], namespace, name, logger)
 
 
-@kopf.timer(*KMSKEYS, interval=CHECK_INTERVAL, initial_delay=CHECK_INTERVAL)
+@kopf.timer(*KMSKEYS, interval=CHECK_INTERVAL, initial_delay=CHECK_INTERVAL, idle=CHECK_INTERVAL)
 async def check_key(namespace: str | None, name: str, memo: kopf.Memo, logger: Any, **_: Any) -> None:
     await reconcile.converge(memo["runtime"], namespace, name, logger)
 

@@ -11,6 +11,8 @@
 4. status is written last, and only when it changed.
 A Secret that disappeared, was sealed under another KEK, or does not unseal makes the key
 Degraded (with one Warning event) and is never replaced: old ciphertexts must stay decryptable.
+Each run records in `rt.index` which Secret the key uses and whether it came out Degraded, so the
+Secret watch can converge it at once when that Secret is deleted, changed or restored.
 
 Security property: material is unsealed only in memory, to check it and derive the public key;
 nothing here logs or writes unsealed material.
@@ -31,10 +33,10 @@ from kms_core.algorithms import is_asymmetric, is_compatible
 from kms_core.keyring import Keyring
 from kms_core.model import Algorithm, KeyUsage
 from kms_core.sealing.base import Sealer, UnsealError
+from kms_operator import events, rotation, status
 from kms_operator import manifests as m
-from kms_operator import rotation, status
 from kms_operator.kubeapi import ApiError, Conflict, kmskey_path, secrets_path
-from kms_operator.runtime import Degraded, Runtime, escape, ref, set_label
+from kms_operator.runtime import Degraded, Runtime, escape, set_label
 
 
 async def converge(rt: Runtime, namespace: str | None, name: str, logger: logging.Logger | Any) -> None:
@@ -44,12 +46,15 @@ async def converge(rt: Runtime, namespace: str | None, name: str, logger: loggin
         try:
             key = await rt.api.get(kmskey_path(namespace, name))
             if key is None or key["metadata"].get("deletionTimestamp"):
+                rt.index.forget((namespace, name))
                 return
             try:
                 fields = await _converge(rt, key, logger)
             except Degraded as d:
+                rt.index.mark((namespace, name), degraded=True)
                 await _report(rt, key, status.Health.degraded(d.reason, d.message), logger, **d.fields)
                 return
+            rt.index.mark((namespace, name), degraded=False)
             disabled = bool(key.get("spec", {}).get("disabled", False))
             await _report(rt, key, status.Health.ok(disabled), logger, disabled=disabled, **fields)
         except Conflict as e:
@@ -77,6 +82,7 @@ async def _converge(rt: Runtime, key: dict[str, Any], logger: logging.Logger | A
         st = key.get("status") or {}
 
     name = m.secret_name(key_id)
+    rt.index.bind(name, (key["metadata"]["namespace"], key["metadata"]["name"]))
     secret = await rt.api.get(secrets_path(rt.settings.namespace, name))
     if secret is None:
         if adopted:
@@ -99,10 +105,31 @@ async def _converge(rt: Runtime, key: dict[str, Any], logger: logging.Logger | A
 
     versions = m.versions(secret)
     current = max(versions)
+    _check_versions(name, versions, st.get("version"))
     public = st.get("publicKey") if st.get("version") == current else None
-    if st.get("version") != current or (is_asymmetric(alg) and public is None):
-        public = await asyncio.to_thread(_verify, rt.sealer, key_id, alg, current, versions[current])
+    # The current version is unsealed on every converge (one AEAD check; converges are rare now
+    # that Secret changes arrive by watch): a blob replaced in place is caught, not only a new one.
+    want_public = is_asymmetric(alg) and public is None
+    sealed = versions[current]
+    derived = await asyncio.to_thread(_verify, rt.sealer, key_id, alg, current, sealed, want_public)
+    public = derived if want_public else public
     return {"keyId": key_id, "version": current, "secretName": name, "publicKey": public, "rotation": handled}
+
+
+def _check_versions(name: str, versions: dict[int, bytes], known: Any) -> None:
+    """Every version from 1 to the newest must be there, and the newest must not be older than
+    the one the key already reported: serving an older version would leave the ciphertexts of
+    the lost ones undecryptable without anyone noticing."""
+    current = max(versions)
+    if isinstance(known, int) and current < known:
+        raise Degraded(
+            "MaterialMissing",
+            f"Secret {name} holds versions up to {current} but the key is at version {known}; "
+            "refusing to fall back to an older version",
+        )
+    missing = [v for v in range(1, current) if v not in versions]
+    if missing:
+        raise Degraded("MaterialMissing", f"Secret {name} lacks key versions {missing}")
 
 
 async def _persist_key_id(rt: Runtime, key: dict[str, Any], key_id: str) -> dict[str, Any]:
@@ -146,7 +173,7 @@ async def _create(
             raise
         return existing
     logger.info("Created key material version 1 in Secret %s", m.secret_name(key_id))
-    kopf.info(ref(key), reason="MaterialCreated", message=f"Created key {key_id} version 1")
+    await events.info(key, "MaterialCreated", f"Created key {key_id} version 1")
     return created
 
 
@@ -175,7 +202,7 @@ async def _check_ownership(
     if m.ORPHANED in labels:
         ops.append({"op": "remove", "path": f"/metadata/labels/{escape(m.ORPHANED)}"})
     adopted_secret = await rt.api.json_patch(secrets_path(rt.settings.namespace, m.secret_name(key_id)), ops)
-    kopf.info(ref(key), reason="MaterialAdopted", message=f"Adopted existing material of key {key_id}")
+    await events.info(key, "MaterialAdopted", f"Adopted existing material of key {key_id}")
     return adopted_secret
 
 
@@ -193,13 +220,16 @@ def _check_secret(rt: Runtime, secret: dict[str, Any], key_id: str, alg: Algorit
         raise Degraded("SecretInvalid", f"Secret {name} holds no version-<n> entries")
 
 
-def _verify(sealer: Sealer, key_id: str, alg: Algorithm, version: int, sealed: bytes) -> str | None:
-    """Unseal the current version once (it must authenticate); the public key for asymmetric keys."""
+def _verify(
+    sealer: Sealer, key_id: str, alg: Algorithm, version: int, sealed: bytes, want_public: bool = True
+) -> str | None:
+    """Unseal the current version (it must authenticate); with `want_public`, the public key of an
+    asymmetric key."""
     try:
         raw = material.unseal(key_id, version, alg, sealed, sealer)
     except UnsealError as e:
         raise Degraded("UnsealFailed", f"version {version} of key {key_id} does not unseal") from e
-    if not is_asymmetric(alg):
+    if not (want_public and is_asymmetric(alg)):
         return None
     return base64.b64encode(Keyring(alg, {version: raw}, version).public_key()).decode()
 
@@ -210,7 +240,7 @@ async def _report(
     st = key.get("status") or {}
     if not health.ready and not status.was_degraded_for(st, health.reason):
         logger.warning("KmsKey degraded: %s: %s", health.reason, health.message)
-        kopf.warn(ref(key), reason=health.reason, message=health.message)
+        await events.warn(key, health.reason, health.message)
     new = status.desired(st, health, key["metadata"].get("generation"), **fields)
     if status.changed(st, new):
         removed = {k: None for k in st if k not in new}

@@ -15,14 +15,13 @@ import base64
 import logging
 from typing import Any
 
-import kopf
-
 from kms_core import material
 from kms_core.algorithms import is_symmetric
 from kms_core.model import Algorithm, KeyUsage
+from kms_operator import events
 from kms_operator import manifests as m
 from kms_operator.kubeapi import secrets_path
-from kms_operator.runtime import Runtime, escape, ref
+from kms_operator.runtime import Runtime, escape
 
 
 async def rotate(
@@ -40,10 +39,8 @@ async def rotate(
     if not requested or requested == handled:
         return secret, handled
     if usage != KeyUsage.ENCRYPT_DECRYPT or not is_symmetric(alg):
-        kopf.warn(
-            ref(key),
-            reason="RotationUnsupported",
-            message=f"Only symmetric encrypt-decrypt keys rotate; {alg.value} keys do not",
+        await events.warn(
+            key, "RotationUnsupported", f"Only symmetric encrypt-decrypt keys rotate; {alg.value} keys do not"
         )
         return secret, requested
     if m.annotations_of(secret).get(m.ROTATION) == requested:
@@ -57,5 +54,5 @@ async def rotate(
     ]
     rotated = await rt.api.json_patch(secrets_path(rt.settings.namespace, m.secret_name(key_id)), ops)
     logger.info("Rotated key %s to version %d", key_id, version)
-    kopf.info(ref(key), reason="Rotated", message=f"Rotated key {key_id} to version {version}")
+    await events.info(key, "Rotated", f"Rotated key {key_id} to version {version}")
     return rotated, requested

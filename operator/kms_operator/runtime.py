@@ -1,6 +1,7 @@
 """The per-process state every reconciliation shares, and the Degraded outcome.
 
-Security property: holds the sealer (which never exports its key) and the API client; no material.
+Security property: holds the sealer (which never exports its key), the API client and object
+names; no material.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any, cast
 import kopf
 
 from kms_core.sealing.base import Sealer
+from kms_operator.keyindex import KeyIndex
 from kms_operator.kubeapi import KubeApi
 from kms_operator.settings import Settings
 
@@ -33,10 +35,12 @@ class Runtime:
     api: KubeApi
     sealer: Sealer
     settings: Settings
+    index: KeyIndex = field(default_factory=KeyIndex)  # material Secret -> KmsKey (Secret watch)
     _locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
 
     def lock(self, namespace: str, name: str) -> asyncio.Lock:
-        # Kopf runs a key's handlers and its timer concurrently; one lock per key serialises them.
+        # Kopf runs a key's handlers and its timer concurrently, and the Secret watch may converge
+        # it too; one lock per key serialises them.
         return self._locks.setdefault((namespace, name), asyncio.Lock())
 
 

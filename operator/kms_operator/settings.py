@@ -20,12 +20,15 @@ FINALIZER = "kubekms.io/finalizer"
 # shares its storage prefix when diffing, and `kubekms.io/rotate` must stay visible to it.
 KOPF_PREFIX = "operator.kubekms.io"
 DEFAULT_NAMESPACE = "kubekms-system"
+DEFAULT_CHECK_INTERVAL = 300.0
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     namespace: str  # where the key material Secrets live (KUBEKMS_NAMESPACE)
-    check_interval: float  # how often each key's Secret is re-checked (KUBEKMS_CHECK_INTERVAL)
+    # The safety-net re-check of every key (KUBEKMS_CHECK_INTERVAL, default 300 s); Secret changes
+    # are noticed at once by the Secret watch, so this only bounds how long a missed event lasts.
+    check_interval: float
     watch_namespaces: tuple[str, ...]  # empty: cluster-wide (KUBEKMS_WATCH_NAMESPACES)
     liveness: str | None  # e.g. http://0.0.0.0:8081/healthz (KUBEKMS_LIVENESS)
     log_level: str
@@ -36,7 +39,7 @@ class Settings:
         env = os.environ if env is None else env
         in_pod = bool(env.get("KUBERNETES_SERVICE_HOST"))
         try:
-            interval = float(env.get("KUBEKMS_CHECK_INTERVAL", "30"))
+            interval = float(env.get("KUBEKMS_CHECK_INTERVAL", str(DEFAULT_CHECK_INTERVAL)))
             timeout = float(env.get("KUBEKMS_REQUEST_TIMEOUT", "30"))
         except ValueError as e:
             raise ConfigError(f"KUBEKMS_CHECK_INTERVAL / KUBEKMS_REQUEST_TIMEOUT must be numbers: {e}") from e

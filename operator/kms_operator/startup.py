@@ -1,5 +1,8 @@
 """Kopf configuration (the one @kopf.on.startup), credentials (@kopf.on.login) and cleanup.
 
+Startup also starts the watch on the material Secrets (`secretwatch`), a plain background task
+rather than a Kopf resource handler: the operator may only read Secrets in its own namespace.
+
 Security property: the bearer token goes from the kubeconfig / ServiceAccount straight into Kopf's
 connection info and is never logged; the sealer (built before Kopf starts) is only described by
 backend and kek_id.
@@ -7,6 +10,8 @@ backend and kek_id.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -14,6 +19,7 @@ import kopf
 
 from kms_core.sealing.factory import describe
 from kms_operator import credentials
+from kms_operator.secretwatch import SecretWatch
 from kms_operator.settings import FINALIZER, KOPF_PREFIX
 
 
@@ -38,6 +44,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: An
     settings.execution.max_workers = 4
     # Material creation is guarded by create-if-absent and resourceVersion tests, not by peering.
     settings.peering.standalone = True
+    if "secret_watch" not in memo:  # once, even if Kopf retries this handler
+        memo["secret_watch"] = asyncio.get_running_loop().create_task(
+            SecretWatch(runtime).run(), name="kubekms-secret-watch"
+        )
     logger.info(
         "KubeKMS operator ready: %s; key material Secrets in namespace %s",
         describe(runtime.sealer),
@@ -62,4 +72,9 @@ def login(**_: Any) -> kopf.ConnectionInfo:
 
 @kopf.on.cleanup()
 async def close(memo: kopf.Memo, **_: Any) -> None:
+    watch: asyncio.Task[None] | None = memo.get("secret_watch")
+    if watch is not None:
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
     await memo["runtime"].api.close()
