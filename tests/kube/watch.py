@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp.web
@@ -82,7 +82,7 @@ class WatchStreams:
                     break
                 batch: list[dict[str, Any]] = []
                 async with self._changed:
-                    batch = [e for rv, r, e in self._log if rv > cursor and r == res and wanted(e["object"])]
+                    batch = self._events_after(cursor, res, wanted)
                     newest = self._rv
                     if not batch:
                         try:
@@ -109,6 +109,23 @@ class WatchStreams:
         finally:
             self._streams.pop(id(raw), None)
         return response
+
+    def _events_after(
+        self, cursor: int, res: Any, wanted: Callable[[Mapping[str, Any]], bool]
+    ) -> list[dict[str, Any]]:
+        """The log's events newer than `cursor` for `res` that `wanted` accepts, oldest first.
+
+        The log is in resourceVersion order, so it is read backwards and only as far as the
+        cursor: a watcher that is up to date costs O(new events), not a scan of the whole log
+        on every wake-up (which made every write cost O(log size x watchers))."""
+        found: list[dict[str, Any]] = []
+        for rv, r, event in reversed(self._log):
+            if rv <= cursor:
+                break
+            if r == res and wanted(event["object"]):
+                found.append(event)
+        found.reverse()
+        return found
 
     async def cut_watches(self) -> int:
         """Abruptly close every open watch connection (as an API server restart would)."""
