@@ -17,7 +17,7 @@ from kube import KMSKEYS, KUBEKMS_NAMESPACE, SECRETS, Cluster
 from kube.kmskeys import condition, kmskey, material_secrets, reasons, secret_of, wait_degraded, wait_ready
 
 SLOW_TIMER = {"KUBEKMS_CHECK_INTERVAL": "300"}
-PROMPTLY = 6.0  # seconds: far below the 300 s check interval
+PROMPTLY = 15.0  # seconds: generous for a loaded machine, still far below the 300 s check interval
 SECRETS_COLLECTION = f"/namespaces/{KUBEKMS_NAMESPACE}/secrets$"
 
 
