@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -25,26 +24,19 @@ from typing import Any
 
 import loadgen
 from ablated_api import PARTS
-from processes import BENCH_DIR, Identity, Server, start_api, start_baseline
+from processes import BENCH_DIR, Identity, Server, cpu_seconds, start_api, start_baseline
 from scenarios import BY_NAME, prepare
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(server: Server) -> float:
-    fields = Path(f"/proc/{server.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def measure(
     server: Server, url: str, token: str, body: bytes, reply: int, args: argparse.Namespace
 ) -> dict[str, Any]:
-    before = cpu_seconds(server)
+    before = cpu_seconds(server.proc.pid)
     run = loadgen.run(
         url, connections=args.connections, seconds=args.seconds, token=token, body=body,
         reply_bytes=reply, cpus=args.load_cpus,
     )  # fmt: skip
-    used = cpu_seconds(server) - before
+    used = cpu_seconds(server.proc.pid) - before
     return {"rps": run.rps, "requests": run.requests, "cpu_us_per_request": used / max(run.requests, 1) * 1e6}
 
 

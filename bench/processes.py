@@ -31,6 +31,14 @@ from loadgen import taskset
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT = "bench"
 _LISTENING = re.compile(r'"message": ?"listening"')
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int, tid: int | None = None) -> float:
+    """utime + stime of a process (or one of its threads) from /proc."""
+    path = f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat"
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
 
 
 def free_port() -> int:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import loadgen
-from processes import Server, call, free_port
+from processes import Server, call, cpu_seconds, free_port
 
 from kms_core import material
 from kms_core.model import Algorithm
@@ -46,7 +46,6 @@ from kube import KMSKEYS, KUBEKMS_NAMESPACE, SECRETS, Cluster  # noqa: E402
 TENANT = "bench"  # the tenant namespace, i.e. the API's projectId
 AES = Algorithm.AES_256_GCM
 KEYS = "/api/v1/kms/keys"
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def key_id(index: int) -> str:
@@ -56,13 +55,6 @@ def key_id(index: int) -> str:
 def kmskey(name: str) -> dict[str, Any]:
     spec = {"keyUsage": "encrypt-decrypt", "algorithm": AES.value}
     return {"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey", "metadata": {"name": name}, "spec": spec}
-
-
-def cpu_seconds(pid: int, tid: int | None = None) -> float:
-    """utime + stime of a process (or one of its threads) from /proc."""
-    path = f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat"
-    fields = Path(path).read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def rss_mib(pid: int) -> float:

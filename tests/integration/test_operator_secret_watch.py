@@ -7,31 +7,18 @@ a test, so each reaction within seconds comes from the watch.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from fixtures.kube import CRD_PATH, OperatorProcess
+from fixtures.kube import OperatorProcess
 from kube import KMSKEYS, KUBEKMS_NAMESPACE, SECRETS, Cluster
 from kube.kmskeys import condition, kmskey, material_secrets, reasons, secret_of, wait_degraded, wait_ready
 
 SLOW_TIMER = {"KUBEKMS_CHECK_INTERVAL": "300"}
 PROMPTLY = 15.0  # seconds: generous for a loaded machine, still far below the 300 s check interval
 SECRETS_COLLECTION = f"/namespaces/{KUBEKMS_NAMESPACE}/secrets$"
-
-
-@pytest.fixture
-def kube_cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
-    """The shared fixture's cluster; `indirect` parametrisation passes emulator options."""
-    options: dict[str, Any] = getattr(request, "param", {})
-    cluster = Cluster(namespaces=("default", "kube-system", "kube-public", KUBEKMS_NAMESPACE), **options)
-    cluster.start()
-    try:
-        cluster.apply_file(CRD_PATH)
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture
