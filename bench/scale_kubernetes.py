@@ -33,8 +33,8 @@ from typing import Any
 import loadgen
 from processes import Server, call, cpu_seconds, free_port
 
-from kms_core import material
-from kms_core.model import Algorithm
+from kms_core import material, ownership
+from kms_core.model import Algorithm, KeyUsage
 from kms_core.sealing.rootkey import RootKeySealer
 from kms_operator import manifests, status
 
@@ -102,7 +102,11 @@ class Emulator:
                 name, kid = f"k{i}", key_id(i)
                 obj = await emu.create_object(KMSKEYS, kmskey(name), namespace=TENANT)
                 sealed = material.mint(kid, 1, AES, self.sealer)
-                body = manifests.secret(key_id=kid, owner_name=name, sealed=sealed, **layout)
+                record = ownership.seal_record(ownership.OwnerRecord(
+                    key_id=kid, namespace=TENANT, name=name, uid=obj["metadata"]["uid"],
+                    usage=KeyUsage.ENCRYPT_DECRYPT, algorithm=AES, exportable=False,
+                ), self.sealer)
+                body = manifests.secret(key_id=kid, owner_name=name, sealed=sealed, record=record, **layout)
                 await emu.create_object(SECRETS, body, namespace=KUBEKMS_NAMESPACE)
                 fields = {"keyId": kid, "version": 1, "secretName": manifests.secret_name(kid)}
                 new = status.desired({}, ready, obj["metadata"].get("generation"), **fields)

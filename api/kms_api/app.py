@@ -38,12 +38,12 @@ log = logging.getLogger("kubekms.api")
 KEY_COUNT_INTERVAL = 30.0
 
 
-async def _kubernetes_backend(settings: Settings) -> tuple[KeyStore, AuthBackend]:
+async def _kubernetes_backend(settings: Settings, sealer: Sealer) -> tuple[KeyStore, AuthBackend]:
     try:
         from kms_api.kube import backend
     except ImportError as exc:
         raise ConfigError(f"--store kubernetes is unavailable in this build: {exc}") from None
-    built: Any = backend.build(settings)
+    built: Any = backend.build(settings, sealer)
     if inspect.isawaitable(built):
         built = await built
     store, auth = built
@@ -68,7 +68,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                 settings.data_dir, settings.tokens_file, settings.admin_token
             )
         else:
-            store, auth = await _kubernetes_backend(settings)
+            store, auth = await _kubernetes_backend(settings, sealer)
         service = KeyService(store, sealer)
     except BaseException:
         _close_sealer(sealer)

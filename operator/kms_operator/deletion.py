@@ -1,8 +1,9 @@
 """Release of a deleted KmsKey's material, as its deletionPolicy says.
 
 Retain (the default) keeps the Secret and labels it `kubekms.io/orphaned: "true"` so the key can be
-restored by a KmsKey with `spec.keyId`; Delete removes it. Material the KmsKey does not own (an
-adopted-elsewhere or foreign Secret) is never touched.
+restored by a KmsKey with `spec.keyId` in the same namespace (see `adoption`); Delete removes it.
+Ownership is the Secret's sealed owner record (same namespace, name and UID), never its labels:
+a KmsKey that claimed someone else's keyId — and so stayed Degraded — cannot delete or orphan it.
 
 Security property: nothing is unsealed; only labels, annotations or the whole Secret change.
 """
@@ -15,10 +16,10 @@ from typing import Any
 
 import kopf
 
-from kms_operator import events
+from kms_operator import adoption, events
 from kms_operator import manifests as m
 from kms_operator.kubeapi import ApiError, kmskey_path, secrets_path
-from kms_operator.runtime import Runtime
+from kms_operator.runtime import Degraded, Runtime
 
 
 async def release(
@@ -46,8 +47,10 @@ async def _release(
         secret_name = m.secret_name(key_id)
         path = secrets_path(rt.settings.namespace, secret_name)
         secret = await rt.api.get(path)
-        if secret is None or not m.owned_by(secret, namespace, name) or m.ORPHANED in m.labels_of(secret):
-            return  # no material, or material this KmsKey does not own: nothing to do
+        if secret is None or m.ORPHANED in m.labels_of(secret):
+            return  # no material, or already released
+        if not await _owns(rt, secret, key_id, key):
+            return  # material this KmsKey does not own (its record names another): never touched
         if spec.get("deletionPolicy", "Retain") == "Delete":
             await rt.api.delete(path)
             logger.info("Deleted the material of key %s (deletionPolicy Delete)", key_id)
@@ -59,3 +62,17 @@ async def _release(
         await rt.api.merge_patch(kmskey_path(namespace, name, "status"), {"status": {"orphaned": True}})
         logger.info("Retained the material of key %s as orphaned Secret %s", key_id, secret_name)
         await events.info(key, "MaterialRetained", f"Kept Secret {secret_name} (orphaned)")
+
+
+async def _owns(rt: Runtime, secret: dict[str, Any], key_id: str, key: dict[str, Any]) -> bool:
+    """Whether the Secret's owner record names exactly this KmsKey. Material from before owner
+    records existed is owned by the KmsKey its labels name (the operator's own labels)."""
+    meta = key.get("metadata") or {}
+    namespace, name = str(meta.get("namespace")), str(meta.get("name"))
+    try:
+        record = await adoption.read_record(rt, secret, key_id)
+    except Degraded:
+        return False  # a record that does not authenticate: leave the material alone
+    if record is None:
+        return m.owned_by(secret, namespace, name)
+    return record.owned_by(namespace, name, meta.get("uid"))

@@ -4,6 +4,9 @@ Layout (shared with the API's Kubernetes store):
 - name `kmskey-<keyId>` in the KubeKMS namespace;
 - labels `kubekms.io/key-id`, `kubekms.io/owner-namespace`, `kubekms.io/owner-name`
   (and `kubekms.io/orphaned: "true"` once its KmsKey was deleted with deletionPolicy Retain);
+- annotation `kubekms.io/owner-record`: the sealed owner record (kms_core.ownership), the only
+  authority on which KmsKey owns the material and on its usage, algorithm and exportability
+  (the owner labels are hints for watches and people);
 - annotations `kubekms.io/kek-id` (the sealer that sealed every version), `kubekms.io/algorithm`,
   `kubekms.io/key-usage`, `kubekms.io/rotation` (the rotate request that produced the newest
   version: the guard against performing one request twice);
@@ -18,6 +21,8 @@ import base64
 import re
 from collections.abc import Mapping
 from typing import Any
+
+from kms_core.ownership import OWNER_RECORD_ANNOTATION
 
 KEY_ID = "kubekms.io/key-id"
 OWNER_NAMESPACE = "kubekms.io/owner-namespace"
@@ -52,8 +57,9 @@ def secret(
     algorithm: str,
     key_usage: str,
     sealed: bytes,
+    record: str,
 ) -> dict[str, Any]:
-    """A new material Secret holding version 1."""
+    """A new material Secret holding version 1 and its sealed owner record."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -67,7 +73,9 @@ def secret(
                 OWNER_NAME: owner_name,
                 MANAGED_BY[0]: MANAGED_BY[1],
             },
-            "annotations": {KEK_ID: kek_id, ALGORITHM: algorithm, KEY_USAGE: key_usage},
+            "annotations": {
+                KEK_ID: kek_id, ALGORITHM: algorithm, KEY_USAGE: key_usage, OWNER_RECORD_ANNOTATION: record,
+            },
         },
         "data": {version_key(1): base64.b64encode(sealed).decode()},
     }

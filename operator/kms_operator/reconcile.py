@@ -5,7 +5,9 @@
    before any material exists, so a restart reuses it;
 2. material is minted only when the key has never had any (no `spec.keyId`, no `status.version`)
    and its Secret is absent; the Secret is created with create-if-absent semantics (409 -> the
-   existing Secret is adopted and the freshly minted blob is dropped unsaved);
+   existing Secret is used and the freshly minted blob is dropped unsaved), with a sealed owner
+   record naming this KmsKey (namespace, name, UID) and the material's fixed attributes;
+   who may use an existing Secret is decided by that record alone (`adoption.claim`);
 3. a rotation request (annotation `kubekms.io/rotate`) is recorded in the Secret together with
    the new version, in one resourceVersion-guarded patch, so a request is never performed twice;
 4. status is written last, and only when it changed.
@@ -33,10 +35,10 @@ from kms_core.algorithms import is_asymmetric, is_compatible
 from kms_core.keyring import Keyring
 from kms_core.model import Algorithm, KeyUsage
 from kms_core.sealing.base import Sealer, UnsealError
-from kms_operator import events, rotation, status
+from kms_operator import adoption, events, rotation, status
 from kms_operator import manifests as m
 from kms_operator.kubeapi import ApiError, Conflict, kmskey_path, secrets_path
-from kms_operator.runtime import Degraded, Runtime, escape, set_label
+from kms_operator.runtime import Degraded, Runtime
 
 
 async def converge(rt: Runtime, namespace: str | None, name: str, logger: logging.Logger | Any) -> None:
@@ -99,7 +101,7 @@ async def _converge(rt: Runtime, key: dict[str, Any], logger: logging.Logger | A
                 "refusing to create new material (existing ciphertexts would be lost)",
             )
         secret = await _create(rt, key, key_id, usage, alg, logger)
-    secret = await _check_ownership(rt, key, secret, key_id, bool(adopted))
+    secret = await adoption.claim(rt, key, secret, key_id, bool(adopted), usage, alg)
     _check_secret(rt, secret, key_id, alg)
     secret, handled = await rotation.rotate(rt, key, secret, key_id, usage, alg, logger)
 
@@ -153,6 +155,7 @@ async def _create(
     logger: logging.Logger | Any,
 ) -> dict[str, Any]:
     sealed = await asyncio.to_thread(material.mint, key_id, 1, alg, rt.sealer)
+    record = await adoption.record_for_new(rt, key, key_id, usage, alg)
     meta = key["metadata"]
     body = m.secret(
         key_id=key_id,
@@ -163,6 +166,7 @@ async def _create(
         algorithm=alg.value,
         key_usage=usage.value,
         sealed=sealed,
+        record=record,
     )
     try:
         created = await rt.api.create(secrets_path(rt.settings.namespace), body)
@@ -175,35 +179,6 @@ async def _create(
     logger.info("Created key material version 1 in Secret %s", m.secret_name(key_id))
     await events.info(key, "MaterialCreated", f"Created key {key_id} version 1")
     return created
-
-
-async def _check_ownership(
-    rt: Runtime, key: dict[str, Any], secret: dict[str, Any], key_id: str, adopted: bool
-) -> dict[str, Any]:
-    ns, name = key["metadata"]["namespace"], key["metadata"]["name"]
-    labels = m.labels_of(secret)
-    if labels.get(m.KEY_ID) != key_id:
-        raise Degraded("SecretConflict", f"Secret {m.secret_name(key_id)} is labelled for another key id")
-    if m.owned_by(secret, ns, name) and m.ORPHANED not in labels:
-        return secret
-    if not adopted:
-        raise Degraded(
-            "SecretConflict",
-            f"Secret {m.secret_name(key_id)} belongs to "
-            f"{labels.get(m.OWNER_NAMESPACE)}/{labels.get(m.OWNER_NAME)}",
-        )
-    owner_ns, owner_name = labels.get(m.OWNER_NAMESPACE), labels.get(m.OWNER_NAME)
-    if owner_ns and owner_name and not m.owned_by(secret, ns, name) and m.ORPHANED not in labels:
-        owner = await rt.api.get(kmskey_path(owner_ns, owner_name))
-        if owner is not None and (owner.get("status") or {}).get("keyId") == key_id:
-            raise Degraded("SecretInUse", f"key {key_id} is in use by KmsKey {owner_ns}/{owner_name}")
-    test = {"op": "test", "path": "/metadata/resourceVersion", "value": secret["metadata"]["resourceVersion"]}
-    ops = [test, *(set_label(k, v) for k, v in ((m.OWNER_NAMESPACE, ns), (m.OWNER_NAME, name)))]
-    if m.ORPHANED in labels:
-        ops.append({"op": "remove", "path": f"/metadata/labels/{escape(m.ORPHANED)}"})
-    adopted_secret = await rt.api.json_patch(secrets_path(rt.settings.namespace, m.secret_name(key_id)), ops)
-    await events.info(key, "MaterialAdopted", f"Adopted existing material of key {key_id}")
-    return adopted_secret
 
 
 def _check_secret(rt: Runtime, secret: dict[str, Any], key_id: str, alg: Algorithm) -> None:

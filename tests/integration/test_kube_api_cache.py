@@ -9,7 +9,6 @@ process; the end-to-end tests with it are in test_kube_api.py.
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -21,13 +20,13 @@ from fixtures.kube_api import free_port
 from kms_api.kube.backend import build
 from kms_api.kube.config import KubeConfig
 from kms_api.kube.store import IMPORT_REFUSED, RENAME_REFUSED, KubernetesKeyStore
-from kms_core import material
 from kms_core.errors import BadRequest, NotFound, Timeout, Unavailable
-from kms_core.model import Algorithm, KeySpec
+from kms_core.model import KeySpec
 from kms_core.sealing.rootkey import RootKeySealer
 from kms_core.service import KeyService
 from kms_core.stores.base import ListQuery
-from kube import KMSKEYS, SECRETS, Cluster
+from kube import KMSKEYS, Cluster
+from kube.kmskeys import seed_ready_key
 
 SEALER = RootKeySealer(os.urandom(32))
 KMSKEYS_LIST = r"/apis/kubekms\.io/v1alpha1/kmskeys$"
@@ -40,20 +39,7 @@ async def allow(action: str, project: str, name: str | None) -> None:
 
 def seed(cluster: Cluster, namespace: str, name: str, description: str = "") -> str:
     """A Ready key as the operator leaves it: KmsKey + status, and its sealed material Secret."""
-    cluster.ensure_namespace(namespace)
-    key_id = str(uuid.uuid4())
-    spec = {"keyUsage": "encrypt-decrypt", "algorithm": "aes-256-gcm", "description": description}
-    cluster.create(KMSKEYS, {"metadata": {"name": name}, "spec": spec}, namespace=namespace)
-    blob = material.mint(key_id, 1, Algorithm.AES_256_GCM, SEALER)
-    labels = {"kubekms.io/key-id": key_id, "kubekms.io/owner-namespace": namespace,
-              "kubekms.io/owner-name": name}
-    secret = {"metadata": {"name": f"kmskey-{key_id}", "labels": labels},
-              "data": {"version-1": base64.b64encode(blob).decode()}}
-    cluster.create(SECRETS, secret, namespace=KUBEKMS_NAMESPACE)
-    status = {"keyId": key_id, "version": 1, "secretName": f"kmskey-{key_id}",
-              "conditions": [{"type": "Ready", "status": "True", "reason": "MaterialReady"}]}
-    cluster.patch(KMSKEYS, namespace, name, {"status": status}, subresource="status")
-    return key_id
+    return seed_ready_key(cluster, SEALER, namespace, name, description=description)
 
 
 def requests_made(cluster: Cluster) -> int:
@@ -63,7 +49,7 @@ def requests_made(cluster: Cluster) -> int:
 
 @pytest.fixture
 async def store(kube_cluster: Cluster) -> AsyncIterator[KubernetesKeyStore]:
-    built, auth = build(None, config=KubeConfig(server=kube_cluster.url, namespace=KUBEKMS_NAMESPACE))
+    built, auth = build(None, SEALER, config=KubeConfig(server=kube_cluster.url, namespace=KUBEKMS_NAMESPACE))
     assert isinstance(built, KubernetesKeyStore)
     built.ready_timeout = 1.0
     yield built
@@ -109,7 +95,7 @@ async def test_cache_miss_reads_through_while_watches_are_down(
     kube_cluster.fail(60, status=503, path=f"{KMSKEYS_LIST}|{SECRETS_LIST}")
     kube_cluster.cut_watches()
     key_id = seed(kube_cluster, "team-a", "late")
-    assert store.keys.lookup("keyId", key_id) is None
+    assert store.secrets.get(KUBEKMS_NAMESPACE, f"kmskey-{key_id}") is None
     key = await store.get(key_id)  # Secret by name -> owner labels -> KmsKey by name
     assert key is not None and key.name == "late"
     assert [v.version for v in await store.versions(key_id)] == [1]
@@ -130,7 +116,8 @@ async def test_cut_watches_relist_and_catch_up(kube_cluster: Cluster, store: Kub
     assert kube_cluster.cut_watches() >= 2
     kube_cluster.patch(KMSKEYS, "team-a", "first", {"spec": {"disabled": True}})
     second = seed(kube_cluster, "team-a", "second")
-    await store.keys.wait_for(lambda: store.keys.lookup("keyId", second), 10)
+    await store.keys.wait_for(lambda: (store.keys.get("team-a", "second") or {}).get("status"), 10)
+    assert (store.keys.get("team-a", "second") or {})["status"]["keyId"] == second
     assert store.keys.relists > relists
     before = requests_made(kube_cluster)
     key = await store.get(first)
@@ -166,7 +153,7 @@ async def test_unsupported_writes_are_refused(kube_cluster: Cluster, store: Kube
 
 
 async def test_unreachable_api_server_is_503() -> None:
-    store, auth = build(None, config=KubeConfig(server=f"http://127.0.0.1:{free_port()}"))
+    store, auth = build(None, SEALER, config=KubeConfig(server=f"http://127.0.0.1:{free_port()}"))
     assert isinstance(store, KubernetesKeyStore)
     store.sync_timeout = 0.5
     try:

@@ -19,11 +19,9 @@ from typing import Any
 
 from fixtures.kube import OperatorProcess
 from fixtures.kube_api import ApiProcess
-from kms_core import material
-from kms_core.model import Algorithm
 from kms_core.sealing.rootkey import RootKeySealer
 from kube import KMSKEYS, KUBEKMS_NAMESPACE, SECRETS, Cluster
-from kube.kmskeys import kmskey, material_secrets, unseal_all, wait_ready
+from kube.kmskeys import kmskey, material_secrets, seed_ready_key, unseal_all, wait_ready
 
 KEYS = "/api/v1/kms/keys"
 ALL_VERBS = ["get", "list", "create", "update", "delete", "encrypt", "decrypt", "sign", "verify", "rotate"]
@@ -52,18 +50,7 @@ def create_key(api: ApiProcess, token: str, name: str, **extra: Any) -> dict[str
 
 def seed(cluster: Cluster, root_key: str, name: str) -> str:
     """A Ready AES key laid out as the operator leaves it (KmsKey + status, sealed Secret)."""
-    cluster.ensure_namespace("team-a")
-    key_id = str(uuid.uuid4())
-    cluster.create(KMSKEYS, kmskey(name), "team-a")
-    blob = material.mint(key_id, 1, Algorithm.AES_256_GCM, RootKeySealer.from_base64(root_key))
-    labels = {"kubekms.io/key-id": key_id, "kubekms.io/owner-namespace": "team-a",
-              "kubekms.io/owner-name": name}
-    cluster.create(SECRETS, {"metadata": {"name": f"kmskey-{key_id}", "labels": labels},
-                             "data": {"version-1": b64(blob)}}, KUBEKMS_NAMESPACE)
-    status = {"keyId": key_id, "version": 1, "secretName": f"kmskey-{key_id}",
-              "conditions": [{"type": "Ready", "status": "True", "reason": "MaterialReady"}]}
-    cluster.patch(KMSKEYS, "team-a", name, {"status": status}, subresource="status")
-    return key_id
+    return seed_ready_key(cluster, RootKeySealer.from_base64(root_key), "team-a", name)
 
 
 def round_trip(api: ApiProcess, token: str, key_id: str, plaintext: bytes = b"warm") -> int:

@@ -26,9 +26,11 @@ from kms_api.kube.cache import ObjectCache
 from kms_api.kube.client import ApiError, KubeClient
 from kms_api.kube.config import KubeConfig
 from kms_api.kube.store import KubernetesKeyStore
+from kms_core.sealing.rootkey import RootKeySealer
 from kube import KMSKEYS, SECRETS, Cluster
 
 SECRETS_ALL = "/api/v1/secrets"
+SEALER = RootKeySealer(bytes(range(32)))
 BULK = "bulk"  # the namespace holding the 1,200 objects
 
 
@@ -181,7 +183,7 @@ def secrets_cache(client: KubeClient, namespace: str, page_size: int = 500) -> O
 
 
 async def test_caches_load_1200_objects_in_pages_of_500(bulk_cluster: Cluster) -> None:
-    store, auth = build(SimpleNamespace(env={"KUBEKMS_KUBE_LIST_PAGE_SIZE": "500"}),
+    store, auth = build(SimpleNamespace(env={"KUBEKMS_KUBE_LIST_PAGE_SIZE": "500"}), SEALER,
                         config=KubeConfig(server=bulk_cluster.url, namespace=BULK))
     assert isinstance(store, KubernetesKeyStore)
     since = served(bulk_cluster)

@@ -177,16 +177,16 @@ def test_spec_key_id_adopts_existing_material(
     kube_cluster.delete(KMSKEYS, "old", "orig")
     kube_cluster.wait_for(lambda: kube_cluster.get(KMSKEYS, "old", "orig") is None)
     key_id = orig["status"]["keyId"]
-    kube_cluster.create(KMSKEYS, kmskey("restored", keyId=key_id), "new")
-    key = wait_ready(kube_cluster, "restored", "new")
+    kube_cluster.create(KMSKEYS, kmskey("restored", keyId=key_id), "old")  # the same namespace only
+    key = wait_ready(kube_cluster, "restored", "old")
     secret = secret_of(kube_cluster, key)
     assert key["status"]["keyId"] == key_id and secret is not None and before is not None
     assert secret["data"] == before["data"]
     assert unseal_all(kube_root_key, key, secret) == unseal_all(kube_root_key, orig, before)
     labels = secret["metadata"]["labels"]
-    assert (labels["kubekms.io/owner-namespace"], labels["kubekms.io/owner-name"]) == ("new", "restored")
+    assert (labels["kubekms.io/owner-namespace"], labels["kubekms.io/owner-name"]) == ("old", "restored")
     assert "kubekms.io/orphaned" not in labels and "MaterialAdopted" in reasons(
-        kube_cluster, "restored", "new"
+        kube_cluster, "restored", "old"
     )
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import uuid
 from typing import Any
 
 from kms_core import material
-from kms_core.model import Algorithm
+from kms_core.model import Algorithm, KeyUsage
+from kms_core.ownership import OwnerRecord, seal_record
+from kms_core.sealing.base import Sealer
 from kms_core.sealing.rootkey import RootKeySealer
 from kube.cluster import KMSKEYS, KUBEKMS_NAMESPACE, SECRETS, Cluster
 
@@ -72,3 +76,48 @@ def unseal_all(root_key: str, key: dict[str, Any], secret: dict[str, Any]) -> di
 
 def reasons(cluster: Cluster, name: str, namespace: str = "default") -> list[str]:
     return [e.get("reason", "") for e in cluster.events(namespace, name)]
+
+
+def owner_record(
+    sealer: Sealer, key: dict[str, Any], key_id: str, *, exportable: bool | None = None
+) -> str:
+    """The sealed owner record the operator writes for `key` (a KmsKey as the server returned it)."""
+    meta, spec = key["metadata"], key.get("spec") or {}
+    record = OwnerRecord(
+        key_id=key_id, namespace=meta["namespace"], name=meta["name"], uid=meta["uid"],
+        usage=KeyUsage(spec.get("keyUsage", "encrypt-decrypt")),
+        algorithm=Algorithm(spec.get("algorithm", "aes-256-gcm")),
+        exportable=bool(spec.get("exportable", False)) if exportable is None else exportable,
+    )
+    return seal_record(record, sealer)
+
+
+def seed_ready_key(
+    cluster: Cluster, sealer: Sealer, namespace: str, name: str, *, record: bool = True, **spec: Any
+) -> str:
+    """A Ready key laid out exactly as the operator leaves it, without running the operator:
+    KmsKey + status, and its Secret `kmskey-<keyId>` with a real sealed `version-1` and (unless
+    `record` is False, as material from before owner records) its sealed owner record."""
+    from kms_operator import manifests
+
+    cluster.ensure_namespace(namespace)
+    key_id = str(uuid.uuid4())
+    body = kmskey(name, **spec)
+    key = cluster.create(KMSKEYS, body, namespace=namespace)
+    alg = Algorithm(body["spec"]["algorithm"])
+    secret = manifests.secret(
+        key_id=key_id, namespace=KUBEKMS_NAMESPACE, owner_namespace=namespace, owner_name=name,
+        kek_id=sealer.kek_id, algorithm=alg.value, key_usage=body["spec"]["keyUsage"],
+        sealed=material.mint(key_id, 1, alg, sealer), record=owner_record(sealer, key, key_id),
+    )
+    if not record:
+        del secret["metadata"]["annotations"]["kubekms.io/owner-record"]
+    cluster.create(SECRETS, secret, namespace=KUBEKMS_NAMESPACE)
+    status = {"keyId": key_id, "version": 1, "secretName": f"kmskey-{key_id}",
+              "conditions": [{"type": "Ready", "status": "True", "reason": "Ready"}]}
+    cluster.patch(KMSKEYS, namespace, name, {"status": status}, subresource="status")
+    return key_id
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()

@@ -8,6 +8,12 @@ from datetime import UTC, datetime
 from kms_api.kube import kmskey as kk
 from kms_api.kube.nameindex import ilike as _ilike
 from kms_core.model import Algorithm, KeySpec, KeyUsage
+from kms_core.ownership import OwnerRecord
+
+RECORD = OwnerRecord(
+    key_id="3f1c7c5e-8d2a-4b7e-9c1d-2a3b4c5d6e7f", namespace="team-a", name="payments", uid="u-1",
+    usage=KeyUsage.SIGN_VERIFY, algorithm=Algorithm.ECC_NIST_P256, exportable=False,
+)
 
 
 def _obj(**status: object) -> dict[str, object]:
@@ -27,7 +33,7 @@ def test_live_kmskey_maps_to_key() -> None:
     obj = _obj(keyId="3f1c7c5e-8d2a-4b7e-9c1d-2a3b4c5d6e7f", version=3,
                conditions=[{"type": "Ready", "status": "True"}])
     assert kk.is_live(obj) and kk.is_ready(obj)
-    key = kk.to_key(obj, "org-uid")
+    key = kk.to_key(obj, "org-uid", RECORD)
     assert key.id == "3f1c7c5e-8d2a-4b7e-9c1d-2a3b4c5d6e7f"
     assert (key.name, key.project_id, key.org_id) == ("payments", "team-a", "org-uid")
     assert key.key_usage == KeyUsage.SIGN_VERIFY and key.algorithm == Algorithm.ECC_NIST_P256
@@ -35,6 +41,15 @@ def test_live_kmskey_maps_to_key() -> None:
     assert key.description == "pay"
     assert key.created_at == datetime(2025, 1, 31, 10, 11, 12, tzinfo=UTC)
     assert key.updated_at == datetime(2025, 2, 1, tzinfo=UTC)
+
+
+def test_fixed_attributes_come_from_the_owner_record_not_the_spec() -> None:
+    obj = _obj(keyId=RECORD.key_id, version=1, conditions=[{"type": "Ready", "status": "True"}])
+    obj["spec"] = {"keyUsage": "encrypt-decrypt", "algorithm": "aes-256-gcm", "exportable": True}
+    key = kk.to_key(obj, "org-uid", RECORD)
+    assert (key.key_usage, key.algorithm, key.is_exportable) == (
+        KeyUsage.SIGN_VERIFY, Algorithm.ECC_NIST_P256, False
+    )
 
 
 def test_kmskey_without_material_or_being_deleted_is_not_live() -> None:

@@ -31,6 +31,7 @@ def secret(versions: dict[int, bytes] | None = None, **labels: str) -> dict[str,
         algorithm="aes-256-gcm",
         key_usage="encrypt-decrypt",
         sealed=b"sealed-1",
+        record="sealed-record",
     )
     if versions is not None:
         body["data"] = {m.version_key(v): base64.b64encode(b).decode() for v, b in versions.items()}

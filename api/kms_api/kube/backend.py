@@ -20,6 +20,7 @@ from kms_api.auth.kubernetes import KubernetesAuth
 from kms_api.kube.client import KubeClient
 from kms_api.kube.config import KubeConfig, load_config
 from kms_api.kube.store import KubernetesKeyStore
+from kms_core.sealing.base import Sealer
 from kms_core.stores.base import KeyStore
 
 DEFAULT_NAMESPACE = "kubekms-system"  # the operator's default too
@@ -64,18 +65,19 @@ class KubeSettings:
 
 
 def build(
-    settings: object | None = None, *, config: KubeConfig | None = None
+    settings: object | None, sealer: Sealer, *, config: KubeConfig | None = None
 ) -> tuple[KeyStore, AuthBackend]:
     """The Kubernetes-mode store and auth backend. Call `store.close()` (closes the client) at exit.
 
-    `config` overrides kubeconfig/in-cluster discovery (tests pass the emulator's address).
+    `sealer` opens the owner records of material Secrets (the store serves only what they vouch
+    for); `config` overrides kubeconfig/in-cluster discovery (tests pass the emulator's address).
     """
     ks = KubeSettings.resolve(settings)
     cfg = config or load_config(ks.kubeconfig, ks.context)
     namespace = ks.namespace or cfg.namespace or DEFAULT_NAMESPACE
     client = KubeClient(cfg, timeout=ks.request_timeout)
     store = KubernetesKeyStore(
-        client, namespace, ready_timeout=ks.ready_timeout, list_page_size=ks.list_page_size
+        client, namespace, sealer, ready_timeout=ks.ready_timeout, list_page_size=ks.list_page_size
     )
     auth = KubernetesAuth(client, audiences=ks.token_audiences, ttl=ks.auth_cache_ttl,
                           max_entries=ks.auth_cache_size)

@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kms_api.kube.client import JsonDict
-from kms_core.model import Algorithm, Key, KeySpec, KeyUsage, KeyVersion
+from kms_core.model import Key, KeySpec, KeyVersion
+from kms_core.ownership import OwnerRecord
 
 GROUP = "kubekms.io"
 VERSION = "v1alpha1"
@@ -99,8 +100,9 @@ def is_ready(obj: JsonDict) -> bool:
     return is_live(obj) and cond is not None and cond.get("status") == "True"
 
 
-def to_key(obj: JsonDict, org_id: str) -> Key:
-    """The Infisical view of a live KmsKey: id = status.keyId, projectId = namespace."""
+def to_key(obj: JsonDict, org_id: str, record: OwnerRecord) -> Key:
+    """The Infisical view of a live KmsKey: id = status.keyId, projectId = namespace. Usage,
+    algorithm and exportability come from the material's owner record, never from the spec."""
     meta: dict[str, Any] = obj.get("metadata") or {}
     spec: dict[str, Any] = obj.get("spec") or {}
     annotations: dict[str, str] = meta.get("annotations") or {}
@@ -114,10 +116,10 @@ def to_key(obj: JsonDict, org_id: str) -> Key:
         is_disabled=bool(spec.get("disabled", False)),
         org_id=org_id,
         project_id=str(meta.get("namespace")),
-        key_usage=KeyUsage(spec.get("keyUsage", KeyUsage.ENCRYPT_DECRYPT)),
-        algorithm=Algorithm(spec.get("algorithm", Algorithm.AES_256_GCM)),
+        key_usage=record.usage,
+        algorithm=record.algorithm,
         version=version(obj),
-        is_exportable=bool(spec.get("exportable", False)),
+        is_exportable=record.exportable,
         has_delete_protection=annotations.get(DELETE_PROTECTION_ANNOTATION) == "true",
         created_at=created,
         updated_at=max(updated, created),

@@ -4,6 +4,9 @@ Reads come from watch-fed caches (read-through on a miss); writes go to KmsKey o
 for the operator, the only writer of key material (`generates_material = True`; the write path
 is `writes.KmsKeyWriter`). Bulk import is refused per entry: accepting raw material would make
 the API a second writer of Secrets.
+A key is served only when the operator vouched for it: its KmsKey is Ready and the sealed owner
+record in its Secret names that KmsKey (namespace, name, UID); usage, algorithm and
+exportability come from that record (custody.py).
 Security property: this store sees sealed blobs only and never writes material.
 """
 
@@ -14,12 +17,14 @@ from collections.abc import Sequence
 
 from kms_api.kube import kmskey as kk
 from kms_api.kube.cache import ObjectCache
-from kms_api.kube.cache import object_key as _name
 from kms_api.kube.client import JsonDict, KubeClient
+from kms_api.kube.custody import RecordBook, serves
 from kms_api.kube.nameindex import NameIndex
 from kms_api.kube.writes import IMPORT_REFUSED, RENAME_REFUSED, KmsKeyWriter, call
 from kms_core.errors import BadRequest, NotFound, Unavailable
 from kms_core.model import Key, KeySpec, KeyVersion
+from kms_core.ownership import OwnerRecord
+from kms_core.sealing.base import Sealer
 from kms_core.stores.base import ListQuery
 
 __all__ = ["IMPORT_REFUSED", "RENAME_REFUSED", "KubernetesKeyStore"]
@@ -34,15 +39,16 @@ class KubernetesKeyStore:
     generates_material = True
 
     def __init__(
-        self, client: KubeClient, namespace: str, *, ready_timeout: float = 30.0, sync_timeout: float = 5.0,
-        list_page_size: int = 500,
+        self, client: KubeClient, namespace: str, sealer: Sealer, *, ready_timeout: float = 30.0,
+        sync_timeout: float = 5.0, list_page_size: int = 500,
     ) -> None:
         self.client = client
         self.namespace = namespace
         self.sync_timeout = sync_timeout
+        self.book = RecordBook(sealer)
         self.keys = ObjectCache(
             client, "kmskeys", kk.kmskeys_path(), lambda ns, n: kk.kmskeys_path(ns, n),
-            indexers={"keyId": kk.key_id}, page_size=list_page_size,
+            page_size=list_page_size,
         )
         self.names = NameIndex()
         self.keys.add_listener(self.names)
@@ -51,7 +57,7 @@ class KubernetesKeyStore:
             params={"labelSelector": kk.KEY_ID_LABEL},
             # The server may ignore the selector (or an emulator may); filter here too.
             accept=lambda obj: kk.secret_key_id(obj) is not None,
-            indexers={"keyId": kk.secret_key_id}, page_size=list_page_size,
+            page_size=list_page_size,
         )
         self._writes = KmsKeyWriter(client, self.keys, ready_timeout=ready_timeout)
         self._org_id: str | None = None
@@ -102,39 +108,52 @@ class KubernetesKeyStore:
             self._org_id = str(uid)
         return self._org_id
 
-    async def _key(self, obj: JsonDict | None) -> Key | None:
-        if obj is None or not kk.is_live(obj):
+    async def _record(self, obj: JsonDict | None) -> OwnerRecord | None:
+        """The owner record vouching for the KmsKey `obj`, or None: the key must be Ready (the
+        operator converged it) and its Secret's sealed record must name exactly this object."""
+        if obj is None or not kk.is_ready(obj):
             return None
-        try:
-            return kk.to_key(obj, await self.org_id())
-        except ValueError:  # an algorithm or usage this version does not know
-            log.warning("skipping KmsKey %s/%s with unknown usage or algorithm", *_name(obj))
-            return None
+        key_id = kk.key_id(obj)
+        assert key_id is not None  # is_ready implies a keyId
+        record = await self.book.record(await self._secret(key_id), key_id)
+        return record if serves(record, obj) else None
 
-    async def _object(self, key_id: str) -> JsonDict | None:
-        """The live KmsKey with `status.keyId == key_id`: cache index, else via the key's Secret."""
-        await self._synced()
-        obj = self.keys.lookup("keyId", key_id)
-        if obj is not None and kk.is_live(obj):
-            return obj
-        secret = self.secrets.lookup("keyId", key_id) or await call(
-            self.secrets.read_through(self.namespace, kk.secret_name(key_id))
-        )
-        owner = kk.owner(secret) if secret is not None else None
-        if owner is None:
+    async def _secret(self, key_id: str) -> JsonDict | None:
+        name = kk.secret_name(key_id)
+        secret = self.secrets.get(self.namespace, name)
+        if secret is None:
+            secret = await call(self.secrets.read_through(self.namespace, name))
+        return secret
+
+    async def _key(self, obj: JsonDict | None, record: OwnerRecord | None) -> Key | None:
+        if obj is None or record is None:
             return None
-        obj = await call(self.keys.read_through(*owner))
-        return obj if obj is not None and kk.key_id(obj) == key_id and kk.is_live(obj) else None
+        return kk.to_key(obj, await self.org_id(), record)
+
+    async def _object(self, key_id: str) -> tuple[JsonDict, OwnerRecord] | None:
+        """The KmsKey serving `key_id` and its record. Routing goes keyId -> Secret -> record ->
+        the KmsKey it names (namespace, name, UID): another object reporting the same keyId in
+        its status never gets the material."""
+        await self._synced()
+        record = await self.book.record(await self._secret(key_id), key_id)
+        if record is None:
+            return None
+        obj = self.keys.get(record.namespace, record.name)
+        if not _vouched(obj, record, key_id):
+            # The KmsKey watch may lag the Secret's (e.g. right after an adoption): read it once.
+            obj = await call(self.keys.read_through(record.namespace, record.name))
+        return (obj, record) if obj is not None and _vouched(obj, record, key_id) else None
 
     async def get(self, key_id: str) -> Key | None:
-        return await self._key(await self._object(key_id))
+        found = await self._object(key_id)
+        return await self._key(*found) if found is not None else None
 
     async def get_by_name(self, project_id: str, name: str) -> Key | None:
         await self._synced()
         obj = self.keys.get(project_id, name)
         if obj is None:
             obj = await call(self.keys.read_through(project_id, name))
-        return await self._key(obj)
+        return await self._key(obj, await self._record(obj))
 
     async def list(self, query: ListQuery) -> tuple[list[Key], int]:
         """One page from the sorted name index (see nameindex.py); totalCount is 0 on an empty
@@ -142,14 +161,15 @@ class KubernetesKeyStore:
         await self._synced()
         names, total = self.names.page(query)
         window = [self.keys.get(query.project_id, name) for name in names]
-        page = [k for k in [await self._key(o) for o in window] if k is not None]
+        page = [k for k in [await self._key(o, await self._record(o)) for o in window] if k is not None]
         return page, (total if page else 0)
 
     async def versions(self, key_id: str) -> Sequence[KeyVersion]:
-        await self._synced()
-        obj = self.keys.lookup("keyId", key_id)
-        wanted = kk.version(obj) if obj is not None else 1
-        secret = self.secrets.lookup("keyId", key_id)
+        found_key = await self._object(key_id)
+        if found_key is None:
+            return []
+        wanted = kk.version(found_key[0])
+        secret = self.secrets.get(self.namespace, kk.secret_name(key_id))
         found = kk.to_versions(secret, key_id) if secret is not None else []
         if not found or found[0].version < wanted:
             # The Secret watch may lag the KmsKey watch right after a create or rotation.
@@ -167,27 +187,30 @@ class KubernetesKeyStore:
         if sealed is not None:
             raise BadRequest(IMPORT_REFUSED)
         await self._synced()
-        key = await self._key(await self._writes.create(spec))
-        assert key is not None  # is_ready implies is_live
+        created = await self._writes.create(spec)
+        key = await self._key(created, await self._record(created))
+        if key is None:
+            # Ready, but its Secret's record does not name it: never serve it (see custody.py).
+            raise Unavailable("The new key's material is not available yet; retry shortly")
         return key
 
     async def update(
         self, key_id: str, *, name: str | None = None, description: str | None = None,
         is_disabled: bool | None = None, has_delete_protection: bool | None = None,
     ) -> Key:
-        obj = await self._require(key_id)
+        obj, record = await self._require(key_id)
         patched = await self._writes.update(
             key_id, obj, name=name, description=description, is_disabled=is_disabled,
             has_delete_protection=has_delete_protection,
         )
-        key = await self._key(patched)
+        key = await self._key(patched, record if serves(record, patched) else None)
         if key is None:
             raise NotFound(f"Key with ID {key_id} not found")
         return key
 
     async def delete(self, key_id: str) -> Key:
-        obj = await self._require(key_id)
-        key = await self._key(obj)
+        obj, record = await self._require(key_id)
+        key = await self._key(obj, record)
         assert key is not None
         await self._writes.delete(key_id, obj)
         return key
@@ -196,13 +219,20 @@ class KubernetesKeyStore:
         """Ask the operator for version `expected_version + 1` and wait for it (see KmsKeyWriter)."""
         if sealed is not None:
             raise BadRequest(IMPORT_REFUSED)
-        obj = await self._require(key_id)
-        key = await self._key(await self._writes.rotate(key_id, obj, expected_version))
-        assert key is not None
+        obj, record = await self._require(key_id)
+        rotated = await self._writes.rotate(key_id, obj, expected_version)
+        key = await self._key(rotated, record if serves(record, rotated) else None)
+        if key is None:
+            raise NotFound(f"Key with ID {key_id} not found")
         return key
 
-    async def _require(self, key_id: str) -> JsonDict:
+    async def _require(self, key_id: str) -> tuple[JsonDict, OwnerRecord]:
         obj = await self._object(key_id)
         if obj is None:
             raise NotFound(f"Key with ID {key_id} not found")
         return obj
+
+
+def _vouched(obj: JsonDict | None, record: OwnerRecord, key_id: str) -> bool:
+    """`obj` is the Ready KmsKey the record names, reporting `key_id`."""
+    return obj is not None and serves(record, obj) and kk.is_ready(obj) and kk.key_id(obj) == key_id
