@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import json
 
-from kindsuite import NAMESPACE, kubectl, kubectl_json, wait_for, wait_ready
+from kindsuite import NAMESPACE, apply_key, kubectl, kubectl_json, wait_for, wait_ready
 
 SQUATTER = "e2e-squatter"
-
 
 def degraded_reason(namespace: str, name: str) -> str | None:
     obj = kubectl_json("get", "kmskey", name, "-n", namespace)
@@ -20,10 +19,8 @@ def degraded_reason(namespace: str, name: str) -> str | None:
             return str(cond.get("reason"))
     return None
 
-
 def test_another_namespace_cannot_adopt_a_tenants_material(tenant: str) -> None:
     kubectl("create", "namespace", SQUATTER, check=False)
-    from kindsuite import apply_key
 
     apply_key(tenant, "isolation-victim")
     status = wait_ready(tenant, "isolation-victim")["status"]
