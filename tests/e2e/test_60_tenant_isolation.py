@@ -19,9 +19,9 @@ def degraded_reason(namespace: str, name: str) -> str | None:
             return str(cond.get("reason"))
     return None
 
+
 def test_another_namespace_cannot_adopt_a_tenants_material(tenant: str) -> None:
     kubectl("create", "namespace", SQUATTER, check=False)
-
     apply_key(tenant, "isolation-victim")
     status = wait_ready(tenant, "isolation-victim")["status"]
     key_id, secret_name = status["keyId"], status["secretName"]
