@@ -46,7 +46,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 typecheck: venv
-	$(VENV)/bin/mypy core/kms_core
+	$(VENV)/bin/mypy core/kms_core core/kms_kube
 
 pytest: deps $(TEST_DEPS)
 	PATH="$(CURDIR)/.tools:$$PATH" $(VENV)/bin/pytest -q $(PYTEST_ARGS)

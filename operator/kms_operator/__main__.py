@@ -11,12 +11,11 @@ import os
 import sys
 
 import kopf
-import kubernetes.config
 
 from kms_core.errors import ConfigError
 from kms_core.sealing.factory import from_env
-from kms_operator import credentials
-from kms_operator.kubeapi import KubeApi
+from kms_kube.client import KubeClient
+from kms_kube.config import load_config
 from kms_operator.runtime import Runtime
 from kms_operator.settings import Settings
 
@@ -28,8 +27,8 @@ def main() -> None:
             level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
         sealer = from_env(os.environ)  # data_dir None: ROOT_ENCRYPTION_KEY or HSM_* are required
-        api = KubeApi(credentials.load(), timeout=settings.request_timeout)
-    except (ConfigError, kubernetes.config.ConfigException, OSError) as e:
+        api = KubeClient(load_config(), timeout=settings.request_timeout)
+    except (ConfigError, OSError) as e:
         logging.getLogger("kubekms.operator").error("refusing to start: %s", e)
         sys.exit(2)
     from kms_operator import handlers, startup  # noqa: F401  (registers the Kopf handlers)

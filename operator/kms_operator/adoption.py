@@ -33,9 +33,9 @@ from kms_core.ownership import (
     open_record,
     seal_record,
 )
+from kms_kube import layout as m
+from kms_kube.layout import kmskey_path, secrets_path
 from kms_operator import events
-from kms_operator import manifests as m
-from kms_operator.kubeapi import kmskey_path, secrets_path
 from kms_operator.runtime import Degraded, Runtime, escape, set_label
 
 ADOPTION_RULE = (
@@ -163,7 +163,7 @@ def _check_attributes(record: OwnerRecord, usage: KeyUsage, alg: Algorithm, expo
 async def _owner_present(rt: Runtime, record: OwnerRecord) -> bool:
     """The recorded KmsKey still exists (being deleted counts: its finalizer still acts on the
     material, so the material changes hands only after it is gone)."""
-    owner = await rt.api.get(kmskey_path(record.namespace, record.name))
+    owner = await rt.api.get_or_none(kmskey_path(record.namespace, record.name))
     return owner is not None and owner["metadata"].get("uid") == record.uid
 
 

@@ -16,9 +16,10 @@ from typing import Any
 
 import kopf
 
+from kms_kube import layout as m
+from kms_kube.client import KubeError
+from kms_kube.layout import kmskey_path, secrets_path
 from kms_operator import adoption, events
-from kms_operator import manifests as m
-from kms_operator.kubeapi import ApiError, kmskey_path, secrets_path
 from kms_operator.runtime import Degraded, Runtime
 
 
@@ -29,7 +30,7 @@ async def release(
     namespace = str(namespace)  # KmsKeys are namespaced
     try:
         await _release(rt, namespace, name, body, logger)
-    except ApiError as e:
+    except KubeError as e:
         # The finalizer stays until this succeeds; retry soon rather than after Kopf's 60 s default.
         raise kopf.TemporaryError(f"Kubernetes API error: {e}", delay=2) from e
 
@@ -39,14 +40,14 @@ async def _release(
 ) -> None:
     async with rt.lock(namespace, name):
         rt.index.forget((namespace, name))  # its Secret's later changes are not this key's any more
-        key = await rt.api.get(kmskey_path(namespace, name)) or body
+        key = await rt.api.get_or_none(kmskey_path(namespace, name)) or body
         spec, st = key.get("spec") or {}, key.get("status") or {}
         key_id: str | None = st.get("keyId") or spec.get("keyId")
         if not key_id:
             return  # the key never had material
         secret_name = m.secret_name(key_id)
         path = secrets_path(rt.settings.namespace, secret_name)
-        secret = await rt.api.get(path)
+        secret = await rt.api.get_or_none(path)
         if secret is None or m.ORPHANED in m.labels_of(secret):
             return  # no material, or already released
         if not await _owns(rt, secret, key_id, key):

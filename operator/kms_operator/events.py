@@ -19,17 +19,17 @@ from typing import Any
 
 import kopf
 
-from kms_operator.kubeapi import ApiError, KubeApi
+from kms_kube.client import KubeClient, KubeError
 from kms_operator.runtime import ref
 
 COMPONENT = "kubekms-operator"
 _MAX_MESSAGE = 1024  # what kube-apiserver accepts for an Event message
 
-_direct: ContextVar[KubeApi | None] = ContextVar("kubekms_direct_events", default=None)
+_direct: ContextVar[KubeClient | None] = ContextVar("kubekms_direct_events", default=None)
 log = logging.getLogger("kubekms.operator.events")
 
 
-def post_directly(api: KubeApi) -> None:
+def post_directly(api: KubeClient) -> None:
     """From now on, this task and the tasks it starts post events with `api`, not through Kopf."""
     _direct.set(api)
 
@@ -75,5 +75,5 @@ async def _post(key: dict[str, Any], kind: str, reason: str, message: str) -> No
     }
     try:
         await api.create(f"/api/v1/namespaces/{namespace}/events", body)
-    except ApiError as e:
+    except KubeError as e:
         log.warning("could not post event %s about KmsKey %s/%s: %s", reason, namespace, meta.get("name"), e)

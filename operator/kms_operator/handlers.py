@@ -11,8 +11,9 @@ from typing import Any
 
 import kopf
 
+from kms_kube.layout import GROUP, PLURAL, VERSION
 from kms_operator import deletion, reconcile
-from kms_operator.settings import GROUP, PLURAL, VERSION, Settings
+from kms_operator.settings import Settings
 
 KMSKEYS = (GROUP, VERSION, PLURAL)
 CHECK_INTERVAL = Settings.from_env().check_interval

@@ -35,9 +35,10 @@ from kms_core.algorithms import is_asymmetric, is_compatible
 from kms_core.keyring import Keyring
 from kms_core.model import Algorithm, KeyUsage
 from kms_core.sealing.base import Sealer, UnsealError
+from kms_kube import layout as m
+from kms_kube.client import Conflict, KubeError
+from kms_kube.layout import kmskey_path, secrets_path
 from kms_operator import adoption, events, rotation, status
-from kms_operator import manifests as m
-from kms_operator.kubeapi import ApiError, Conflict, kmskey_path, secrets_path
 from kms_operator.runtime import Degraded, Runtime
 
 
@@ -46,7 +47,7 @@ async def converge(rt: Runtime, namespace: str | None, name: str, logger: loggin
     namespace = str(namespace)  # KmsKeys are namespaced
     async with rt.lock(namespace, name):
         try:
-            key = await rt.api.get(kmskey_path(namespace, name))
+            key = await rt.api.get_or_none(kmskey_path(namespace, name))
             if key is None or key["metadata"].get("deletionTimestamp"):
                 rt.index.forget((namespace, name))
                 return
@@ -61,7 +62,7 @@ async def converge(rt: Runtime, namespace: str | None, name: str, logger: loggin
             await _report(rt, key, status.Health.ok(disabled), logger, disabled=disabled, **fields)
         except Conflict as e:
             raise kopf.TemporaryError(f"concurrent change, retrying: {e.reason}", delay=0.5) from e
-        except ApiError as e:
+        except KubeError as e:
             raise kopf.TemporaryError(f"Kubernetes API error: {e}", delay=2) from e
 
 
@@ -85,7 +86,7 @@ async def _converge(rt: Runtime, key: dict[str, Any], logger: logging.Logger | A
 
     name = m.secret_name(key_id)
     rt.index.bind(name, (key["metadata"]["namespace"], key["metadata"]["name"]))
-    secret = await rt.api.get(secrets_path(rt.settings.namespace, name))
+    secret = await rt.api.get_or_none(secrets_path(rt.settings.namespace, name))
     if secret is None:
         if adopted:
             raise Degraded(
@@ -172,7 +173,7 @@ async def _create(
         created = await rt.api.create(secrets_path(rt.settings.namespace), body)
     except Conflict:
         # Another attempt stored material first: adopt it; this blob is dropped unsaved.
-        existing = await rt.api.get(secrets_path(rt.settings.namespace, m.secret_name(key_id)))
+        existing = await rt.api.get_or_none(secrets_path(rt.settings.namespace, m.secret_name(key_id)))
         if existing is None:
             raise
         return existing

@@ -18,9 +18,9 @@ from typing import Any
 from kms_core import material
 from kms_core.algorithms import is_symmetric
 from kms_core.model import Algorithm, KeyUsage
+from kms_kube import layout as m
+from kms_kube.layout import secrets_path
 from kms_operator import events
-from kms_operator import manifests as m
-from kms_operator.kubeapi import secrets_path
 from kms_operator.runtime import Runtime, escape
 
 

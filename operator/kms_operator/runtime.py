@@ -13,8 +13,8 @@ from typing import Any, cast
 import kopf
 
 from kms_core.sealing.base import Sealer
+from kms_kube.client import KubeClient
 from kms_operator.keyindex import KeyIndex
-from kms_operator.kubeapi import KubeApi
 from kms_operator.settings import Settings
 
 
@@ -32,7 +32,7 @@ class Degraded(Exception):
 class Runtime:
     """What every reconciliation needs; built once per process (kept in Kopf's memo)."""
 
-    api: KubeApi
+    api: KubeClient
     sealer: Sealer
     settings: Settings
     index: KeyIndex = field(default_factory=KeyIndex)  # material Secret -> KmsKey (Secret watch)

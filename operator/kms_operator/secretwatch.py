@@ -32,10 +32,11 @@ from typing import Any
 
 import kopf
 
+from kms_kube import layout as m
+from kms_kube.client import Gone, KubeError
+from kms_kube.layout import secrets_path
 from kms_operator import events, reconcile
-from kms_operator import manifests as m
 from kms_operator.keyindex import KeyRef
-from kms_operator.kubeapi import ApiError, Gone, secrets_path
 from kms_operator.runtime import Runtime
 from kms_operator.workqueue import KeyQueue
 
@@ -105,11 +106,9 @@ class SecretWatch:
                 reason = "" if loop.time() - started > 1 else "the stream ended at once"
             except Gone as e:
                 self.rv, reason = "", f"resourceVersion expired ({e.reason}); listing again"
-            except ApiError as e:
-                # A dropped connection or a 503 resumes from the last resourceVersion (a stale one
-                # answers 410 and leads to a relist); any other answer lists again.
-                if e.status != 503:
-                    self.rv = ""
+            except KubeError as e:
+                # Like client-go's reflector: any failure but 410 resumes from the last
+                # resourceVersion seen (a stale one answers 410 and leads to a relist).
                 reason = str(e)
             except Exception as e:  # never end the operator; the periodic check still runs
                 log.debug("Secret watch failed", exc_info=True)  # the type only at WARNING

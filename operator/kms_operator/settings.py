@@ -12,13 +12,7 @@ from dataclasses import dataclass
 
 from kms_core.errors import ConfigError
 
-GROUP = "kubekms.io"
-VERSION = "v1alpha1"
-PLURAL = "kmskeys"
 FINALIZER = "kubekms.io/finalizer"
-# Kopf's own bookkeeping annotations live under a sub-domain: Kopf ignores every annotation that
-# shares its storage prefix when diffing, and `kubekms.io/rotate` must stay visible to it.
-KOPF_PREFIX = "operator.kubekms.io"
 DEFAULT_NAMESPACE = "kubekms-system"
 DEFAULT_CHECK_INTERVAL = 300.0
 

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
 from typing import Any
 
 import kopf
 
 from kms_core.sealing.factory import describe
-from kms_operator import credentials
+from kms_kube.config import TOKEN_REFRESH_SECONDS
+from kms_kube.layout import KOPF_PREFIX
 from kms_operator.secretwatch import SecretWatch
-from kms_operator.settings import FINALIZER, KOPF_PREFIX
+from kms_operator.settings import FINALIZER
 
 
 @kopf.on.startup()
@@ -56,17 +58,31 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: An
 
 
 @kopf.on.login()
-def login(**_: Any) -> kopf.ConnectionInfo:
-    conn = credentials.load()
+def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+    """Kopf's credentials, from the same configuration as the operator's own client.
+
+    Kopf calls this at start, when the credentials expire and after a 401. They expire after
+    TOKEN_REFRESH_SECONDS, so Kopf re-reads a rotated projected token as often as `kms_kube` does.
+    (Kopf's own `login_with_service_account` hard-codes the server name and token path, and its
+    kubeconfig login ignores `tokenFile`: one loader for both clients keeps them in step.)
+    """
+    cfg = memo["runtime"].api.config
+    cfg.refresh_token()
+    cert, key = cfg.client_cert or (None, None)
+    cert_data, key_data = cfg.client_cert_data or (None, None)
     return kopf.ConnectionInfo(
-        server=conn.server,
-        token=conn.token,
-        scheme=conn.scheme,
-        ca_path=conn.ca_path,
-        insecure=conn.insecure,
-        certificate_path=conn.certificate_path,
-        private_key_path=conn.private_key_path,
-        default_namespace=conn.default_namespace,
+        server=cfg.server,
+        token=cfg.bearer_token(),
+        scheme="Bearer",
+        ca_path=cfg.ca_file,
+        ca_data=cfg.ca_data,
+        insecure=cfg.insecure,
+        certificate_path=cert,
+        certificate_data=cert_data,
+        private_key_path=key,
+        private_key_data=key_data,
+        default_namespace=cfg.namespace,
+        expiration=datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=TOKEN_REFRESH_SECONDS),
     )
 
 

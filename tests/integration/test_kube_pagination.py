@@ -22,11 +22,11 @@ import pytest
 from fixtures.kube import CRD_PATH, KUBEKMS_NAMESPACE
 from kms_api.kube import kmskey as kk
 from kms_api.kube.backend import KubeSettings, build
-from kms_api.kube.cache import ObjectCache
-from kms_api.kube.client import ApiError, KubeClient
-from kms_api.kube.config import KubeConfig
 from kms_api.kube.store import KubernetesKeyStore
 from kms_core.sealing.rootkey import RootKeySealer
+from kms_kube.client import ApiError, KubeClient
+from kms_kube.config import KubeConfig
+from kms_kube.reflector import ObjectCache
 from kube import KMSKEYS, SECRETS, Cluster
 
 SECRETS_ALL = "/api/v1/secrets"
@@ -260,7 +260,7 @@ async def test_expired_continue_token_restarts_the_list() -> None:
 
 
 async def test_readers_keep_the_old_contents_until_a_relist_completes() -> None:
-    with Cluster(namespaces=("default", "kube-system", BULK)) as cluster:
+    with Cluster(namespaces=("default", "kube-system", BULK), log_size=30) as cluster:
         for i in range(120):
             cluster.create(SECRETS, secret(f"s-{i:03d}"), namespace=BULK)
         emulator = cluster.emulator
@@ -279,8 +279,10 @@ async def test_readers_keep_the_old_contents_until_a_relist_completes() -> None:
             assert await cache.wait_synced(30) and cache.relists == 1
             cluster.delete(SECRETS, BULK, "s-000")
             await cache.wait_for(lambda: None if cache.get(BULK, "s-000") else True, 10)
+            for i in range(40):  # writes elsewhere compact the log past the watch's resourceVersion
+                cluster.create(SECRETS, secret(f"x-{i:02d}"), namespace="default")
             emulator.list_hook = hold_second_page
-            assert cluster.cut_watches() == 1  # the cache lists again
+            assert cluster.cut_watches() == 1  # the resumed watch is too old (410): list again
             assert await asyncio.to_thread(held.wait, 10)
             # The relist is half done (one page of 50 arrived): readers still see the full old state.
             assert len(list(cache.values())) == 119 and cache.synced and cache.relists == 1

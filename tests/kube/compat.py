@@ -40,11 +40,14 @@ _original_parse_path = parsing.parse_path
 class ApiError(Exception):
     """An error the emulator answers with a Kubernetes `Status` body."""
 
-    def __init__(self, code: int, reason: str, message: str) -> None:
+    def __init__(
+        self, code: int, reason: str, message: str, causes: list[dict[str, str]] | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.reason = reason
         self.message = message
+        self.causes = causes or []  # details.causes: [{reason, message, field}]
 
 
 def parse_path(path: str) -> parsing.ParsedPath:
@@ -97,6 +100,15 @@ def stamp_new(
     return obj
 
 
+REJECTED = "the server rejected our request due to an error in our request"
+UNEXPECTED = "UnexpectedServerResponse"
+
+
+def _test_path(ops: list[Any]) -> str:
+    tests = [op.get("path", "") for op in ops if isinstance(op, Mapping) and op.get("op") == "test"]
+    return str(tests[0]) if tests else ""
+
+
 def apply_patch(current: Mapping[str, Any], patch: Any, content_type: str) -> dict[str, Any]:
     """Apply a merge or JSON patch; failed `test` ops and bad paths become 422 like the real server."""
     ctype = content_type.split(";")[0].strip().lower()
@@ -106,9 +118,11 @@ def apply_patch(current: Mapping[str, Any], patch: Any, content_type: str) -> di
         try:
             return dict(jsonpatch.apply_patch(copy.deepcopy(dict(current)), patch, in_place=False))
         except jsonpatch.JsonPatchTestFailed as e:
-            raise ApiError(422, "Invalid", f"the server rejected our request due to an error: {e}") from e
+            # kube-apiserver: errors.NewGenericServerResponse(422, ...) around json-patch's error.
+            failed = f"testing value {_test_path(patch)} failed: test failed"
+            raise ApiError(422, "Invalid", REJECTED, [{"reason": UNEXPECTED, "message": failed}]) from e
         except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as e:
-            raise ApiError(422, "Invalid", f"the JSON patch cannot be applied: {e}") from e
+            raise ApiError(422, "Invalid", REJECTED, [{"reason": UNEXPECTED, "message": str(e)}]) from e
     if ctype in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
         if not isinstance(patch, Mapping):
             raise ApiError(400, "BadRequest", "a merge patch must be a JSON object")

@@ -112,7 +112,9 @@ class KubeEmulator(ObjectStore, WatchStreams, ListPages, kmock.KubernetesEmulato
         try:
             return await self._route(request, res)
         except compat.ApiError as e:
-            details = {"name": request.name or "", "kind": res.plural}
+            details: dict[str, Any] = {"name": request.name or "", "kind": res.plural}
+            if e.causes:
+                details["causes"] = e.causes
             return _json(compat.status_body(e.code, e.reason, e.message, details), e.code)
 
     async def _route(self, request: rendering.Request, res: kmock.resource) -> aiohttp.web.StreamResponse:

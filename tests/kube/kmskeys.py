@@ -66,7 +66,7 @@ def material_secrets(cluster: Cluster) -> list[dict[str, Any]]:
 
 def unseal_all(root_key: str, key: dict[str, Any], secret: dict[str, Any]) -> dict[int, bytes]:
     """Every version's material, unsealed with the test's root key (AAD = key id, version, alg)."""
-    from kms_operator.manifests import versions
+    from kms_kube.layout import versions
 
     sealer = RootKeySealer.from_base64(root_key)
     alg = Algorithm(key["spec"]["algorithm"])
@@ -98,7 +98,7 @@ def seed_ready_key(
     """A Ready key laid out exactly as the operator leaves it, without running the operator:
     KmsKey + status, and its Secret `kmskey-<keyId>` with a real sealed `version-1` and (unless
     `record` is False, as material from before owner records) its sealed owner record."""
-    from kms_operator import manifests
+    from kms_kube import layout as manifests
 
     cluster.ensure_namespace(namespace)
     key_id = str(uuid.uuid4())

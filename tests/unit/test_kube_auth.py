@@ -15,9 +15,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from kms_api.auth.kubernetes import ACTION_VERBS, KubernetesAuth, rbac_verb
-from kms_api.kube.client import KubeClient
-from kms_api.kube.config import KubeConfig
 from kms_core.errors import PermissionDenied, TokenError, Unavailable
+from kms_kube.client import KubeClient
+from kms_kube.config import KubeConfig
 from kube.rbac import Rbac
 
 INFISICAL_ACTIONS = {

@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from kms_api.kube import config as kc
 from kms_api.kube.backend import KubeSettings
 from kms_core.errors import ConfigError
+from kms_kube import config as kc
 
 
 def _self_signed() -> tuple[bytes, bytes]:

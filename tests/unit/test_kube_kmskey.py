@@ -9,6 +9,7 @@ from kms_api.kube import kmskey as kk
 from kms_api.kube.nameindex import ilike as _ilike
 from kms_core.model import Algorithm, KeySpec, KeyUsage
 from kms_core.ownership import OwnerRecord
+from kms_kube import layout
 
 RECORD = OwnerRecord(
     key_id="3f1c7c5e-8d2a-4b7e-9c1d-2a3b4c5d6e7f", namespace="team-a", name="payments", uid="u-1",
@@ -75,8 +76,8 @@ def test_manifest_leaves_keyid_to_the_operator() -> None:
 def test_secret_versions_newest_first_skipping_malformed() -> None:
     secret = {
         "metadata": {"name": "kmskey-k", "creationTimestamp": "2025-01-31T10:11:12Z",
-                     "labels": {kk.KEY_ID_LABEL: "k", kk.OWNER_NAMESPACE_LABEL: "team-a",
-                                kk.OWNER_NAME_LABEL: "payments"}},
+                     "labels": {kk.KEY_ID_LABEL: "k", layout.OWNER_NAMESPACE: "team-a",
+                                layout.OWNER_NAME: "payments"}},
         "data": {
             "version-1": base64.b64encode(b"one").decode(),
             "version-10": base64.b64encode(b"ten").decode(),

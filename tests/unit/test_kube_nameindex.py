@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from kms_api.kube import kmskey as kk
-from kms_api.kube.cache import ObjectCache
-from kms_api.kube.client import KubeClient
-from kms_api.kube.config import KubeConfig
 from kms_api.kube.nameindex import NameIndex, ilike
 from kms_core.stores.base import ListQuery
+from kms_kube.client import KubeClient
+from kms_kube.config import KubeConfig
+from kms_kube.reflector import ObjectCache
 
 NAMESPACES = ("team-a", "team-b", "Team-A")
 ALPHABET = "abcxyzAZ019-._%ßäÄİıçЖжключ🔑ǅ "

@@ -8,10 +8,10 @@ import os
 from typing import Any
 
 from kms_core.sealing.rootkey import RootKeySealer
-from kms_operator import manifests as m
-from kms_operator.credentials import Connection
+from kms_kube import layout as m
+from kms_kube.client import KubeClient
+from kms_kube.config import KubeConfig
 from kms_operator.keyindex import KeyIndex
-from kms_operator.kubeapi import KubeApi
 from kms_operator.runtime import Runtime
 from kms_operator.secretwatch import Fingerprint, SecretWatch
 from kms_operator.settings import Settings
@@ -43,7 +43,7 @@ def watch(namespaces: str = "") -> SecretWatch:
     sealer = RootKeySealer.from_base64(base64.b64encode(os.urandom(32)).decode())
     env = {"KUBEKMS_NAMESPACE": "kubekms-system", "KUBEKMS_WATCH_NAMESPACES": namespaces}
     settings = Settings.from_env(env)
-    api = KubeApi(Connection(server="http://127.0.0.1:1"))  # never called: decisions only
+    api = KubeClient(KubeConfig(server="http://127.0.0.1:1"))  # never called: decisions only
     return SecretWatch(Runtime(api=api, sealer=sealer, settings=settings))
 
 

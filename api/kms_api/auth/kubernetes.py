@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from kms_api.auth.base import Identity
-from kms_api.kube.client import ApiError, JsonDict, KubeClient, KubeUnavailable
 from kms_api.kube.kmskey import GROUP, PLURAL
 from kms_api.kube.ttlcache import TtlCache, token_digest
 from kms_core.errors import PermissionDenied, TokenError, Unavailable
+from kms_kube.client import ApiError, JsonDict, KubeClient, KubeUnavailable
 
 log = logging.getLogger(__name__)
 

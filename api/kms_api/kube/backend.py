@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 from kms_api.auth.base import AuthBackend
 from kms_api.auth.kubernetes import KubernetesAuth
-from kms_api.kube.client import KubeClient
-from kms_api.kube.config import KubeConfig, load_config
 from kms_api.kube.store import KubernetesKeyStore
 from kms_core.sealing.base import Sealer
 from kms_core.stores.base import KeyStore
+from kms_kube.client import KubeClient
+from kms_kube.config import KubeConfig, load_config
 
 DEFAULT_NAMESPACE = "kubekms-system"  # the operator's default too
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from kms_api.kube.client import JsonDict
 from kms_core.ownership import OWNER_RECORD_ANNOTATION, OwnerRecord, RecordInvalid, open_record
 from kms_core.sealing.base import Sealer
+from kms_kube.client import JsonDict
 
 log = logging.getLogger("kms_api.kube.store")
 

@@ -1,53 +1,34 @@
 """The KmsKey custom resource and its key-material Secret, as the API reads and writes them.
 
-Names agreed with the operator: KmsKey `kubekms.io/v1alpha1` (namespaced), Secret `kmskey-<keyId>`
-in the KubeKMS namespace with data `version-<n>` = base64(sealed blob). Security property: this
+The layout (paths, labels, annotations, `version-<n>` entries) is kms_kube.layout, shared with the
+operator; this module maps KmsKey objects to the Infisical key model and back. Security property: this
 module only maps records; the Secret's blobs are sealed and stay opaque here.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from datetime import UTC, datetime
 from typing import Any
 
-from kms_api.kube.client import JsonDict
 from kms_core.model import Key, KeySpec, KeyVersion
+
+__all__ = [
+    "API_VERSION", "DELETE_PROTECTION_ANNOTATION", "GROUP", "KEY_ID_LABEL", "KIND", "PLURAL",
+    "ROTATE_ANNOTATION", "UPDATED_ANNOTATION", "VERSION", "is_live", "is_ready", "key_id", "kmskeys_path",
+    "manifest", "owner", "secret_key_id", "secret_name", "secrets_path", "to_key", "to_versions", "version",
+]
 from kms_core.ownership import OwnerRecord
+from kms_kube import layout
+from kms_kube.client import JsonDict
+from kms_kube.layout import API_VERSION, GROUP, KIND, PLURAL, VERSION, kmskeys_path, secret_name, secrets_path
+from kms_kube.layout import DELETE_PROTECTION as DELETE_PROTECTION_ANNOTATION
+from kms_kube.layout import KEY_ID as KEY_ID_LABEL
+from kms_kube.layout import ROTATE as ROTATE_ANNOTATION
+from kms_kube.layout import UPDATED as UPDATED_ANNOTATION
+from kms_kube.layout import key_id_of as secret_key_id
+from kms_kube.layout import owner_of as owner
 
-GROUP = "kubekms.io"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-KIND = "KmsKey"
-PLURAL = "kmskeys"
-ROTATE_ANNOTATION = "kubekms.io/rotate"
-DELETE_PROTECTION_ANNOTATION = "kubekms.io/delete-protection"
-UPDATED_ANNOTATION = "kubekms.io/updated-at"
-KEY_ID_LABEL = "kubekms.io/key-id"
-OWNER_NAMESPACE_LABEL = "kubekms.io/owner-namespace"
-OWNER_NAME_LABEL = "kubekms.io/owner-name"
-SECRET_PREFIX = "kmskey-"
-_VERSION_FIELD = re.compile(r"^version-([1-9][0-9]*)$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def kmskeys_path(namespace: str | None = None, name: str | None = None) -> str:
-    base = f"/apis/{GROUP}/{VERSION}"
-    if namespace is None:
-        return f"{base}/{PLURAL}"
-    path = f"{base}/namespaces/{namespace}/{PLURAL}"
-    return f"{path}/{name}" if name else path
-
-
-def secrets_path(namespace: str, name: str | None = None) -> str:
-    path = f"/api/v1/namespaces/{namespace}/secrets"
-    return f"{path}/{name}" if name else path
-
-
-def secret_name(key_id: str) -> str:
-    return f"{SECRET_PREFIX}{key_id}"
 
 
 def manifest(spec: KeySpec, now: datetime) -> JsonDict:
@@ -127,33 +108,14 @@ def to_key(obj: JsonDict, org_id: str, record: OwnerRecord) -> Key:
 
 
 def to_versions(secret: JsonDict, key: str) -> list[KeyVersion]:
-    """The sealed versions in a key Secret, newest first. Malformed entries are skipped."""
+    """The sealed versions in a key Secret, newest first (malformed entries skipped, see layout)."""
     created = _parse_time((secret.get("metadata") or {}).get("creationTimestamp")) or _EPOCH
-    found: list[KeyVersion] = []
-    for field, value in (secret.get("data") or {}).items():
-        match = _VERSION_FIELD.match(field)
-        if not match or not isinstance(value, str):
-            continue
-        try:
-            sealed = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            continue
-        found.append(KeyVersion(key_id=key, version=int(match.group(1)), sealed=sealed, created_at=created))
+    found = [
+        KeyVersion(key_id=key, version=v, sealed=sealed, created_at=created)
+        for v, sealed in layout.versions(secret).items()
+    ]
     found.sort(key=lambda v: v.version, reverse=True)
     return found
-
-
-def secret_key_id(secret: JsonDict) -> str | None:
-    labels = (secret.get("metadata") or {}).get("labels") or {}
-    value = labels.get(KEY_ID_LABEL)
-    return str(value) if value else None
-
-
-def owner(secret: JsonDict) -> tuple[str, str] | None:
-    """(namespace, name) of the KmsKey that owns a key Secret, from its labels."""
-    labels = (secret.get("metadata") or {}).get("labels") or {}
-    ns, name = labels.get(OWNER_NAMESPACE_LABEL), labels.get(OWNER_NAME_LABEL)
-    return (str(ns), str(name)) if ns and name else None
 
 
 def iso(when: datetime) -> str:

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable
 from sortedcontainers import SortedList
 
 from kms_api.kube import kmskey as kk
-from kms_api.kube.client import JsonDict
 from kms_core.stores.base import ListQuery
+from kms_kube.client import JsonDict
 
 
 class NameIndex:

@@ -16,8 +16,6 @@ import logging
 from collections.abc import Sequence
 
 from kms_api.kube import kmskey as kk
-from kms_api.kube.cache import ObjectCache
-from kms_api.kube.client import JsonDict, KubeClient
 from kms_api.kube.custody import RecordBook, serves
 from kms_api.kube.nameindex import NameIndex
 from kms_api.kube.writes import IMPORT_REFUSED, RENAME_REFUSED, KmsKeyWriter, call
@@ -26,6 +24,9 @@ from kms_core.model import Key, KeySpec, KeyVersion
 from kms_core.ownership import OwnerRecord
 from kms_core.sealing.base import Sealer
 from kms_core.stores.base import ListQuery
+from kms_kube import layout
+from kms_kube.client import JsonDict, KubeClient
+from kms_kube.reflector import ObjectCache
 
 __all__ = ["IMPORT_REFUSED", "RENAME_REFUSED", "KubernetesKeyStore"]
 
@@ -48,7 +49,7 @@ class KubernetesKeyStore:
         self.book = RecordBook(sealer)
         self.keys = ObjectCache(
             client, "kmskeys", kk.kmskeys_path(), lambda ns, n: kk.kmskeys_path(ns, n),
-            page_size=list_page_size,
+            page_size=list_page_size, transform=layout.slim_kmskey,
         )
         self.names = NameIndex()
         self.keys.add_listener(self.names)

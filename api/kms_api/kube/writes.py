@@ -22,11 +22,11 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from kms_api.kube import kmskey as kk
-from kms_api.kube.cache import ObjectCache
-from kms_api.kube.cache import object_key as _name
-from kms_api.kube.client import ApiError, JsonDict, KubeClient, KubeUnavailable
 from kms_core.errors import BadRequest, DuplicateName, NotFound, Timeout, Unavailable
 from kms_core.model import KeySpec
+from kms_kube.client import ApiError, JsonDict, KubeClient, KubeUnavailable
+from kms_kube.reflector import ObjectCache
+from kms_kube.reflector import object_key as _name
 
 # The store's logger: these records were always the store's, and log filters name it.
 log = logging.getLogger("kms_api.kube.store")

@@ -1,5 +1,8 @@
 """Where the Kubernetes API is and how to authenticate to it: in-cluster or a kubeconfig file.
 
+One configuration for both KubeKMS processes. A token file (the in-cluster projected
+ServiceAccount token, or a kubeconfig `tokenFile`) is re-read every minute and after a 401.
+
 Security property: credentials (bearer tokens, client keys) are held only in this object and in the
 TLS context built from it; they never appear in `repr`, logs or errors. Inline client keys from a
 kubeconfig are written to a private temporary directory (0700) only long enough for OpenSSL to load
@@ -44,14 +47,28 @@ class KubeConfig:
     _file_token_read: float = field(default=0.0, repr=False)
 
     def bearer_token(self) -> str | None:
-        """The current bearer token, re-reading `token_file` at most every TOKEN_REFRESH_SECONDS."""
+        """The current bearer token, re-reading `token_file` at most every TOKEN_REFRESH_SECONDS
+        (a projected ServiceAccount token is replaced by the kubelet about hourly)."""
         if self.token_file is None:
             return self.token
         now = time.monotonic()
         if self._file_token is None or now - self._file_token_read > TOKEN_REFRESH_SECONDS:
-            self._file_token = Path(self.token_file).read_text().strip()
+            try:
+                self._file_token = Path(self.token_file).read_text().strip()
+            except OSError:
+                if self._file_token is None:
+                    raise ConfigError(f"Cannot read the token file {self.token_file}") from None
+                # Mid-rotation (the kubelet swaps a symlink): keep the last token, read again soon.
             self._file_token_read = now
         return self._file_token
+
+    def refresh_token(self) -> bool:
+        """Forget the cached file token (the server answered 401: it may have rotated); True when
+        the next request will present a freshly read token, False when there is nothing to re-read."""
+        if self.token_file is None:
+            return False
+        self._file_token_read = float("-inf")
+        return True
 
     def ssl_context(self) -> ssl.SSLContext | bool:
         """The TLS settings for aiohttp: a verifying context, or False for plain HTTP/insecure."""

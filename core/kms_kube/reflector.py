@@ -1,4 +1,5 @@
-"""Watch-fed caches of Kubernetes objects (an informer): list, then watch, relist after any error.
+"""Watch-fed caches of Kubernetes objects (an informer): list, then watch; resume the watch after
+an interruption and list again only after 410 Gone, like client-go's reflector.
 
 The API answers reads from these caches so a warm key costs no API-server round trip. Each cache
 keeps secondary indexes (e.g. keyId -> KmsKey), tells listeners about every change (e.g. the sorted
@@ -19,7 +20,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Protocol, TypeVar
 
-from kms_api.kube.client import ApiError, ContinueExpired, JsonDict, KubeClient, KubeUnavailable
+from kms_kube.client import ApiError, ContinueExpired, Gone, JsonDict, KubeClient, KubeUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,15 @@ ObjKey = tuple[str, str]  # (namespace, name)
 def object_key(obj: JsonDict) -> ObjKey:
     meta = obj.get("metadata") or {}
     return str(meta.get("namespace") or ""), str(meta.get("name") or "")
+
+
+def strip_managed_fields(obj: JsonDict) -> JsonDict:
+    """Drop `metadata.managedFields` (server-side apply bookkeeping, often larger than the rest of
+    the object) before caching, like client-go's informers with a transform: KubeKMS never reads it."""
+    meta = obj.get("metadata")
+    if isinstance(meta, dict) and "managedFields" in meta:
+        del meta["managedFields"]
+    return obj
 
 
 class CacheListener(Protocol):
@@ -66,6 +76,7 @@ class ObjectCache:
         params: dict[str, str] | None = None,
         accept: Callable[[JsonDict], bool] = lambda _obj: True,
         indexers: dict[str, Indexer] | None = None,
+        transform: Callable[[JsonDict], JsonDict] | None = None,
         retry_delay: float = 0.5,
         max_retry_delay: float = 5.0,
         page_size: int = 500,
@@ -78,6 +89,7 @@ class ObjectCache:
         self.params = params or {}
         self.accept = accept
         self.indexers = indexers or {}
+        self.transform = transform or strip_managed_fields
         self.retry_delay = retry_delay
         self.max_retry_delay = max_retry_delay
         self.page_size = page_size
@@ -92,6 +104,7 @@ class ObjectCache:
         self._listeners: list[CacheListener] = []
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._last_rv = ""  # the newest resourceVersion seen by the current watch
 
     # ---- reading -------------------------------------------------------------------------------
     def get(self, namespace: str, name: str) -> JsonDict | None:
@@ -133,6 +146,7 @@ class ObjectCache:
 
     # ---- writing (watch events and the API's own write responses) ------------------------------
     def put(self, obj: JsonDict) -> None:
+        obj = self.transform(obj)
         key = object_key(obj)
         if not self.accept(obj):
             self.remove(*key)
@@ -181,7 +195,8 @@ class ObjectCache:
         self._objects.clear()
         for index in self._indexes.values():
             index.clear()
-        for obj in items:
+        for item in items:
+            obj = self.transform(item)
             if self.accept(obj):
                 self._store(object_key(obj), obj)
         for listener in self._listeners:
@@ -224,12 +239,18 @@ class ObjectCache:
                 await asyncio.sleep(delay)  # it ended at once: do not spin
                 delay = min(delay * 2, self.max_retry_delay)
             except (KubeUnavailable, ApiError, ValueError) as exc:
-                # Keep serving the last known state; relist once the API server is back (a 410
-                # Gone, the resourceVersion compacted away, lands here too).
-                resume = None
+                # Keep serving the last known state. Like client-go's reflector, only 410 Gone
+                # (the resourceVersion was compacted away) forces a new list; after a dropped
+                # connection, a 5xx or a throttled watch the next watch resumes where this one
+                # stopped (a resourceVersion that turned stale answers 410 then).
+                if isinstance(exc, Gone) or resume is None or isinstance(exc, ValueError):
+                    resume = None
+                else:
+                    resume = self._last_rv or resume
                 self.healthy = False
                 reason = exc.reason if isinstance(exc, ApiError) else type(exc).__name__
-                log.warning("cache %s: watch interrupted (%s); relisting in %.1fs", self.name, reason, delay)
+                then = "relisting" if resume is None else "resuming the watch"
+                log.warning("cache %s: watch interrupted (%s); %s in %.1fs", self.name, reason, then, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_retry_delay)
 
@@ -273,13 +294,14 @@ class ObjectCache:
             params["resourceVersion"] = rv
         self.healthy = True
         self.watches += 1
+        self._last_rv = rv
         async for event in self.client.watch(self.list_path, params, timeout_seconds=self.watch_timeout):
             kind, obj = event.get("type"), event.get("object") or {}
             if not isinstance(obj, dict):
                 continue
             seen = (obj.get("metadata") or {}).get("resourceVersion")
             if isinstance(seen, str) and seen:
-                rv = seen
+                rv = self._last_rv = seen
             if kind == "BOOKMARK":
                 continue
             if kind == "DELETED":
