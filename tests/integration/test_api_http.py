@@ -3,9 +3,14 @@ health, readiness, OpenAPI. No client mistake may produce a 500."""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from typing import Any
 
-from fixtures.api import ADMIN, Api, P, b64
+import pytest
+from prometheus_client import REGISTRY
+
+from fixtures.api import ADMIN, VIEWER, Api, P, b64
 
 KEYS = "/api/v1/kms/keys"
 
@@ -85,3 +90,68 @@ async def test_responses_never_contain_material(api: Api) -> None:
     reply = await api.call("GET", api.key(key["id"]))
     assert set(reply.body["key"]) >= {"id", "algorithm"}
     assert not any("material" in k.lower() or "private" in k.lower() for k in reply.body["key"])
+
+
+# -- trailing slashes (Fastify's ignoreTrailingSlash) ---------------------------------------------
+
+
+async def test_one_trailing_slash_is_ignored_on_every_kind_of_route(api: Api) -> None:
+    created = await api.call("POST", f"{KEYS}/", {"projectId": P, "name": "slash"})
+    assert created.status == 200, created
+    key_id = created.body["key"]["id"]
+    listed = await api.call("GET", f"{KEYS}/?projectId={P}")
+    assert listed.status == 200 and [k["id"] for k in listed.body["keys"]] == [key_id]
+    assert (await api.call("GET", f"{KEYS}/{key_id}/")).body["key"]["name"] == "slash"
+    by_name = await api.call("GET", f"{KEYS}/key-name/slash/?projectId={P}")
+    assert by_name.body["key"]["id"] == key_id
+    sealed = await api.call("POST", f"{KEYS}/{key_id}/encrypt/", {"plaintext": b64(b"m")})
+    assert sealed.status == 200
+    opened = await api.call("POST", f"{KEYS}/{key_id}/decrypt/", {"ciphertext": sealed.body["ciphertext"]})
+    assert opened.body == {"plaintext": b64(b"m")}
+    assert (await api.call("GET", "/healthz/", token=None)).body == {"status": "ok"}
+    patched = await api.call("PATCH", f"{KEYS}/{key_id}/", {"description": "d"})
+    assert patched.body["key"]["description"] == "d"
+    assert (await api.call("DELETE", f"{KEYS}/{key_id}/")).status == 200
+
+
+async def test_a_trailing_slash_is_checked_like_the_route_itself(api: Api) -> None:
+    key = await api.create("guarded")
+    encrypt = f"{KEYS}/{key['id']}/encrypt/"
+    missing = await api.call("POST", encrypt, {"plaintext": "YQ"}, token=None)
+    assert (missing.status, missing.body["message"]) == (401, "Token missing")
+    viewer = await api.call("POST", encrypt, {"plaintext": "YQ"}, token=VIEWER)
+    assert viewer.status == 403 and viewer.body["error"] == "PermissionDenied"
+    invalid = await api.call("POST", encrypt, {"plaintext": "!"})
+    assert invalid.status == 422 and invalid.body["message"][0]["path"] == ["plaintext"]
+    bad_id = await api.call("GET", f"{KEYS}/not-a-uuid/")
+    assert bad_id.status == 422
+
+
+async def test_only_one_trailing_slash_and_known_paths(api: Api) -> None:
+    for path in (f"{KEYS}//", "/api/v1/nothing/", "/healthz//"):
+        reply = await api.call("GET", path)
+        assert reply.status == 404, path
+        assert reply.body["message"] == f"Route GET:{path} not found"
+    reply = await api.call("PUT", f"{KEYS}/")  # a known path with another method: still Fastify's 404
+    assert (reply.status, reply.body["message"]) == (404, f"Route PUT:{KEYS}/ not found")
+
+
+async def test_trailing_slash_requests_are_named_audited_and_limited_as_the_route(
+    aiohttp_client: Any, api_settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from kms_api.app import create_app
+
+    # Three requests of burst: the slash and slash-less forms draw from one identity's bucket.
+    settings = replace(api_settings, rate_limit_rps=0.001, rate_limit_burst=3)
+    api = Api(await aiohttp_client(create_app(settings)))
+    labels = {"operation": "listKmsKeys", "status_class": "2xx", "algorithm": ""}
+    before = REGISTRY.get_sample_value("kubekms_requests_total", labels) or 0
+    caplog.set_level(logging.INFO, logger="kubekms.audit")
+    assert (await api.call("GET", f"{KEYS}/?projectId={P}")).status == 200
+    assert (await api.call("GET", f"{KEYS}?projectId={P}")).status == 200
+    assert (REGISTRY.get_sample_value("kubekms_requests_total", labels) or 0) == before + 2
+    routes = [getattr(r, "route", None) for r in caplog.records if r.name == "kubekms.audit"]
+    assert routes == [KEYS, KEYS]  # the canonical route, not the slashed spelling
+    assert (await api.call("GET", f"{KEYS}/?projectId={P}")).status == 200
+    limited = await api.call("GET", f"{KEYS}/?projectId={P}")
+    assert limited.status == 429 and limited.body["error"] == "RateLimitExceeded"
