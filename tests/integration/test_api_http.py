@@ -155,3 +155,66 @@ async def test_trailing_slash_requests_are_named_audited_and_limited_as_the_rout
     assert (await api.call("GET", f"{KEYS}/?projectId={P}")).status == 200
     limited = await api.call("GET", f"{KEYS}/?projectId={P}")
     assert limited.status == 429 and limited.body["error"] == "RateLimitExceeded"
+
+
+# -- CORS (opt-in, --cors-origins) ---------------------------------------------------------------
+
+APP_ORIGIN = "https://app.example.com"
+
+
+@pytest.fixture
+async def cors_api(aiohttp_client: Any, api_settings: Any) -> Api:
+    from kms_api.app import create_app
+
+    settings = replace(api_settings, cors_origins=(APP_ORIGIN, "http://localhost:3000"))
+    return Api(await aiohttp_client(create_app(settings)))
+
+
+def preflight_headers(origin: str, method: str = "POST") -> dict[str, str]:
+    return {
+        "Origin": origin,
+        "Access-Control-Request-Method": method,
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
+
+
+async def test_cors_preflight_is_answered_for_allowed_origins(cors_api: Api) -> None:
+    key = await cors_api.create("browser")
+    path = cors_api.key(key["id"], "encrypt")
+    reply = await cors_api.call("OPTIONS", path, token=None, headers=preflight_headers(APP_ORIGIN))
+    assert reply.status == 204
+    assert reply.headers["Access-Control-Allow-Origin"] == APP_ORIGIN
+    assert reply.headers["Access-Control-Allow-Credentials"] == "true"
+    assert reply.headers["Access-Control-Allow-Methods"] == "GET,HEAD,PUT,PATCH,POST,DELETE"
+    assert reply.headers["Access-Control-Allow-Headers"] == "authorization,content-type"
+    assert "Origin" in reply.headers.getall("Vary")
+    # The real request that follows: answered with the origin, and still authenticated.
+    sealed = await cors_api.call("POST", path, {"plaintext": b64(b"m")}, headers={"Origin": APP_ORIGIN})
+    assert sealed.status == 200 and sealed.headers["Access-Control-Allow-Origin"] == APP_ORIGIN
+    assert sealed.headers["Access-Control-Allow-Credentials"] == "true"
+    origin = {"Origin": APP_ORIGIN}
+    anonymous = await cors_api.call("POST", path, {"plaintext": "YQ"}, token=None, headers=origin)
+    assert anonymous.status == 401  # CORS lets the browser read the error, not skip the check
+    assert anonymous.headers["Access-Control-Allow-Origin"] == APP_ORIGIN
+
+
+async def test_cors_ignores_origins_not_on_the_list(cors_api: Api) -> None:
+    evil = "https://evil.example"
+    headers = preflight_headers(evil)
+    reply = await cors_api.call("OPTIONS", f"{KEYS}?projectId={P}", token=None, headers=headers)
+    assert (reply.status, reply.body["message"]) == (404, f"Route OPTIONS:{KEYS} not found")
+    assert "Access-Control-Allow-Origin" not in reply.headers
+    listed = await cors_api.call("GET", f"{KEYS}?projectId={P}", headers={"Origin": evil})
+    assert listed.status == 200 and "Access-Control-Allow-Origin" not in listed.headers
+    # A look-alike of an allowed origin is another origin.
+    for near in ("https://app.example.com.evil.example", "http://app.example.com", "https://app.example.com:8443"):
+        reply = await cors_api.call("GET", f"{KEYS}?projectId={P}", headers={"Origin": near})
+        assert "Access-Control-Allow-Origin" not in reply.headers, near
+
+
+async def test_cors_is_off_by_default(api: Api) -> None:
+    reply = await api.call("OPTIONS", KEYS, token=None, headers=preflight_headers(APP_ORIGIN))
+    assert reply.status == 404 and "Access-Control-Allow-Origin" not in reply.headers
+    listed = await api.call("GET", f"{KEYS}?projectId={P}", headers={"Origin": APP_ORIGIN})
+    assert listed.status == 200
+    assert not any(h.lower().startswith("access-control-") for h in listed.headers)

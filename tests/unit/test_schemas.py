@@ -336,3 +336,26 @@ def test_store_defaults_to_kubernetes_inside_a_pod() -> None:
     assert load_settings([], {}).store == "embedded"
     assert load_settings([], {"KUBERNETES_SERVICE_HOST": "10.0.0.1"}).store == "kubernetes"
     assert load_settings(["--store", "embedded"], {"KUBERNETES_SERVICE_HOST": "10.0.0.1"}).store == "embedded"
+
+
+def test_cors_origins_from_flag_or_environment() -> None:
+    from kms_api.settings import load_settings
+
+    assert load_settings([], {}).cors_origins == ()  # off by default
+    env = {"KUBEKMS_CORS_ORIGINS": "https://app.example.com, http://localhost:3000/"}
+    assert load_settings([], env).cors_origins == ("https://app.example.com", "http://localhost:3000")
+    flag = ["--cors-origins", "HTTPS://App.Example.com:443,https://b.example:8443,https://b.example:8443"]
+    assert load_settings(flag, env).cors_origins == ("https://app.example.com", "https://b.example:8443")
+    assert load_settings(["--cors-origins", "http://[::1]:8080"], {}).cors_origins == ("http://[::1]:8080",)
+
+
+@pytest.mark.parametrize(
+    "origin", ["*", "https://*.example.com", "app.example.com", "ftp://x.example", "https://x.example/app",
+               "https://user@x.example", "https://x.example:99999", "https://x.example?q=1"],
+)  # fmt: skip
+def test_cors_origins_must_be_plain_origins(origin: str) -> None:
+    from kms_api.settings import load_settings
+    from kms_core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--cors-origins takes origins like"):
+        load_settings(["--cors-origins", origin], {})
