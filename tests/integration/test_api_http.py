@@ -218,3 +218,51 @@ async def test_cors_is_off_by_default(api: Api) -> None:
     listed = await api.call("GET", f"{KEYS}?projectId={P}", headers={"Origin": APP_ORIGIN})
     assert listed.status == 200
     assert not any(h.lower().startswith("access-control-") for h in listed.headers)
+
+
+# -- 422 issue objects as Infisical's zod v4 shapes them ------------------------------------------
+
+
+async def test_422_issue_objects_match_zod_v4(api: Api) -> None:
+    async def issues(method: str, path: str, body: Any = None) -> list[dict[str, Any]]:
+        reply = await api.call(method, path, body)
+        assert (reply.status, reply.body["statusCode"]) == (422, 422)
+        assert reply.body["error"] == "ValidationFailure"
+        assert set(reply.body) == {"reqId", "statusCode", "message", "error"}
+        found: list[dict[str, Any]] = reply.body["message"]
+        return found
+
+    key = await api.create("wire")
+    # Missing field.
+    assert await issues("POST", api.key(key["id"], "encrypt"), {}) == [{
+        "expected": "string", "code": "invalid_type", "path": ["plaintext"],
+        "message": "Invalid input: expected string, received undefined",
+    }]  # fmt: skip
+    # Wrong type.
+    body = {"signingAlgorithm": "ECDSA_SHA_256", "data": "YQ", "isDigest": "true"}
+    assert await issues("POST", api.key(key["id"], "sign"), body) == [{
+        "expected": "boolean", "code": "invalid_type", "path": ["isDigest"],
+        "message": "Invalid input: expected boolean, received string",
+    }]  # fmt: skip
+    # Bad UUID.
+    [bad_id] = await issues("GET", api.key("6f1c1b1e-8a50-0c3e-9a43-1f2b3c4d5e6f"))  # version nibble 0
+    assert {k: v for k, v in bad_id.items() if k != "pattern"} == {
+        "origin": "string", "code": "invalid_format", "format": "uuid", "path": ["keyId"],
+        "message": "Invalid UUID",
+    }  # fmt: skip
+    assert bad_id["pattern"].startswith("/^([0-9a-fA-F]{8}-")
+    # Enum mismatch.
+    [enum] = await issues("POST", KEYS, {"projectId": P, "name": "e", "keyUsage": "encrypt"})
+    assert (enum["code"], enum["path"]) == ("invalid_value", ["keyUsage"])
+    assert enum["values"][0] == "encrypt-decrypt"
+    assert enum["message"].startswith('Invalid option: expected one of "encrypt-decrypt"|"sign-verify"|')
+    # Too long.
+    assert await issues("PATCH", api.key(key["id"]), {"description": "x" * 501}) == [{
+        "origin": "string", "code": "too_big", "maximum": 500, "inclusive": True, "path": ["description"],
+        "message": "Too big: expected string to have <=500 characters",
+    }]  # fmt: skip
+    # Too few, in an array.
+    [few] = await issues("POST", f"{KEYS}/bulk-export-private-keys", {"keyIds": []})
+    assert (few["code"], few["origin"], few["minimum"], few["message"]) == (
+        "too_small", "array", 1, "Too small: expected array to have >=1 items"
+    )
