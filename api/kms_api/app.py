@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from kms_api import metrics
+from kms_api import cors, metrics
 from kms_api.appkeys import OPENAPI, RESOURCES, SETTINGS, Resources, service_of
 from kms_api.auth.base import AuthBackend
 from kms_api.auth.tokens import build_token_auth
@@ -126,5 +126,6 @@ def create_app(
     if service is None or auth is None:
         app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(_key_gauge)
+    cors.install(app, settings.cors_origins)
     add_routes(app)
     return app

@@ -5,7 +5,9 @@ Scalar fields live here; base64 payloads in `kms_api.payloads`, arrays and objec
 
 Request validation and /openapi.json come from the same `Field` objects, so the documented
 contract cannot drift from the enforced one. Issues use Infisical's zod shapes and texts (spec §1,
-§3.1). Security property: issue messages name fields and limits, never echo submitted payloads.
+§3.1): zod v4's, which Infisical's current validator compiler (`z.safeDecode`) requires, with each
+issue's own fields (`expected`, `values`, `origin`, `minimum`/`maximum`, `format`, `pattern`).
+Security property: issue messages name fields and limits, never echo submitted payloads.
 """
 
 from __future__ import annotations
@@ -19,24 +21,51 @@ from kms_core.errors import Issue
 
 Path = tuple[str | int, ...]
 INVALID: Final = object()  # sentinel: the field produced issues, the value is unusable
+MISSING: Final = object()  # sentinel: the key is absent (JavaScript's `undefined`)
 
 _JSON_TYPE = {bool: "boolean", int: "number", float: "number", str: "string", list: "array", dict: "object"}
 
 
 def type_name(value: Any) -> str:
-    """zod's name for a received value's type (`Expected string, received number`)."""
+    """zod v4's name for a received value's type (`Invalid input: expected string, received number`)."""
+    if value is MISSING:
+        return "undefined"
     if value is None:
         return "null"
     return _JSON_TYPE.get(type(value), "unknown")
 
 
 def invalid_type(expected: str, value: Any, path: Path) -> Issue:
-    if value is MISSING:
-        return Issue("invalid_type", "Required", path)
-    return Issue("invalid_type", f"Expected {expected}, received {type_name(value)}", path)
+    """zod v4's `invalid_type` issue; a missing key is `received undefined` (v3 said `Required`)."""
+    message = f"Invalid input: expected {expected}, received {type_name(value)}"
+    return Issue("invalid_type", message, path, {"expected": expected})
 
 
-MISSING: Final = object()
+def too_small(origin: str, minimum: int, path: Path, message: str | None = None) -> Issue:
+    """zod v4's `too_small` for a length (string, array) or a number bound (inclusive)."""
+    unit = _UNITS.get(origin)
+    if message is None:
+        message = (
+            f"Too small: expected {origin} to have >={minimum} {unit}"
+            if unit
+            else f"Too small: expected {origin} to be >={minimum}"
+        )
+    return Issue("too_small", message, path, {"origin": origin, "minimum": minimum, "inclusive": True})
+
+
+def too_big(origin: str, maximum: int, path: Path, message: str | None = None) -> Issue:
+    """zod v4's `too_big`, the counterpart of `too_small`."""
+    unit = _UNITS.get(origin)
+    if message is None:
+        message = (
+            f"Too big: expected {origin} to have <={maximum} {unit}"
+            if unit
+            else f"Too big: expected {origin} to be <={maximum}"
+        )
+    return Issue("too_big", message, path, {"origin": origin, "maximum": maximum, "inclusive": True})
+
+
+_UNITS: Final = {"string": "characters", "array": "items"}
 
 
 @dataclass(frozen=True)
@@ -78,11 +107,9 @@ class String(Field):
             value = value.strip()
         before = len(issues)
         if len(value) < self.min_length:
-            msg = self.min_message or f"String must contain at least {self.min_length} character(s)"
-            issues.append(Issue("too_small", msg, path))
+            issues.append(too_small("string", self.min_length, path, self.min_message))
         if self.max_length is not None and len(value) > self.max_length:
-            msg = f"String must contain at most {self.max_length} character(s)"
-            issues.append(Issue("too_big", msg, path))
+            issues.append(too_big("string", self.max_length, path))
         return value if len(issues) == before else INVALID
 
     def openapi(self) -> dict[str, Any]:
@@ -111,12 +138,11 @@ class Slug(Field):
         value = value.strip()
         before = len(issues)
         if not value:
-            issues.append(
-                Issue("too_small", f"{self.label} field must be at least 1 lowercase character", path)
-            )
+            msg = f"{self.label} field must be at least 1 lowercase character"
+            issues.append(too_small("string", 1, path, msg))
         if len(value) > self.max_length:
             msg = f"{self.label} field must be at most {self.max_length} lowercase characters"
-            issues.append(Issue("too_big", msg, path))
+            issues.append(too_big("string", self.max_length, path, msg))
         if value and not _SLUG.fullmatch(value):
             msg = f"{self.label} field can only contain lowercase letters, numbers, and hyphens"
             issues.append(Issue("custom", msg, path))
@@ -131,14 +157,15 @@ class Enum(Field):
     values: tuple[str, ...] = ()
 
     def parse(self, value: Any, path: Path, issues: list[Issue]) -> Any:
-        if value in self.values and isinstance(value, str):
+        if isinstance(value, str) and value in self.values:
             return value
-        expected = " | ".join(f"'{v}'" for v in self.values)
-        if isinstance(value, str):
-            msg = f"Invalid enum value. Expected {expected}, received '{value}'"
+        # zod v4: one `invalid_value` issue whatever was received (a missing key included),
+        # listing the options; the received value is never echoed.
+        if len(self.values) == 1:
+            msg = f'Invalid input: expected "{self.values[0]}"'
         else:
-            msg = f"Expected {expected}, received {type_name(value)}"
-        issues.append(Issue("invalid_enum_value", msg, path))
+            msg = "Invalid option: expected one of " + "|".join(f'"{v}"' for v in self.values)
+        issues.append(Issue("invalid_value", msg, path, {"values": list(self.values)}))
         return INVALID
 
     def openapi(self) -> dict[str, Any]:
@@ -169,17 +196,22 @@ class QueryInt(Field):
             number = float(value.strip() or 0) if isinstance(value, str) else math.nan
         except ValueError:
             number = math.nan
-        if math.isnan(number):
-            issues.append(Issue("invalid_type", "Expected number, received nan", path))
+        if math.isnan(number) or math.isinf(number):
+            # z.coerce.number(): Number("abc") is NaN, which zod reports as received NaN.
+            received = "NaN" if math.isnan(number) else "Infinity"
+            message = f"Invalid input: expected number, received {received}"
+            issues.append(Issue("invalid_type", message, path, {"expected": "number", "received": received}))
             return INVALID
         if not number.is_integer():
-            issues.append(Issue("invalid_type", "Expected integer, received float", path))
+            # Stricter than z.coerce.number() (a page size of 1.5 has no meaning): z.int()'s issue.
+            message = "Invalid input: expected int, received number"
+            issues.append(Issue("invalid_type", message, path, {"expected": "int", "format": "safeint"}))
             return INVALID
         before = len(issues)
         if self.minimum is not None and number < self.minimum:
-            issues.append(Issue("too_small", f"Number must be greater than or equal to {self.minimum}", path))
+            issues.append(too_small("number", self.minimum, path))
         if self.maximum is not None and number > self.maximum:
-            issues.append(Issue("too_big", f"Number must be less than or equal to {self.maximum}", path))
+            issues.append(too_big("number", self.maximum, path))
         return int(number) if len(issues) == before else INVALID
 
     def openapi(self) -> dict[str, Any]:
@@ -198,6 +230,13 @@ _UUID = re.compile(
 )
 
 
+# zod v4's uuid regex as its issues report it (`pattern`: the JavaScript RegExp's toString()).
+UUID_PATTERN: Final = (
+    "/^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-8][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}"
+    "|00000000-0000-0000-0000-000000000000|ffffffff-ffff-ffff-ffff-ffffffffffff)$/"
+)
+
+
 def is_uuid(text: str) -> bool:
     """zod v4's strict RFC 9562 check: version 1-8, variant 10xx, plus the nil and max UUIDs."""
     return bool(_UUID.fullmatch(text))
@@ -210,7 +249,8 @@ class Uuid(Field):
             issues.append(invalid_type("string", value, path))
             return INVALID
         if not is_uuid(value):
-            issues.append(Issue("invalid_string", "Invalid uuid", path))
+            details = {"origin": "string", "format": "uuid", "pattern": UUID_PATTERN}
+            issues.append(Issue("invalid_format", "Invalid UUID", path, details))
             return INVALID
         # The strict pattern admits only the canonical 8-4-4-4-12 hex form, whose canonical
         # spelling (what uuid.UUID would print) is its lower case.

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kms_api.fields import INVALID, MISSING, Field, Path, invalid_type
+from kms_api.fields import INVALID, MISSING, Field, Path, invalid_type, too_big, too_small
 from kms_core.errors import Issue
 
 
@@ -25,11 +25,9 @@ class Array(Field):
             return INVALID
         before = len(issues)
         if len(value) < self.min_items:
-            issues.append(
-                Issue("too_small", f"Array must contain at least {self.min_items} element(s)", path)
-            )
+            issues.append(too_small("array", self.min_items, path))
         if self.max_items is not None and len(value) > self.max_items:
-            issues.append(Issue("too_big", f"Array must contain at most {self.max_items} element(s)", path))
+            issues.append(too_big("array", self.max_items, path))
         assert self.item is not None
         out = [self.item.parse(v, (*path, i), issues) for i, v in enumerate(value)]
         return out if len(issues) == before else INVALID
@@ -64,12 +62,11 @@ class Schema:
         out: dict[str, Any] = {}
         for f in self.fields:
             raw = data.get(f.name, MISSING)
-            if raw is MISSING:
-                if f.required:
-                    own.append(invalid_type("", MISSING, (*path, f.name)))
-                else:
-                    out[f.name] = f.default
+            if raw is MISSING and not f.required:
+                out[f.name] = f.default
                 continue
+            # A missing required key is parsed as `undefined`, so each field reports it as zod v4
+            # does for its type (`expected string, received undefined`, an enum's options).
             out[f.name] = f.parse(raw, (*path, f.name), own)
         if len(own) == before and self.refine is not None:
             self.refine(out, path, own)

@@ -14,6 +14,7 @@ from kms_api import schemas as s
 from kms_api.binding import Route, bind
 from kms_api.body import CRYPTO_LIMIT
 from kms_api.dispatch import KeyOperations
+from kms_api.trailingslash import TrailingSlash
 from kms_api.views import crypto, keys, system, transfer
 from kms_api.wire import KEY_DOC
 
@@ -288,10 +289,14 @@ ROUTES: tuple[Route, ...] = (
 
 
 def add_routes(app: web.Application, *, fast_dispatch: bool = True) -> None:
-    """Register every route; `fast_dispatch` puts `KeyOperations` first in the keys' bucket."""
+    """Register every route; `fast_dispatch` puts `KeyOperations` first in the keys' bucket.
+
+    `TrailingSlash` comes last: a path with one trailing slash resolves to its slash-less route.
+    """
     operations = KeyOperations(P)
     if fast_dispatch:
         app.router.register_resource(operations)
     for route in ROUTES:
         registered = app.router.add_route(route.method, route.path, bind(route), name=route.name)
         operations.add(registered.resource)  # type: ignore[arg-type]
+    app.router.register_resource(TrailingSlash(app.router))

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kms_api.cors import parse_origins
 from kms_core.errors import ConfigError
 
 STORES = ("embedded", "kubernetes")
@@ -38,6 +39,8 @@ class Settings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_reload_interval: float = 5.0
+    # Browser origins allowed to call the API cross-origin (CORS with credentials); none = off.
+    cors_origins: tuple[str, ...] = ()
     admin_token: str | None = field(default=None, repr=False)
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -69,6 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--tls-cert", help="PEM certificate chain; enables HTTPS (KUBEKMS_TLS_CERT)")
     parser.add_argument("--tls-key", help="PEM private key of --tls-cert (KUBEKMS_TLS_KEY)")
+    parser.add_argument(
+        "--cors-origins",
+        help="comma-separated browser origins allowed cross-origin, e.g. https://app.example.com;"
+        " off when empty (KUBEKMS_CORS_ORIGINS)",
+    )
     return parser
 
 
@@ -134,6 +142,7 @@ def load_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | No
         tls_reload_interval=_float(
             env.get("KUBEKMS_TLS_RELOAD_INTERVAL") or str(d.tls_reload_interval), "TLS reload interval"
         ),
+        cors_origins=parse_origins(pick(args.cors_origins, "KUBEKMS_CORS_ORIGINS", "")),
         admin_token=env.get("KUBEKMS_ADMIN_TOKEN") or None,
         env=env,
     )

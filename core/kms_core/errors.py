@@ -7,7 +7,7 @@ supplied by the caller, never key material or plaintext.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,14 +57,16 @@ class NotFound(KmsError):
 
 @dataclass(frozen=True)
 class Issue:
-    """One schema problem in Infisical's 422 shape: `{code, message, path}`."""
+    """One schema problem in Infisical's 422 shape: `{code, message, path}` plus the code's own
+    fields as zod v4 reports them (`expected`, `values`, `origin`, `minimum`, `format`, ...)."""
 
     code: str
     message: str
     path: Sequence[str | int] = field(default_factory=tuple)
+    details: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "path": list(self.path)}
+        return {**self.details, "code": self.code, "path": list(self.path), "message": self.message}
 
 
 class ValidationFailure(KmsError):

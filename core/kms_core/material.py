@@ -4,6 +4,7 @@
 ML-DSA. `mint` is the one function both modes (embedded API and Kubernetes operator) use to create
 a key's material. Security property: material leaves this module only sealed (bound by AAD to
 key id, version and algorithm) or through `export_private`, which callers gate on `isExportable`;
+imports of weak material (all-zero symmetric keys, RSA public exponents below 65537) are refused;
 error messages describe lengths and key kinds, never key bytes.
 """
 
@@ -14,6 +15,7 @@ from typing import Final
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kms_core.algorithms import SYMMETRIC, SYMMETRIC_KEY_BYTES, is_hmac
 from kms_core.errors import BadRequest
@@ -25,7 +27,20 @@ A = Algorithm
 
 HMAC_IMPORT_MIN: Final = 16
 HMAC_IMPORT_MAX: Final = 1024
-_PEM_HEADER: Final = b"-----BEGIN PRIVATE KEY-----"
+# The unencrypted PEM forms Node's createPrivateKey({format: "pem"}) takes, which is what
+# Infisical validates imports with: PKCS#8, PKCS#1 (`openssl genrsa -traditional`) and SEC1
+# (`openssl ecparam -genkey`). Encrypted PEM is refused: we have no passphrase to open it with.
+_PEM_HEADERS: Final = (
+    b"-----BEGIN PRIVATE KEY-----",
+    b"-----BEGIN RSA PRIVATE KEY-----",
+    b"-----BEGIN EC PRIVATE KEY-----",
+)
+# FIPS 186-5 (criteria for IFC key pairs): 65537 <= e < 2**256, e odd. Infisical's import
+# checks use the same bounds and wording.
+RSA_MIN_EXPONENT: Final = 65537
+RSA_MAX_EXPONENT: Final = 2**256
+WEAK_RSA_EXPONENT: Final = "RSA key public exponent must be odd, at least 65,537, and less than 2^256."
+ALL_ZERO_KEY: Final = "Invalid key material. An all-zero key is not allowed."
 
 # Infisical's wording for each declared algorithm in "does not match" errors (spec §2.15).
 _EXPECTED: Final[dict[Algorithm, str]] = {
@@ -75,7 +90,7 @@ def _parse_private(algorithm: Algorithm, data: bytes) -> bytes:
     try:
         if pqc:
             key: object = serialization.load_der_private_key(data, password=None)
-        elif data.lstrip().startswith(_PEM_HEADER):  # PKCS#8 only: no "BEGIN RSA/EC PRIVATE KEY"
+        elif data.lstrip().startswith(_PEM_HEADERS):
             key = serialization.load_pem_private_key(data, password=None)
         else:
             raise invalid
@@ -83,12 +98,32 @@ def _parse_private(algorithm: Algorithm, data: bytes) -> bytes:
         raise invalid from None
     if not keys.matches(algorithm, key):
         raise _mismatch(algorithm, keys.describe(key))
+    if isinstance(key, rsa.RSAPrivateKey):
+        _check_rsa_exponent(key.public_key().public_numbers().e)
     # Re-encode: stored material is always canonical PKCS#8 DER, whatever the input's wrapping.
     return keys.pkcs8_der(key)  # type: ignore[arg-type]  # matches() narrowed the key type
 
 
+def _check_rsa_exponent(exponent: int) -> None:
+    # A small exponent (3) makes unpadded or badly padded messages recoverable (cube roots,
+    # Coppersmith/Hastad) and is what a hand-made or legacy key tends to carry.
+    if not (RSA_MIN_EXPONENT <= exponent < RSA_MAX_EXPONENT and exponent % 2 == 1):
+        raise BadRequest(WEAK_RSA_EXPONENT)
+
+
+def _check_not_all_zero(data: bytes) -> None:
+    # An all-zero key is a placeholder or a failed read, never random material; a key nobody
+    # would guess wrong must not be accepted as a secret.
+    if not any(data):
+        raise BadRequest(ALL_ZERO_KEY)
+
+
 def parse_import(algorithm: Algorithm, data: bytes) -> bytes:
-    """Bulk-import material -> serialized material, or BadRequest with the spec §2.15 texts."""
+    """Bulk-import material -> serialized material, or BadRequest with the spec §2.15 texts.
+
+    Beyond Infisical's checks, weak material is refused: all-zero AES and HMAC keys and RSA
+    keys whose public exponent is below 65537.
+    """
     if algorithm in SYMMETRIC:
         expected = SYMMETRIC_KEY_BYTES[algorithm]
         if len(data) != expected:
@@ -96,13 +131,16 @@ def parse_import(algorithm: Algorithm, data: bytes) -> bytes:
                 f"Invalid key material length for {algorithm.value}. "
                 f"Expected {expected} bytes, got {len(data)}."
             )
+        _check_not_all_zero(data)
         return bytes(data)
     if is_hmac(algorithm):
         if not HMAC_IMPORT_MIN <= len(data) <= HMAC_IMPORT_MAX:
+            # Infisical's wording names HMAC, not the algorithm (unlike the AES length message).
             raise BadRequest(
-                f"Invalid key material length for {algorithm.value}. Expected between {HMAC_IMPORT_MIN} "
+                f"Invalid HMAC key material length. Expected between {HMAC_IMPORT_MIN} "
                 f"and {HMAC_IMPORT_MAX} bytes, got {len(data)}."
             )
+        _check_not_all_zero(data)
         return bytes(data)
     return _parse_private(algorithm, data)
 

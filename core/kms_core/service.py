@@ -40,8 +40,10 @@ _ROTATION_REFUSED = (
     "Only encrypt-decrypt keys support rotation. To rotate a sign-verify, MAC, or key-agreement "
     "key, create a new key and update your applications to use it."
 )
+# Infisical's text for an encrypt-decrypt key that is not symmetric (RSA_4096 with OAEP); its
+# second sentence is Infisical's, though it names other key kinds than the one refused.
 _RSA_ROTATION_REFUSED = (
-    "Only symmetric encrypt-decrypt keys support rotation. To rotate an RSA encrypt-decrypt key, "
+    "Only symmetric encrypt-decrypt keys support rotation. To rotate a sign-verify or MAC key, "
     "create a new key and update your applications to use it."
 )
 
@@ -71,10 +73,15 @@ class KeyService:
         return key
 
     async def usable(
-        self, key_id: str, action: str, authz: Authorizer, observe: KeyObserver | None = None
+        self, key_id: str, action: str, authz: Authorizer, observe: KeyObserver | None = None,
+        *, quoted: bool = True,
     ) -> Key:
-        """Spec §2.7 order: exists -> not disabled -> permitted. Usage is checked by the caller."""
-        key = await self._find(key_id)
+        """Spec §2.7 order: exists -> not disabled -> permitted. Usage is checked by the caller.
+
+        `quoted` picks the 404 text: Infisical quotes the id (`Key with ID "<id>" not found`)
+        everywhere except update, delete and rotate.
+        """
+        key = await self._find(key_id, quoted)
         if key.is_disabled:
             raise BadRequest("Key is disabled")
         await authz(action, key.project_id, key.name)
@@ -143,7 +150,9 @@ class KeyService:
         return deleted
 
     async def rotate(self, key_id: str, authz: Authorizer) -> Key:
-        key = await self.usable(key_id, "rotate", authz)
+        """A new current version of an AES key. The record returned is Infisical's: only `version`
+        changes (rotation writes the material table, not the key row, so `updatedAt` stays)."""
+        key = await self.usable(key_id, "rotate", authz, quoted=False)
         if key.key_usage != KeyUsage.ENCRYPT_DECRYPT:
             raise BadRequest(_ROTATION_REFUSED)
         if not algorithms.is_symmetric(key.algorithm):

@@ -185,6 +185,11 @@ async def test_case_34_rotation(api: Api) -> None:
     v1 = (await post(api, kid, "encrypt", {"plaintext": b64(b"one")})).body["ciphertext"]
     reply = await api.call("POST", api.key(kid, "rotate"))
     assert reply.status == 200 and reply.body["key"]["version"] == 2
+    # Infisical returns the key row, whose updatedAt a rotation does not touch.
+    assert {k: v for k, v in reply.body["key"].items() if k != "version"} == {
+        k: v for k, v in key.items() if k != "version"
+    }
+    assert (await api.call("GET", api.key(kid))).body["key"]["updatedAt"] == key["updatedAt"]
     v2 = unb64((await post(api, kid, "encrypt", {"plaintext": b64(b"two")})).body["ciphertext"])
     assert v2.endswith(b"v02") and v2[-7:-3] == (2).to_bytes(4, "big") and len(v2) == 3 + 35
     assert (await api.call("POST", api.key(kid, "rotate"))).body["key"]["version"] == 3
@@ -194,6 +199,26 @@ async def test_case_34_rotation(api: Api) -> None:
     await api.call("PATCH", api.key(kid), {"isDisabled": True})
     reply = await api.call("POST", api.key(kid, "rotate"))
     assert (reply.status, reply.body["message"]) == (400, "Key is disabled")
+
+
+async def test_rotate_error_texts_are_infisicals(api: Api) -> None:
+    missing = "6f1c1b1e-8a50-4c3e-9a43-1f2b3c4d5e6f"
+    reply = await api.call("POST", api.key(missing, "rotate"))
+    assert (reply.status, reply.body["message"]) == (404, f"Key with ID {missing} not found")  # unquoted
+    sign = await api.create("ec-sign", keyUsage="sign-verify", algorithm="ECC_NIST_P256")
+    reply = await api.call("POST", api.key(sign["id"], "rotate"))
+    assert (reply.status, reply.body["message"]) == (
+        400,
+        "Only encrypt-decrypt keys support rotation. To rotate a sign-verify, MAC, or key-agreement "
+        "key, create a new key and update your applications to use it.",
+    )
+    rsa_enc = await api.create("rsa-enc", keyUsage="encrypt-decrypt", algorithm="RSA_4096")
+    reply = await api.call("POST", api.key(rsa_enc["id"], "rotate"))
+    assert (reply.status, reply.body["message"]) == (
+        400,
+        "Only symmetric encrypt-decrypt keys support rotation. To rotate a sign-verify or MAC key, "
+        "create a new key and update your applications to use it.",
+    )
 
 
 async def test_case_36_ed25519(api: Api) -> None:

@@ -168,6 +168,7 @@ def test_rotate_bumps_version_and_old_ciphertexts_decrypt(
     status, body = kube_api.call("POST", f"{path}/rotate", token)
     assert status == 200, body
     assert body["key"]["version"] == 2
+    assert body["key"]["updatedAt"] == key["updatedAt"]  # as Infisical: rotation leaves the row alone
     obj = kube_cluster.get(KMSKEYS, "team-a", "payments")
     assert obj is not None and obj["status"]["version"] == 2
     secret = kube_cluster.get(SECRETS, KUBEKMS_NAMESPACE, f"kmskey-{key['id']}")

@@ -387,7 +387,7 @@ async def test_rotate_appends_versions_newest_first(store: SqliteStore) -> None:
     v2, v3 = os.urandom(40), os.urandom(40)
     await asyncio.sleep(0.002)
     second = await store.rotate(key.id, 1, v2)
-    assert second.version == 2 and second.updated_at > key.updated_at
+    assert second.version == 2 and second.updated_at == key.updated_at  # as Infisical: row untouched
     third = await store.rotate(key.id, 2, v3)
     assert third.version == 3 and (await store.get(key.id)) == third
     versions = list(await store.versions(key.id))

@@ -131,7 +131,7 @@ def test_hmac_import_accepts_16_to_1024_bytes(size: int, ok: bool) -> None:
         assert material.parse_import(A.HMAC_SHA_256, key) == key
     else:
         assert rejected(A.HMAC_SHA_256, key) == (
-            f"Invalid key material length for HMAC_SHA_256. Expected between 16 and 1024 bytes, got {size}."
+            f"Invalid HMAC key material length. Expected between 16 and 1024 bytes, got {size}."
         )
 
 
@@ -150,16 +150,88 @@ def test_ec_and_ed25519_pem_import_gives_a_working_keyring(algorithm: A) -> None
 INVALID_PEM = "Invalid private key material. Expected a PKCS8 PEM-encoded private key."
 
 
-def test_non_pkcs8_pem_inputs_are_invalid(rsa_4096_material: bytes) -> None:
+def test_unusable_pem_inputs_are_invalid(rsa_4096_material: bytes) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     traditional = key.private_bytes(PEM, serialization.PrivateFormat.TraditionalOpenSSL, NO_ENC)
     encrypted = key.private_bytes(PEM, PKCS8, serialization.BestAvailableEncryption(b"pw"))
+    encrypted_sec1 = key.private_bytes(
+        PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.BestAvailableEncryption(b"pw")
+    )
     der = key.private_bytes(DER, PKCS8, NO_ENC)
     public = key.public_key().public_bytes(PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     broken = pem(key).replace(b"M", b"A", 3)
-    for data in (traditional, encrypted, der, public, broken, b"", b"garbage"):
+    broken_sec1 = traditional.replace(b"M", b"A", 3)
+    for data in (encrypted, encrypted_sec1, der, public, broken, broken_sec1, b"", b"garbage"):
         assert rejected(A.ECC_NIST_P256, data) == INVALID_PEM, data[:40]
     assert rejected(A.RSA_4096, rsa_4096_material) == INVALID_PEM  # DER where PEM is expected
+    assert material.parse_import(A.ECC_NIST_P256, traditional) == key.private_bytes(DER, PKCS8, NO_ENC)
+
+
+def test_openssl_pkcs1_rsa_pem_is_accepted_and_stored_as_pkcs8_der(openssl_keys: dict[str, bytes]) -> None:
+    data = openssl_keys["rsa-pkcs1"]
+    assert data.startswith(b"-----BEGIN RSA PRIVATE KEY-----")
+    stored = material.parse_import(A.RSA_4096, data)
+    key = serialization.load_pem_private_key(data, None)
+    assert stored == key.private_bytes(DER, PKCS8, NO_ENC)  # normalised: PKCS#8 DER, not the PEM
+    ring = Keyring(A.RSA_4096, {1: stored}, 1)
+    spki = key.public_key().public_bytes(DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert ring.public_key() == spki
+    assert material.export_private(A.RSA_4096, stored).startswith(b"-----BEGIN PRIVATE KEY-----\n")
+
+
+@pytest.mark.parametrize(
+    ("curve", "algorithm"),
+    [("prime256v1", A.ECC_NIST_P256), ("secp384r1", A.ECC_NIST_P384), ("secp521r1", A.ECC_NIST_P521)],
+)
+def test_openssl_sec1_ec_pem_is_accepted_and_stored_as_pkcs8_der(
+    openssl_keys: dict[str, bytes], curve: str, algorithm: A
+) -> None:
+    data = openssl_keys[f"ec-{curve}"]
+    assert data.startswith(b"-----BEGIN EC PRIVATE KEY-----")
+    stored = material.parse_import(algorithm, data)
+    key = serialization.load_pem_private_key(data, None)
+    assert stored == key.private_bytes(DER, PKCS8, NO_ENC)
+    assert Keyring(algorithm, {1: stored}, 1).public_key() == key.public_key().public_bytes(
+        DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    other = A.ECC_NIST_P384 if algorithm is A.ECC_NIST_P256 else A.ECC_NIST_P256
+    assert rejected(other, data).startswith("Key material does not match the declared algorithm.")
+
+
+# -- weak material -------------------------------------------------------------------------------
+
+WEAK_RSA = "RSA key public exponent must be odd, at least 65,537, and less than 2^256."
+ALL_ZERO = "Invalid key material. An all-zero key is not allowed."
+
+
+def test_rsa_with_public_exponent_3_is_refused(openssl_keys: dict[str, bytes]) -> None:
+    data = openssl_keys["rsa-e3"]
+    key = serialization.load_pem_private_key(data, None)
+    assert isinstance(key, rsa.RSAPrivateKey) and key.public_key().public_numbers().e == 3
+    assert key.key_size == 4096  # the size is right: only the exponent is refused
+    assert rejected(A.RSA_4096, data) == WEAK_RSA
+    traditional = key.private_bytes(PEM, serialization.PrivateFormat.TraditionalOpenSSL, NO_ENC)
+    assert rejected(A.RSA_4096, traditional) == WEAK_RSA  # whatever the PEM form
+
+
+@pytest.mark.parametrize("algorithm", [A.AES_256_GCM, A.AES_128_GCM])
+def test_all_zero_aes_keys_are_refused(algorithm: A) -> None:
+    size = 32 if algorithm is A.AES_256_GCM else 16
+    assert rejected(algorithm, bytes(size)) == ALL_ZERO
+    almost = bytes(size - 1) + b"\x01"  # one set bit is enough: the check is for placeholders
+    assert material.parse_import(algorithm, almost) == almost
+
+
+@pytest.mark.parametrize("size", [16, 32, 1024])
+def test_all_zero_hmac_keys_are_refused(size: int) -> None:
+    assert rejected(A.HMAC_SHA_256, bytes(size)) == ALL_ZERO
+    assert rejected(A.HMAC_SHA_512, bytes(size)) == ALL_ZERO
+    assert material.parse_import(A.HMAC_SHA_256, b"\x80" + bytes(size - 1)) == b"\x80" + bytes(size - 1)
+
+
+def test_length_is_reported_before_all_zero() -> None:
+    assert rejected(A.AES_256_GCM, bytes(31)).startswith("Invalid key material length")
+    assert rejected(A.HMAC_SHA_256, bytes(8)).startswith("Invalid HMAC key material length")
 
 
 def test_declared_algorithm_must_match() -> None:

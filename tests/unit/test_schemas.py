@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kms_api import schemas as s
-from kms_api.fields import INVALID, is_uuid
+from kms_api.fields import INVALID, UUID_PATTERN, is_uuid
 from kms_api.objects import Schema
 from kms_api.openapi import build_openapi
 from kms_api.payloads import Base64, decode_base64
@@ -113,12 +113,22 @@ def test_field_limits_and_labels(schema: Schema, field: str, label: str, limit: 
 
 
 def test_missing_and_wrongly_typed_payloads() -> None:
-    assert parse(s.ENCRYPT, {})[1] == [{"code": "invalid_type", "message": "Required", "path": ["plaintext"]}]
-    assert messages(s.ENCRYPT, {"plaintext": 5}) == ["Expected string, received number"]
+    # zod v4 (Infisical's validator compiler calls z.safeDecode, a v4 API): a missing key is
+    # `received undefined`, where v3 said "Required".
+    assert parse(s.ENCRYPT, {})[1] == [{
+        "expected": "string", "code": "invalid_type", "path": ["plaintext"],
+        "message": "Invalid input: expected string, received undefined",
+    }]  # fmt: skip
+    assert messages(s.ENCRYPT, {"plaintext": 5}) == ["Invalid input: expected string, received number"]
     assert messages(s.SIGN, {"signingAlgorithm": "ECDSA_SHA_256", "data": "YQ", "isDigest": "true"}) == [
-        "Expected boolean, received string"
+        "Invalid input: expected boolean, received string"
     ]
-    assert parse(s.ENCRYPT, [])[1][0]["path"] == []
+    assert parse(s.ENCRYPT, [])[1] == [{
+        "expected": "object", "code": "invalid_type", "path": [],
+        "message": "Invalid input: expected object, received array",
+    }]  # fmt: skip
+    _, issues = parse(s.BULK_IMPORT, {"projectId": "p", "keys": {}})
+    assert issues[0]["message"] == "Invalid input: expected array, received object"
 
 
 # ---------------------------------------------------------------- names, descriptions, enums
@@ -163,17 +173,31 @@ def test_description() -> None:
     _, issues = parse(s.CREATE_KEY, {"projectId": "p", "name": "a", "description": "x" * 501})
     assert [(i["code"], i["path"]) for i in issues] == [("too_big", ["description"])]
     assert messages(s.CREATE_KEY, {"projectId": "p", "name": "a", "description": None}) == [
-        "Expected string, received null"
+        "Invalid input: expected string, received null"
     ]
+    assert issues == [{
+        "origin": "string", "code": "too_big", "maximum": 500, "inclusive": True, "path": ["description"],
+        "message": "Too big: expected string to have <=500 characters",
+    }]  # fmt: skip
 
 
 def test_enum_issues() -> None:
-    _, issues = parse(s.CREATE_KEY, {"projectId": "p", "name": "a", "keyUsage": "encrypt"})
-    assert issues[0]["code"] == "invalid_enum_value"
-    assert issues[0]["path"] == ["keyUsage"]
-    assert "received 'encrypt'" in issues[0]["message"]
+    usages = ["encrypt-decrypt", "sign-verify", "generate-verify-mac", "key-agreement"]
+    assert list(s.USAGES) == usages
+    expected = {
+        "code": "invalid_value", "values": usages, "path": ["keyUsage"],
+        "message": 'Invalid option: expected one of "encrypt-decrypt"|"sign-verify"|"generate-verify-mac"'
+                   '|"key-agreement"',
+    }  # fmt: skip
+    for wrong in ("encrypt", 5, None):  # zod v4: one issue whatever was received, never echoed
+        _, issues = parse(s.CREATE_KEY, {"projectId": "p", "name": "a", "keyUsage": wrong})
+        assert issues == [expected], wrong
     _, issues = parse(s.CREATE_KEY, {"projectId": "p", "name": "a", "algorithm": "aes-512-gcm"})
-    assert [(i["code"], i["path"]) for i in issues] == [("invalid_enum_value", ["algorithm"])]
+    assert [(i["code"], i["path"]) for i in issues] == [("invalid_value", ["algorithm"])]
+    # A missing required enum is an enum mismatch too (zod v4 checks membership of `undefined`).
+    entry = {"name": "imp", "algorithm": "aes-256-gcm", "keyMaterial": "YQ"}
+    _, issues = parse(s.BULK_IMPORT, {"projectId": "p", "keys": [entry]})
+    assert issues == [{**expected, "path": ["keys", 0, "keyUsage"]}]
 
 
 # ---------------------------------------------------------------- create: usage and algorithm
@@ -264,8 +288,8 @@ def test_list_query_defaults_and_coercion() -> None:
         ("offset", "-1", "too_small"),
         ("offset", "x1", "invalid_type"),
         ("limit", "1.5", "invalid_type"),
-        ("orderBy", "createdAt", "invalid_enum_value"),
-        ("orderDirection", "up", "invalid_enum_value"),
+        ("orderBy", "createdAt", "invalid_value"),
+        ("orderDirection", "up", "invalid_value"),
     ],
 )
 def test_list_query_rules(param: str, value: str, code: str) -> None:
@@ -273,9 +297,21 @@ def test_list_query_rules(param: str, value: str, code: str) -> None:
     assert [(i["code"], i["path"]) for i in issues] == [(code, [param])]
 
 
+def test_list_query_number_messages() -> None:
+    assert parse(s.LIST_QUERY, {"projectId": "p", "limit": "0"})[1] == [{
+        "origin": "number", "code": "too_small", "minimum": 1, "inclusive": True, "path": ["limit"],
+        "message": "Too small: expected number to be >=1",
+    }]  # fmt: skip
+    too_big = ["Too big: expected number to be <=100"]
+    assert messages(s.LIST_QUERY, {"projectId": "p", "limit": "101"}) == too_big
+    assert messages(s.LIST_QUERY, {"projectId": "p", "offset": "x"}) == [
+        "Invalid input: expected number, received NaN"  # z.coerce.number(): Number("x") is NaN
+    ]
+
+
 def test_project_id_required_for_get_by_name() -> None:
     assert messages(s.PROJECT_QUERY, {"projectId": ""}) == ["Project ID is required"]
-    assert messages(s.PROJECT_QUERY, {}) == ["Required"]
+    assert messages(s.PROJECT_QUERY, {}) == ["Invalid input: expected string, received undefined"]
 
 
 # ---------------------------------------------------------------- bulk requests
@@ -302,16 +338,18 @@ def test_bulk_import_entry_rules() -> None:
         s.BULK_IMPORT, {"projectId": "p", "keys": [{**entry, "encryptionAlgorithm": "aes-128-gcm"}]}
     )
     assert out["keys"][0]["algorithm"] is Algorithm.AES_128_GCM
-    assert messages(s.BULK_IMPORT, {"projectId": "p", "keys": []}) == [
-        "Array must contain at least 1 element(s)"
-    ]
+    too_small = ["Too small: expected array to have >=1 items"]
+    assert messages(s.BULK_IMPORT, {"projectId": "p", "keys": []}) == too_small
 
 
 def test_bulk_export_ids() -> None:
     ids = [str(uuid.uuid4()) for _ in range(101)]
-    assert messages(s.BULK_EXPORT, {"keyIds": ids}) == ["Array must contain at most 100 element(s)"]
+    assert messages(s.BULK_EXPORT, {"keyIds": ids}) == ["Too big: expected array to have <=100 items"]
     _, issues = parse(s.BULK_EXPORT, {"keyIds": ["nope"]})
-    assert issues == [{"code": "invalid_string", "message": "Invalid uuid", "path": ["keyIds", 0]}]
+    assert issues == [{
+        "origin": "string", "code": "invalid_format", "format": "uuid", "pattern": UUID_PATTERN,
+        "path": ["keyIds", 0], "message": "Invalid UUID",
+    }]  # fmt: skip
 
 
 # ---------------------------------------------------------------- openapi from the same definitions
@@ -336,3 +374,40 @@ def test_store_defaults_to_kubernetes_inside_a_pod() -> None:
     assert load_settings([], {}).store == "embedded"
     assert load_settings([], {"KUBERNETES_SERVICE_HOST": "10.0.0.1"}).store == "kubernetes"
     assert load_settings(["--store", "embedded"], {"KUBERNETES_SERVICE_HOST": "10.0.0.1"}).store == "embedded"
+
+
+def test_cors_origins_from_flag_or_environment() -> None:
+    from kms_api.settings import load_settings
+
+    assert load_settings([], {}).cors_origins == ()  # off by default
+    env = {"KUBEKMS_CORS_ORIGINS": "https://app.example.com, http://localhost:3000/"}
+    assert load_settings([], env).cors_origins == ("https://app.example.com", "http://localhost:3000")
+    flag = ["--cors-origins", "HTTPS://App.Example.com:443,https://b.example:8443,https://b.example:8443"]
+    assert load_settings(flag, env).cors_origins == ("https://app.example.com", "https://b.example:8443")
+    assert load_settings(["--cors-origins", "http://[::1]:8080"], {}).cors_origins == ("http://[::1]:8080",)
+
+
+@pytest.mark.parametrize(
+    "origin", ["*", "https://*.example.com", "app.example.com", "ftp://x.example", "https://x.example/app",
+               "https://user@x.example", "https://x.example:99999", "https://x.example?q=1"],
+)  # fmt: skip
+def test_cors_origins_must_be_plain_origins(origin: str) -> None:
+    from kms_api.settings import load_settings
+    from kms_core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--cors-origins takes origins like"):
+        load_settings(["--cors-origins", origin], {})
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["6f1c1b1e-8a50-4c3e-9a43-1f2b3c4d5e6f", "6F1C1B1E-8A50-4C3E-9A43-1F2B3C4D5E6F",
+     "00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff",
+     "6f1c1b1e-8a50-0c3e-9a43-1f2b3c4d5e6f", "6f1c1b1e-8a50-4c3e-7a43-1f2b3c4d5e6f",
+     "6f1c1b1e8a504c3e9a431f2b3c4d5e6f", "nope"],
+)  # fmt: skip
+def test_reported_uuid_pattern_is_the_one_enforced(text: str) -> None:
+    """The `pattern` a 422 reports (zod v4's regex, as JavaScript prints it) accepts exactly what
+    the server accepts."""
+    assert UUID_PATTERN.startswith("/^") and UUID_PATTERN.endswith("$/")
+    assert bool(re.fullmatch(UUID_PATTERN[2:-2], text)) == is_uuid(text)

@@ -125,9 +125,8 @@ class KmsKeyWriter:
             raise BadRequest("The key was rotated concurrently; retry with its current version")
         ns, name = _name(obj)
         target = expected_version + 1
-        patch = {"metadata": {"annotations": {
-            kk.ROTATE_ANNOTATION: str(target), kk.UPDATED_ANNOTATION: kk.iso(datetime.now(UTC)),
-        }}}
+        # No updated-at stamp: Infisical's rotation leaves the key's updatedAt alone.
+        patch = {"metadata": {"annotations": {kk.ROTATE_ANNOTATION: str(target)}}}
         await self._patch(key_id, ns, name, patch)
         uid = (obj.get("metadata") or {}).get("uid")
         return await self._wait(ns, name, uid, lambda o: kk.is_ready(o) and kk.version(o) >= target,

@@ -230,10 +230,8 @@ class SqliteStore:
                 raise BadRequest("Key was rotated concurrently; retry")
             new = expected_version + 1
             conn.execute("INSERT INTO key_versions VALUES (?, ?, ?, ?)", (key_id, new, sealed, now))
-            conn.execute(
-                "UPDATE keys SET version = ?, updated_at = MAX(?, updated_at + 1) WHERE id = ?",
-                (new, now, key_id),
-            )
+            # updated_at stays: Infisical's rotation leaves the key row's updatedAt alone.
+            conn.execute("UPDATE keys SET version = ? WHERE id = ?", (new, key_id))
             return self._locked_get(conn, key_id)
 
         try:
