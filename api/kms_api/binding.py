@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from kms_api import audit
+from kms_api import audit, projects
 from kms_api.appkeys import auth_of, exchange_of
 from kms_api.auth.base import Identity
 from kms_api.body import DEFAULT_LIMIT, read_json
@@ -94,6 +94,9 @@ def bind(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]
     # Looked up once: the route table is static.
     params_schema, body_schema, query_schema = route.params, route.body, route.query
     body_limit, view, name = route.body_limit, route.view, route.name
+    # Routes that name a project get the mode's project rule (a namespace in Kubernetes mode).
+    project_in_body = projects.takes_project(body_schema)
+    project_in_query = projects.takes_project(query_schema)
 
     async def handler(request: web.Request) -> web.StreamResponse:
         body: dict[str, Any] = {}
@@ -104,6 +107,8 @@ def bind(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]
             body = _validate(body_schema, raw_body) if body_schema is not None else {}
             # The query string is only parsed for routes that take one.
             query = _validate(query_schema, dict(request.query)) if query_schema is not None else {}
+            if project_in_body or project_in_query:
+                projects.check(request.app, body if project_in_body else query)
             result = await view(Call(request, params, query, body))
         except Exception as exc:
             audit.record(request, name, exc=exc)

@@ -152,6 +152,38 @@ class Slug(Field):
         return {"type": "string", "minLength": 1, "maxLength": self.max_length, "pattern": _SLUG.pattern}
 
 
+# RFC 1123 label, as Kubernetes validates namespace names (k8s.io/apimachinery IsDNS1123Label).
+_DNS_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?")
+DNS_LABEL_MAX = 63
+
+
+@dataclass(frozen=True)
+class DnsLabel(Field):
+    """A Kubernetes namespace name: 1-63 of [a-z0-9-], starting and ending alphanumeric.
+
+    Security property: a value that passes cannot change the shape of an API-server URL it is
+    put into (no `/`, `.`, `%`, `?`, whitespace or upper case), so it names one namespace only.
+    """
+
+    label: str = "projectId"
+
+    def parse(self, value: Any, path: Path, issues: list[Issue]) -> Any:
+        if not isinstance(value, str):
+            issues.append(invalid_type("string", value, path))
+            return INVALID
+        if len(value) <= DNS_LABEL_MAX and _DNS_LABEL.fullmatch(value):
+            return value
+        msg = (
+            f"{self.label} must be a Kubernetes namespace name: at most {DNS_LABEL_MAX} lowercase "
+            "letters, digits and '-', starting and ending with a letter or digit"
+        )
+        issues.append(Issue("invalid_string", msg, path))
+        return INVALID
+
+    def openapi(self) -> dict[str, Any]:
+        return {"type": "string", "minLength": 1, "maxLength": DNS_LABEL_MAX, "pattern": _DNS_LABEL.pattern}
+
+
 @dataclass(frozen=True)
 class Enum(Field):
     values: tuple[str, ...] = ()

@@ -1,12 +1,19 @@
 """The KMS operations behind every API route, independent of HTTP and of the store.
 
 Both modes (embedded SQLite and Kubernetes) run these same functions; views only parse input,
-call one method and serialise the result. The check order of spec §2.7 lives here, once:
-key exists (404) -> disabled (400) -> permission (403) -> key usage (400).
+call one method and serialise the result. The check order lives here, once:
+key exists (404) -> permission (403) -> disabled (400) -> key usage (400).
 
-Security property: unsealed material exists only inside `Keyring` objects held in a bounded
-in-memory cache; nothing here logs or returns material except `export_private_key` and
-`bulk_export`, which require `isExportable` and the `export-private-key` permission.
+Infisical checks "disabled" before the permission (spec §2.7); KubeKMS authorises first, so a
+caller without rights on a project learns nothing about its keys beyond the existence of a key id
+it already holds (ids are random UUIDs): an existing key is 403 whether it is enabled or
+disabled, of which usage or in which project; a missing one stays 404.
+
+Security property: authorise before revealing — no state of a key (disabled, usage, project,
+export flag, delete protection) reaches a caller before the authorizer allowed the action on it.
+Unsealed material exists only inside `Keyring` objects held in a bounded in-memory cache;
+nothing here logs or returns material except `export_private_key` and `bulk_export`, which
+require `isExportable` and the `export-private-key` permission.
 """
 
 from __future__ import annotations
@@ -76,15 +83,16 @@ class KeyService:
         self, key_id: str, action: str, authz: Authorizer, observe: KeyObserver | None = None,
         *, quoted: bool = True,
     ) -> Key:
-        """Spec §2.7 order: exists -> not disabled -> permitted. Usage is checked by the caller.
+        """exists -> permitted -> not disabled; usage is checked by the caller. Deliberately not
+        spec §2.7's order (disabled before permission): see the module docstring.
 
         `quoted` picks the 404 text: Infisical quotes the id (`Key with ID "<id>" not found`)
         everywhere except update, delete and rotate.
         """
         key = await self._find(key_id, quoted)
+        await authz(action, key.project_id, key.name)
         if key.is_disabled:
             raise BadRequest("Key is disabled")
-        await authz(action, key.project_id, key.name)
         if observe is not None:
             observe(key)
         return key

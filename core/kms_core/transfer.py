@@ -59,6 +59,11 @@ async def export_private_key(svc: KeyService, key_id: str, authz: Authorizer) ->
 
 
 async def bulk_export(svc: KeyService, key_ids: Iterable[str], authz: Authorizer) -> ExportList:
+    """Infisical's checks in Infisical's relative order (disabled -> same project -> exportable),
+    but every one of them after the permission check, which runs for each key (its own project
+    and name): a caller learns whether the keys are disabled, exportable or in one project only
+    once it may export every one of them. Missing ids are still 404 (they reveal nothing the
+    caller did not send)."""
     ids = list(dict.fromkeys(key_ids))  # de-duplicate, keep order
     found = [k for k in [await svc.store.get(i) for i in ids] if k is not None]
     if not found:
@@ -66,13 +71,15 @@ async def bulk_export(svc: KeyService, key_ids: Iterable[str], authz: Authorizer
     if len(found) != len(ids):
         missing = sorted(set(ids) - {k.id for k in found}, key=ids.index)
         raise NotFound(f"Keys not found for IDs: {', '.join(missing)}")
-    if len({k.project_id for k in found}) > 1:
-        raise BadRequest("All keys must belong to the same project")
-    await authz("export-private-key", found[0].project_id, None)
-    out: ExportList = []
+    for key in found:
+        await authz("export-private-key", key.project_id, key.name)
     for key in found:
         if key.is_disabled:
             raise BadRequest(f'Key with ID "{key.id}" is disabled')
+    if len({k.project_id for k in found}) > 1:
+        raise BadRequest("All keys must belong to the same project")
+    out: ExportList = []
+    for key in found:
         if not key.is_exportable:
             raise BadRequest("You are not allowed to export this key")
         ring = await svc.keyring(key)

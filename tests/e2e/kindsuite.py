@@ -25,6 +25,7 @@ RELEASE = "kubekms"
 API_URL = os.environ.get("KUBEKMS_E2E_URL", "http://127.0.0.1:30080")
 HELM = os.environ.get("HELM", str(ROOT / ".tools" / "helm"))
 TENANT = "e2e-tenant"
+TOKEN_AUDIENCE = "kubekms"  # the chart's default api.tokenAudience
 
 
 def run(*cmd: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -118,7 +119,9 @@ def service_account(namespace: str, name: str, cluster_role: str | None) -> Api:
     if cluster_role:
         kubectl("create", "rolebinding", f"{name}-{cluster_role}", "-n", namespace,
                 f"--clusterrole={cluster_role}", f"--serviceaccount={namespace}:{name}", check=False)
-    token = kubectl("create", "token", name, "-n", namespace, "--duration=1h").stdout.strip()
+    # The chart's API requires tokens for its audience (api.tokenAudience, default "kubekms").
+    token = kubectl("create", "token", name, "-n", namespace, "--duration=1h", "--audience", TOKEN_AUDIENCE)
+    token = token.stdout.strip()
     return Api(token)
 
 

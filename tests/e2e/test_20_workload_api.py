@@ -30,6 +30,14 @@ def test_invalid_token_is_403() -> None:
     assert status == 403
 
 
+def test_a_token_for_the_kubernetes_api_is_not_a_kubekms_credential(admin: Api, tenant: str) -> None:
+    """Only tokens projected for the chart's audience are accepted, whatever the RBAC binding."""
+    service_account(tenant, "app-default-token", "kubekms-admin")
+    default = kubectl("create", "token", "app-default-token", "-n", tenant, "--duration=10m").stdout.strip()
+    status, payload = Api(default).call("GET", f"/api/v1/kms/keys?projectId={tenant}")
+    assert status == 403 and payload["error"] == "TokenError"
+
+
 def test_rbac_denies_what_the_role_does_not_grant(admin: Api, tenant: str) -> None:
     key = admin.create_key(tenant, "rbac-key")
     wait_ready(tenant, "rbac-key")

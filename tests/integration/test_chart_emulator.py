@@ -34,7 +34,9 @@ from kube.kmskeys import unseal_all, wait_ready
 from kube.release import Release
 
 KEYS = "/api/v1/kms/keys"
-TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+# Where the helm-test Pod's projected KubeKMS token is mounted (the kubelet would write it there).
+TOKEN_FILE = "/var/run/secrets/kubekms/token"
+AUDIENCE = "kubekms"  # the chart's default api.tokenAudience
 # The verbs README.md documents for kubekms-cryptographic-operator: the chart must grant exactly these.
 CRYPTO_VERBS = {"get", "list", "encrypt", "decrypt", "sign", "verify", "generate-mac", "verify-mac"}
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -159,7 +161,7 @@ def lifecycle(release: Release, cluster: Cluster, api: ApiProcess, grants: Grant
     groups = ["system:serviceaccounts", "system:serviceaccounts:team-a", "system:authenticated"]
     verbs = grants.verbs(user, groups, "kubekms.io", "kmskeys", "team-a")
     assert verbs == CRYPTO_VERBS
-    token = cluster.rbac.add_service_account("team-a", "app")
+    token = cluster.rbac.add_service_account("team-a", "app", audiences=[AUDIENCE])  # projected
     key_id = key["status"]["keyId"]
     path = f"{KEYS}/{key_id}"
     plain = base64.b64encode(b"order 42").decode()
@@ -184,9 +186,13 @@ def lifecycle(release: Release, cluster: Cluster, api: ApiProcess, grants: Grant
     stored = cluster.get(KMSKEYS, "team-a", "app-data")
     assert stored is not None and stored["status"]["version"] == 1
 
-    stranger = cluster.rbac.add_service_account("team-b", "app")  # bound to nothing
+    stranger = cluster.rbac.add_service_account("team-b", "app", audiences=[AUDIENCE])  # bound to nothing
     status, body = api.call("POST", f"{path}/encrypt", stranger, {"plaintext": plain})
     assert status == 403 and body["error"] == "PermissionDenied"
+    # The same workload's default token (audience: the API server) is not a KubeKMS credential.
+    default_token = cluster.rbac.add_service_account("team-a", "app")
+    status, body = api.call("POST", f"{path}/encrypt", default_token, {"plaintext": plain})
+    assert status == 403 and body["error"] == "TokenError", body
 
 
 def helm_test(release: Release, cluster: Cluster, containers: dict[str, Container], tmp: Path) -> None:
@@ -196,16 +202,18 @@ def helm_test(release: Release, cluster: Cluster, containers: dict[str, Containe
     release.apply(d for d in hook if d["kind"] != "Pod")
     Grants.load(cluster).install(cluster.rbac)
     pod = copy.deepcopy(pods[0])
-    spec = pod["spec"]["containers"][0]
     account = pod["spec"]["serviceAccountName"]
     token_file = tmp / "hook-token"
-    token_file.write_text(cluster.rbac.add_service_account(NAMESPACE, account))
-    # The kubelet would mount the ServiceAccount token at TOKEN_FILE; point the script at ours.
-    assert TOKEN_FILE in spec["args"][0]
-    spec["args"][0] = spec["args"][0].replace(TOKEN_FILE, str(token_file))
+    # The kubelet would write the projected token (audience from the Pod's volume) at TOKEN_FILE.
+    volume = next(v for v in pod["spec"]["volumes"] if v["name"] == "kubekms-token")
+    (source,) = volume["projected"]["sources"]
+    audience = source["serviceAccountToken"]["audience"]
+    assert audience == AUDIENCE
+    token_file.write_text(cluster.rbac.add_service_account(NAMESPACE, account, audiences=[audience]))
     container = Container.of(pod, cluster)
+    assert container.env["KUBEKMS_TOKEN_FILE"] == TOKEN_FILE
     env = {"KUBEKMS_URL": release.service_url(container.env["KUBEKMS_URL"], containers),
-           "KUBEKMS_TEST_TIMEOUT": "30"}
+           "KUBEKMS_TOKEN_FILE": str(token_file), "KUBEKMS_TEST_TIMEOUT": "30"}
     assert container.env["KUBEKMS_PROJECT"] == NAMESPACE
     log = tmp / "helm-test.log"
     proc = container.start(log, **env)

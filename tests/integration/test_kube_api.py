@@ -5,6 +5,7 @@ operator against the emulated API server, called with ServiceAccount tokens over
 from __future__ import annotations
 
 import base64
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -270,3 +271,65 @@ def test_bulk_import_is_refused_per_entry(
     assert errors["taken"] == 'A key with the name "taken" already exists in this project'
     assert kube_cluster.get(KMSKEYS, "team-a", "restored") is None
     assert not [s for s in kube_cluster.list(SECRETS, KUBEKMS_NAMESPACE) if "restored" in str(s["metadata"])]
+
+
+BAD_NAMESPACES = ["../kube-system", "team-a/secrets", "team%2Fa", "Team-A", "team.a", "-team", "team-",
+                  "a" * 64, "team a", "team-a?x=1"]
+
+
+def test_project_must_be_a_namespace_name_before_it_reaches_the_api_server(
+    kube_cluster: Cluster, kube_api: ApiProcess
+) -> None:
+    """A projectId that is not an RFC 1123 label is a 422 in the spec's shape for every route that
+    takes one, even for a caller allowed everything everywhere, and nothing is asked about it."""
+    kube_cluster.ensure_namespace("team-a")
+    token = kube_cluster.rbac.add_service_account("team-a", "admin")
+    kube_cluster.rbac.allow("system:serviceaccount:team-a:admin", ["*"])  # every namespace
+    material = b64(bytes(32))
+    entry = {"name": "imp", "keyUsage": "encrypt-decrypt", "algorithm": "aes-256-gcm",
+             "keyMaterial": material}
+    assert kube_cluster.emulator is not None
+    seen = len(list(kube_cluster.emulator))
+    for project in BAD_NAMESPACES:
+        q = urllib.parse.quote(project, safe="")
+        for method, path, body in (
+            ("POST", KEYS, {"projectId": project, "name": "k"}),
+            ("GET", f"{KEYS}?projectId={q}", None),
+            ("GET", f"{KEYS}/key-name/k?projectId={q}", None),
+            ("POST", f"{KEYS}/bulk-import", {"projectId": project, "keys": [entry]}),
+        ):
+            status, reply = kube_api.call(method, path, token, body)
+            assert status == 422, (project, path, reply)
+            assert set(reply) == {"reqId", "statusCode", "message", "error"}
+            assert (reply["statusCode"], reply["error"]) == (422, "ValidationFailure")
+            [issue] = reply["message"]
+            assert issue["path"] == ["projectId"] and "Kubernetes namespace name" in issue["message"]
+            if len(project) > 3:
+                assert project not in issue["message"]
+    # The API asked the API server nothing about those projects (only the one TokenReview).
+    asked = [r for r in list(kube_cluster.emulator)[seen:] if "subjectaccessreviews" in r.url.path
+             or ("/namespaces/" in r.url.path and "kmskeys" in r.url.path)]
+    assert asked == []
+    # A namespace name still works, the project rule is not a blanket refusal.
+    status, reply = kube_api.call("GET", f"{KEYS}?projectId=team-a", token)
+    assert status == 200 and reply == {"keys": [], "totalCount": 0}
+
+
+def test_token_audience_is_required_when_configured(
+    kube_cluster: Cluster, kube_api_factory: Callable[..., ApiProcess]
+) -> None:
+    """With KUBEKMS_TOKEN_AUDIENCE the API accepts projected tokens for that audience only: the
+    Pod's default token (audience: the API server) is refused like an invalid token."""
+    api = kube_api_factory(KUBEKMS_TOKEN_AUDIENCE="kubekms").start()
+    kube_cluster.ensure_namespace("team-a")
+    kube_cluster.rbac.allow("system:serviceaccount:team-a:app", ["list"], namespace="team-a")
+    projected = kube_cluster.rbac.add_service_account("team-a", "app", audiences=["kubekms"])
+    default = kube_cluster.rbac.add_service_account("team-a", "app")
+    other = kube_cluster.rbac.add_service_account("team-a", "app", audiences=["vault"])
+    status, body = api.call("GET", f"{KEYS}?projectId=team-a", projected)
+    assert status == 200, body
+    for token in (default, other):
+        status, body = api.call("GET", f"{KEYS}?projectId=team-a", token)
+        assert status == 403 and body["error"] == "TokenError", body
+    reviews = [r for r in kube_cluster.rbac.reviews if r["kind"] == "TokenReview"]
+    assert reviews and all(r["audiences"] == ["kubekms"] for r in reviews)

@@ -223,6 +223,13 @@ def test_token_and_access_reviews(kube_cluster: Cluster) -> None:
         {"spec": {"token": token, "audiences": ["other"]}},
     )
     assert wrong_aud["status"]["authenticated"] is False
+    # A projected token for KubeKMS: valid only when its audience is asked for, as in kube-apiserver.
+    projected = kube_cluster.rbac.add_service_account("team-a", "app", audiences=["kubekms"])
+    for audiences, authenticated in (([], False), (["kubekms", "vault"], True)):
+        _, answer = call(kube_cluster, "POST", "/apis/authentication.k8s.io/v1/tokenreviews",
+                         {"spec": {"token": projected, "audiences": audiences}})
+        assert answer["status"]["authenticated"] is authenticated
+        assert answer["status"].get("audiences", []) == (["kubekms"] if authenticated else [])
 
     def sar(verb: str, namespace: str, name: str) -> bool:
         attrs = {

@@ -73,7 +73,7 @@ async def test_create_defaults_and_duplicate(svc: KeyService) -> None:
     )
 
 
-async def test_check_order_disabled_before_permission_before_usage(svc: KeyService) -> None:
+async def test_check_order_permission_before_disabled_before_usage(svc: KeyService) -> None:
     key = await svc.create(KeySpec(project_id=P, name="k"), Recorder())
     denied = Recorder(deny={"sign"})
     with pytest.raises(PermissionDenied):
@@ -83,8 +83,11 @@ async def test_check_order_disabled_before_permission_before_usage(svc: KeyServi
     ):
         await svc.sign(key.id, SigningAlgorithm.ECDSA_SHA_256, b"m", False, Recorder())
     await svc.update(key.id, Recorder(), is_disabled=True)
-    with pytest.raises(BadRequest, match=r"^Key is disabled$"):
+    # Authorise before revealing: a denied caller cannot tell a disabled key from an enabled one.
+    with pytest.raises(PermissionDenied):
         await svc.encrypt(key.id, b"x", Recorder(deny={"encrypt"}))
+    with pytest.raises(BadRequest, match=r"^Key is disabled$"):
+        await svc.encrypt(key.id, b"x", Recorder())
     missing = "00000000-0000-4000-8000-000000000000"
     with pytest.raises(NotFound, match=f'Key with ID "{missing}" not found'):
         await svc.encrypt(missing, b"x", Recorder())

@@ -96,7 +96,8 @@ class Container:
 
     def start(self, log_path: Path, **extra_env: str) -> subprocess.Popen[bytes]:
         """Run the container's command with its resolved environment plus `extra_env`."""
-        base = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL") if k in os.environ}
+        # PYTHONPATH too: a checkout run with its own source roots must run its own processes.
+        base = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL", "PYTHONPATH") if k in os.environ}
         env = {**base, "HOME": str(log_path.parent), "PYTHONUNBUFFERED": "1", **self.env, **extra_env}
         with log_path.open("ab") as log:
             return subprocess.Popen(self.argv(), env=env, stdout=log, stderr=subprocess.STDOUT)

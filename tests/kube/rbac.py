@@ -32,6 +32,7 @@ class ServiceAccount:
     name: str
     uid: str
     audiences: tuple[str, ...]
+    extra: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def username(self) -> str:
@@ -77,13 +78,28 @@ class Rbac:
     reviews: list[dict[str, Any]] = field(default_factory=list)  # every review asked, for assertions
 
     def add_service_account(
-        self, namespace: str, name: str, token: str | None = None, audiences: Iterable[str] | None = None
+        self,
+        namespace: str,
+        name: str,
+        token: str | None = None,
+        audiences: Iterable[str] | None = None,
+        *,
+        uid: str | None = None,
+        extra: Mapping[str, Iterable[str]] | None = None,
     ) -> str:
+        """A fresh token for the ServiceAccount. `audiences` are the token's (default: the API
+        server's); `uid` repeats an account's uid for a second token of the same account; `extra`
+        is what a real cluster puts there for Pod-bound tokens (pod name, node...)."""
         token = token or f"sa-{secrets.token_urlsafe(24)}"
         auds = tuple(audiences) if audiences is not None else self.default_audiences
+        frozen = tuple(sorted((k, tuple(v)) for k, v in (extra or {}).items()))
         with self._lock:
-            self._tokens[token] = ServiceAccount(namespace, name, str(uuid.uuid4()), auds)
+            self._tokens[token] = ServiceAccount(namespace, name, uid or str(uuid.uuid4()), auds, frozen)
         return token
+
+    def uid_of(self, token: str) -> str:
+        with self._lock:
+            return self._tokens[token].uid
 
     def revoke(self, token: str) -> None:
         with self._lock:
@@ -115,22 +131,33 @@ class Rbac:
             self._rules.clear()
 
     def token_review(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """The TokenReview response (authentication.k8s.io/v1) for a request body."""
+        """The TokenReview response (authentication.k8s.io/v1) for a request body.
+
+        As kube-apiserver does: without `spec.audiences` the API server's own audiences are the
+        target; the token authenticates only when its audiences intersect the target, and
+        `status.audiences` is that intersection (in the target's order).
+        """
         spec = body.get("spec") or {}
         wanted = list(spec.get("audiences") or [])
         with self._lock:
             self.reviews.append({"kind": "TokenReview", "audiences": wanted})
             account = self._tokens.get(str(spec.get("token", "")))
+        target = wanted or list(self.default_audiences)
         status: dict[str, Any]
         if account is None:
             status = {"authenticated": False, "error": "invalid bearer token"}
-        elif wanted and not set(wanted) & set(account.audiences):
+        elif not set(target) & set(account.audiences):
             status = {"authenticated": False, "error": "token audiences are invalid for the target audiences"}
         else:
+            user: dict[str, Any] = {
+                "username": account.username, "uid": account.uid, "groups": account.groups,
+            }
+            if account.extra:
+                user["extra"] = {k: list(v) for k, v in account.extra}
             status = {
                 "authenticated": True,
-                "user": {"username": account.username, "uid": account.uid, "groups": account.groups},
-                "audiences": [a for a in account.audiences if not wanted or a in wanted],
+                "user": user,
+                "audiences": [a for a in target if a in account.audiences],
             }
         return {
             "apiVersion": "authentication.k8s.io/v1",
@@ -146,7 +173,10 @@ class Rbac:
         user = str(spec.get("user", ""))
         groups = list(spec.get("groups") or [])
         with self._lock:
-            self.reviews.append({"kind": "SubjectAccessReview", "user": user, **attrs})
+            self.reviews.append({
+                "kind": "SubjectAccessReview", "user": user, "uid": spec.get("uid"), "groups": groups,
+                "extra": spec.get("extra"), **attrs,
+            })
             allowed = any(rule.permits(user, groups, attrs) for rule in self._rules)
         status: dict[str, Any] = {"allowed": allowed}
         if not allowed:

@@ -13,6 +13,7 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
+import yaml
 
 from fixtures.helm import CHART, NAMESPACE, RELEASE, VALUE_SETS, Render, helm
 
@@ -302,3 +303,77 @@ def test_notes_show_the_first_call() -> None:
     assert "curl -s http://localhost:8080/api/v1/kms/keys" in notes
     assert f"get secret {RELEASE}-root-key" in notes
     assert f"helm test {RELEASE}" in notes
+
+
+def _notes(*values: str) -> str:
+    args = [arg for v in values for arg in ("--set", v)]
+    result = helm("install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--dry-run=client", *args)
+    return result.stdout.split("NOTES:", 1)[1]
+
+
+PLAINTEXT_WARNING = "WARNING: the API serves plain HTTP"
+
+
+def test_tls_is_off_without_a_certificate_and_the_notes_warn() -> None:
+    docs_default = [d for d in _render_cli() if d["kind"] == "Deployment"]
+    api = next(d for d in docs_default if d["metadata"]["name"] == f"{RELEASE}-api")
+    args = api["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--tls-cert" not in args
+    assert PLAINTEXT_WARNING in _notes()
+    assert PLAINTEXT_WARNING not in _notes("api.tls.existingSecret=kubekms-api-tls")
+    assert PLAINTEXT_WARNING in _notes("api.tls.existingSecret=kubekms-api-tls", "api.tls.enabled=false")
+
+
+def _render_cli(*values: str) -> list[dict[str, Any]]:
+    """Render with `--set` values (an empty string stays empty, unlike a values-file null)."""
+    args = [arg for v in values for arg in ("--set", v)]
+    out = helm("template", RELEASE, str(CHART), "--namespace", NAMESPACE, *args).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def test_tls_forced_off_serves_http_even_with_a_secret(render: Render) -> None:
+    docs = render(VALUE_SETS["tls-forced-off"])
+    api = _api_container(docs)
+    assert "--tls-cert" not in api["args"]
+    assert all(api[p]["httpGet"]["scheme"] == "HTTP" for p in ("livenessProbe", "readinessProbe"))
+    pod = find(docs, "Deployment", f"{RELEASE}-api")["spec"]["template"]["spec"]
+    assert all(v["name"] != "tls" for v in pod["volumes"])
+    assert env_of(find(docs, "Pod")["spec"]["containers"][0])["KUBEKMS_URL"]["value"].startswith("http://")
+
+
+def _projected_audience(docs: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The helm-test Pod's KubeKMS token volume source and its container."""
+    pod = find(docs, "Pod")["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "kubekms-token")
+    (source,) = volume["projected"]["sources"]
+    return source["serviceAccountToken"], pod["containers"][0]
+
+
+@pytest.mark.parametrize(("values", "audience"), [({}, "kubekms"),
+                                                  (VALUE_SETS["custom-token-audience"], "kms.example.com")])
+def test_the_api_requires_the_audience_the_helm_test_projects(
+    render: Render, values: dict[str, Any], audience: str
+) -> None:
+    docs = render(values)
+    assert env_of(_api_container(docs))["KUBEKMS_TOKEN_AUDIENCE"]["value"] == audience
+    token, container = _projected_audience(docs)
+    assert token == {"path": "token", "expirationSeconds": 600, "audience": audience}
+    pod = find(docs, "Pod")["spec"]
+    assert pod["automountServiceAccountToken"] is False  # no Kubernetes API token in the test Pod
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "kubekms-token")
+    token_file = env_of(container)["KUBEKMS_TOKEN_FILE"]["value"]
+    assert f"{mount['mountPath']}/{token['path']}" == token_file and mount["readOnly"] is True
+    assert "KUBEKMS_TOKEN_FILE" in container["args"][0]  # the script reads the projected token
+    assert "serviceaccount/token" not in container["args"][0]
+
+
+def test_an_empty_audience_is_allowed_but_warned_about() -> None:
+    docs = _render_cli("api.tokenAudience=")
+    api = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == f"{RELEASE}-api")
+    assert "KUBEKMS_TOKEN_AUDIENCE" not in env_of(api["spec"]["template"]["spec"]["containers"][0])
+    token, _ = _projected_audience(docs)
+    assert "audience" not in token
+    assert "api.tokenAudience is empty" in _notes("api.tokenAudience=")
+    notes = _notes()
+    assert "api.tokenAudience is empty" not in notes
+    assert "create token default --audience kubekms" in notes

@@ -110,6 +110,9 @@ BAD_VALUES = [
     ({"monitoring": {"serviceMonitor": {"interval": "often"}}}, "interval"),
     ({"networkPolicy": {"kubeApiServerPorts": []}}, "kubeApiServerPorts"),
     ({"api": {"tls": {"certManager": {"duration": 90}}}}, "duration"),
+    ({"api": {"tls": {"enabled": "auto"}}}, "enabled"),
+    ({"api": {"tokenAudience": "kubekms,vault"}}, "tokenAudience"),
+    ({"api": {"tokenAudience": "kube kms"}}, "tokenAudience"),
 ]
 
 

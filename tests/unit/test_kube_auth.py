@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -50,6 +51,8 @@ class Reviewer:
     server: TestServer
     fail: bool = False
     calls: int = 0
+    # What a reviewer that ignores audiences answers: "drop" removes status.audiences, "empty" sets [].
+    audiences: str = "keep"
 
     def client(self) -> KubeClient:
         return KubeClient(KubeConfig(server=str(self.server.make_url("")).rstrip("/")), timeout=2.0)
@@ -70,6 +73,10 @@ async def reviewer() -> AsyncIterator[Reviewer]:
         body = await request.json()
         kind = request.match_info["kind"]
         result = rbac.token_review(body) if kind == "tokenreviews" else rbac.access_review(body)
+        if kind == "tokenreviews" and r.audiences != "keep":
+            result["status"].pop("audiences", None)
+            if r.audiences == "empty":
+                result["status"]["audiences"] = []
         return web.json_response(result, status=201)
 
     app.router.add_post("/apis/{group}/v1/{kind}", review)
@@ -216,3 +223,91 @@ async def test_unreachable_reviewer_fails_closed_with_503(reviewer: Reviewer) ->
         assert "any-token" not in info.value.message
     finally:
         await client.close()
+
+
+async def test_token_for_the_configured_audience_authenticates(reviewer: Reviewer) -> None:
+    token = reviewer.rbac.add_service_account("team-a", "app", audiences=["kubekms"])
+    auth = KubernetesAuth(reviewer.client(), audiences=["kubekms"])
+    try:
+        ident = await auth.authenticate(token)
+        assert ident.name == "system:serviceaccount:team-a:app"
+    finally:
+        await auth.client.close()
+
+
+@pytest.mark.parametrize("answer", ["drop", "empty"])
+async def test_no_audiences_in_the_review_is_no_grant(reviewer: Reviewer, answer: str) -> None:
+    """A reviewer that authenticates but returns no audiences has not vouched for ours."""
+    token = reviewer.rbac.add_service_account("team-a", "app", audiences=["kubekms"])
+    reviewer.audiences = answer
+    auth = KubernetesAuth(reviewer.client(), audiences=["kubekms"])
+    try:
+        with pytest.raises(TokenError):
+            await auth.authenticate(token)
+    finally:
+        await auth.client.close()
+    # Without a configured audience the API server's default applies and nothing is required back.
+    default_token = reviewer.rbac.add_service_account("team-a", "app")
+    auth = KubernetesAuth(reviewer.client())
+    try:
+        assert (await auth.authenticate(default_token)).name == "system:serviceaccount:team-a:app"
+    finally:
+        await auth.client.close()
+
+
+async def test_a_returned_audience_we_did_not_ask_for_is_no_grant(reviewer: Reviewer) -> None:
+    token = reviewer.rbac.add_service_account("team-a", "app", audiences=["kubekms"])
+    auth = KubernetesAuth(reviewer.client(), audiences=["kubekms-prod"])
+    try:
+        with pytest.raises(TokenError):
+            await auth.authenticate(token)
+    finally:
+        await auth.client.close()
+
+
+def test_emulator_reviews_audiences_like_kube_apiserver() -> None:
+    rbac = Rbac()
+    kms_only = rbac.add_service_account("team-a", "app", audiences=["kubekms"])
+    both = rbac.add_service_account("team-a", "app", audiences=["https://kubernetes.default.svc", "kubekms"])
+
+    def review(token: str, *audiences: str) -> dict[str, Any]:
+        spec: dict[str, Any] = {"token": token}
+        if audiences:
+            spec["audiences"] = list(audiences)
+        status: dict[str, Any] = rbac.token_review({"spec": spec})["status"]
+        return status
+
+    # No spec.audiences: the target is the API server's own audience, which a kubekms token lacks.
+    assert review(kms_only)["authenticated"] is False
+    assert review(both)["audiences"] == ["https://kubernetes.default.svc"]
+    # status.audiences is the intersection with what was asked; no intersection, no authentication.
+    assert review(kms_only, "kubekms", "vault")["audiences"] == ["kubekms"]
+    assert review(both, "kubekms")["audiences"] == ["kubekms"]
+    denied = review(kms_only, "vault")
+    assert denied["authenticated"] is False and "audiences" not in denied and "user" not in denied
+
+
+async def test_decisions_are_cached_per_subject_not_per_identity_id(reviewer: Reviewer) -> None:
+    """Two tokens of one ServiceAccount (same uid) bound to different Pods are different subjects:
+    each review carries its own token's extra, and one's decision is never served to the other."""
+    pod = "authentication.kubernetes.io/pod-name"
+    first = reviewer.rbac.add_service_account("team-a", "app", extra={pod: ["app-1"]})
+    uid = reviewer.rbac.uid_of(first)
+    second = reviewer.rbac.add_service_account("team-a", "app", uid=uid, extra={pod: ["app-2"]})
+    reviewer.rbac.allow("system:serviceaccount:team-a:app", ["encrypt"], namespace="team-a")
+    auth = KubernetesAuth(reviewer.client())
+    try:
+        one, two = await auth.authenticate(first), await auth.authenticate(second)
+        assert one.id == two.id == uid  # the identity id alone cannot tell them apart
+        for ident in (one, two, one, two):
+            await auth.authorize(ident, "encrypt", "team-a", "k1")
+        sars = [r for r in reviewer.rbac.reviews if r["kind"] == "SubjectAccessReview"]
+        assert [(r["uid"], r["extra"]) for r in sars] == [(uid, {pod: ["app-1"]}), (uid, {pod: ["app-2"]})]
+        # Different groups are a different subject too.
+        regrouped = type(one)(id=one.id, name=one.name, kind=one.kind, groups=("system:authenticated",),
+                              uid=uid, extra=one.extra)  # type: ignore[call-arg]
+        await auth.authorize(regrouped, "encrypt", "team-a", "k1")
+        sars = [r for r in reviewer.rbac.reviews if r["kind"] == "SubjectAccessReview"]
+        assert len(sars) == 3 and sars[-1]["groups"] == ["system:authenticated"]
+    finally:
+        await auth.client.close()

@@ -2,16 +2,20 @@
 
 Each Infisical action becomes a verb on `kmskeys.kubekms.io` in the key's namespace (the project),
 so ordinary RBAC Roles decide who may encrypt with which key. Decisions are cached for a few
-seconds with a size bound, keyed by a SHA-256 of the token. Security property: fail closed — an
-unauthenticated token is a TokenError, a denial is PermissionDenied, and any failure to reach or
-understand the reviewer is 503, never "allowed"; tokens are never logged or stored in clear.
+seconds with a size bound: token reviews keyed by a SHA-256 of the token, access decisions by
+everything a SubjectAccessReview depends on (user name, uid, groups, extra, verb, namespace, name).
+Security property: fail closed — an unauthenticated token is a TokenError, a token not issued for
+a configured audience is a TokenError even when the reviewer says nothing about audiences, a
+denial is PermissionDenied, and any failure to reach or understand the reviewer is 503, never
+"allowed"; tokens are never logged or stored in clear.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from kms_api.auth.base import Identity
@@ -44,6 +48,32 @@ TOKEN_REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews"
 ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
 
 
+# `extra` of a TokenReview user, frozen so it can be part of a cache key: ((key, (values...)), ...).
+Extra = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def freeze_extra(extra: Mapping[str, Any] | None) -> Extra:
+    """The user's `extra` as a sorted, hashable tuple (values keep their order, as RBAC sees them)."""
+    if not extra:
+        return ()
+    def values(vs: Any) -> tuple[str, ...]:
+        return (str(vs),) if isinstance(vs, str) else tuple(str(v) for v in vs or ())
+
+    return tuple(sorted((str(k), values(vs)) for k, vs in extra.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceAccountIdentity(Identity):
+    """An Identity with the rest of the TokenReview user: what a SubjectAccessReview must repeat.
+
+    Carried with the identity (not looked up by id) so two tokens of one ServiceAccount with
+    different `extra` (e.g. bound to different Pods) are never reviewed or cached as each other.
+    """
+
+    uid: str = ""
+    extra: Extra = field(default_factory=tuple)
+
+
 def rbac_verb(action: str, key_name: str | None) -> str:
     """The verb a SubjectAccessReview checks for `action`; KeyError for an unknown action."""
     if action == "read" and key_name is None:
@@ -66,9 +96,9 @@ class KubernetesAuth:
         self.audiences = list(audiences)
         # digest -> Identity, or False for a token the reviewer rejected (cached too: cheap to replay).
         self._tokens: TtlCache[str, Identity | bool] = TtlCache(ttl, max_entries)
-        # identity id -> (uid, extra) needed to ask SubjectAccessReviews about the same user.
-        self._subjects: TtlCache[str, tuple[str, dict[str, Any]]] = TtlCache(max(ttl, 60.0), max_entries)
-        self._decisions: TtlCache[tuple[str, str, str, str], bool] = TtlCache(ttl, max_entries)
+        # Keyed by every input of the review (see `_decision_key`): a decision made for one
+        # subject is never served to another that merely shares its identity id.
+        self._decisions: TtlCache[DecisionKey, bool] = TtlCache(ttl, max_entries)
         self._inflight: dict[str, asyncio.Future[Identity | bool]] = {}
 
     async def authenticate(self, token: str) -> Identity:
@@ -96,28 +126,38 @@ class KubernetesAuth:
         status = (await self._review(TOKEN_REVIEWS, body, "TokenReview")).get("status") or {}
         identity: Identity | None = None
         user = status.get("user") or {}
-        # The reviewer answers with the audiences the token is valid for among those we asked.
-        granted = set(status.get("audiences") or self.audiences)
-        audiences_ok = not self.audiences or bool(set(self.audiences) & granted)
-        if status.get("authenticated") is True and user.get("username") and audiences_ok:
+        if status.get("authenticated") is True and user.get("username") and self._audiences_ok(status):
             uid = str(user.get("uid") or "")
-            identity = Identity(
+            identity = ServiceAccountIdentity(
                 id=uid or f"user:{user['username']}",
                 name=str(user["username"]),
                 kind="serviceaccount",
                 groups=tuple(str(g) for g in user.get("groups") or ()),
+                uid=uid,
+                extra=freeze_extra(user.get("extra")),
             )
-            self._subjects.put(identity.id, (uid, dict(user.get("extra") or {})))
         result: Identity | bool = identity if identity is not None else False
         self._tokens.put(digest, result)
         return result
+
+    def _audiences_ok(self, status: Mapping[str, Any]) -> bool:
+        """Only an audience the reviewer explicitly returned counts (kube-apiserver returns the
+        intersection of the token's audiences and ours). An empty or missing `status.audiences`
+        is no grant: a reviewer that ignores audiences (an old or webhook authenticator) would
+        otherwise let a token minted for the Kubernetes API, or for another service, in here."""
+        if not self.audiences:
+            return True  # no audience configured: the API server's own default applies
+        granted = status.get("audiences")
+        if not isinstance(granted, list):
+            return False
+        return bool(set(self.audiences) & {str(a) for a in granted})
 
     async def authorize(self, identity: Identity, action: str, project_id: str, key_name: str | None) -> None:
         try:
             verb = rbac_verb(action, key_name)
         except KeyError:
             raise PermissionDenied(action) from None  # an action we cannot map is never allowed
-        cache_key = (identity.id, verb, project_id, key_name or "")
+        cache_key = _decision_key(identity, verb, project_id, key_name)
         allowed = self._decisions.get(cache_key)
         if allowed is None:
             allowed = await self._access_review(identity, verb, project_id, key_name)
@@ -132,13 +172,11 @@ class KubernetesAuth:
         spec: JsonDict = {
             "resourceAttributes": attributes, "user": identity.name, "groups": list(identity.groups),
         }
-        subject = self._subjects.get(identity.id)
-        if subject is not None:
-            uid, extra = subject
-            if uid:
-                spec["uid"] = uid
-            if extra:
-                spec["extra"] = extra
+        if isinstance(identity, ServiceAccountIdentity):
+            if identity.uid:
+                spec["uid"] = identity.uid
+            if identity.extra:
+                spec["extra"] = {k: list(v) for k, v in identity.extra}
         body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec}
         status = (await self._review(ACCESS_REVIEWS, body, "SubjectAccessReview")).get("status") or {}
         return status.get("allowed") is True and status.get("denied") is not True
@@ -156,4 +194,14 @@ class KubernetesAuth:
     async def close(self) -> None:
         self._tokens.clear()
         self._decisions.clear()
-        self._subjects.clear()
+
+
+# (user name, uid, groups, extra, verb, namespace, key name or "")
+DecisionKey = tuple[str, str, tuple[str, ...], Extra, str, str, str]
+
+
+def _decision_key(identity: Identity, verb: str, namespace: str, name: str | None) -> DecisionKey:
+    """Everything the SubjectAccessReview for this decision sends, so equal keys mean equal reviews."""
+    if isinstance(identity, ServiceAccountIdentity):
+        return (identity.name, identity.uid, identity.groups, identity.extra, verb, namespace, name or "")
+    return (identity.name, "", identity.groups, (), verb, namespace, name or "")

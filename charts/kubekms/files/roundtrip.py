@@ -1,6 +1,7 @@
 """`helm test` check: create (or reuse) a key through the API and round-trip encrypt/decrypt.
 
-Runs inside the test Pod with the Pod's ServiceAccount token, exactly as a workload would. The
+Runs inside the test Pod with a projected ServiceAccount token for the KubeKMS audience (read
+again for every call: the kubelet rotates it), exactly as a workload would. The
 key has a fixed name so repeated test runs reuse one key (and one material Secret) instead of
 leaving a new one behind each time. Only the round-trip verdict is printed, never key material.
 """
@@ -19,7 +20,7 @@ BASE = os.environ["KUBEKMS_URL"].rstrip("/")
 PROJECT = os.environ["KUBEKMS_PROJECT"]
 KEY_NAME = os.environ.get("KUBEKMS_TEST_KEY", "helm-test")
 CA_FILE = "/etc/kubekms/ca/ca.crt"
-TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+TOKEN_FILE = os.environ.get("KUBEKMS_TOKEN_FILE", "/var/run/secrets/kubekms/token")
 DEADLINE = time.monotonic() + float(os.environ.get("KUBEKMS_TEST_TIMEOUT", "120"))
 
 

@@ -87,16 +87,28 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (printf "%s-root-key" (include "kubekms.fullname" .)) .Values.rootKey.existingSecret }}
 {{- end }}
 
+{{/*
+"true" when the API serves HTTPS: `api.tls.enabled` when set, else on as soon as cert-manager or an
+existing Secret provides a certificate (TLS by default whenever a certificate is at hand).
+*/}}
+{{- define "kubekms.api.tls" -}}
+{{- $tls := .Values.api.tls }}
+{{- if kindIs "bool" $tls.enabled }}
+{{- if $tls.enabled }}true{{ end }}
+{{- else if or $tls.certManager.enabled $tls.existingSecret }}true
+{{- end }}
+{{- end }}
+
 {{- define "kubekms.tls.secretName" -}}
 {{- if .Values.api.tls.certManager.enabled }}
 {{- printf "%s-tls" (include "kubekms.api.fullname" .) }}
 {{- else }}
-{{- required "api.tls.existingSecret (or api.tls.certManager.enabled) is required when api.tls.enabled" .Values.api.tls.existingSecret }}
+{{- required "api.tls.existingSecret (or api.tls.certManager.enabled) is required when api.tls.enabled is true" .Values.api.tls.existingSecret }}
 {{- end }}
 {{- end }}
 
 {{- define "kubekms.api.scheme" -}}
-{{- if .Values.api.tls.enabled }}https{{ else }}http{{ end }}
+{{- if include "kubekms.api.tls" . }}https{{ else }}http{{ end }}
 {{- end }}
 
 {{/*

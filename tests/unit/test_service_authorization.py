@@ -1,0 +1,193 @@
+"""Authorise before revealing: a caller without rights on a project learns nothing about its keys.
+
+KeyService on a real SQLite store and a real root-key sealer, with an authorizer that allows some
+projects and denies the rest. For a denied caller every key operation must answer the same
+403 whatever the key's state (enabled or disabled, its usage, exportable or not, protected or
+not), and a missing key stays 404. Bulk export runs Infisical's checks (disabled -> same project
+-> exportable) only after the caller may export every key.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from kms_core.errors import BadRequest, KmsError, NotFound, PermissionDenied
+from kms_core.model import Algorithm, Key, KeySpec, KeyUsage, SigningAlgorithm
+from kms_core.sealing.rootkey import RootKeySealer
+from kms_core.service import KeyService
+from kms_core.stores.sqlite import SqliteStore
+
+MINE, THEIRS = "mine", "theirs"
+MISSING = "00000000-0000-4000-8000-000000000000"
+
+
+class ProjectAuthorizer:
+    """Allows every action in `allowed` projects, denies the rest; records each check in order."""
+
+    def __init__(self, *allowed: str) -> None:
+        self.allowed = set(allowed)
+        self.calls: list[tuple[str, str, str | None]] = []
+
+    async def __call__(self, action: str, project_id: str, key_name: str | None) -> None:
+        self.calls.append((action, project_id, key_name))
+        if project_id not in self.allowed:
+            raise PermissionDenied(action)
+
+
+ADMIN = ProjectAuthorizer(MINE, THEIRS)
+
+
+@pytest.fixture
+async def svc(tmp_path: Path) -> AsyncIterator[KeyService]:
+    sealer = RootKeySealer(os.urandom(32))
+    service = KeyService(SqliteStore.open(tmp_path, sealer.kek_id), sealer)
+    yield service
+    await service.close()
+
+
+Operation = Callable[[KeyService, str, ProjectAuthorizer], Awaitable[object]]
+
+# Every operation on one key id, with arguments that would pass schema validation.
+OPERATIONS: dict[str, Operation] = {
+    "get": lambda s, k, a: s.get(k, a),
+    "update": lambda s, k, a: s.update(k, a, description="x"),
+    "delete": lambda s, k, a: s.delete(k, a),
+    "rotate": lambda s, k, a: s.rotate(k, a),
+    "encrypt": lambda s, k, a: s.encrypt(k, b"x", a),
+    "decrypt": lambda s, k, a: s.decrypt(k, b"\0" * 40, a),
+    "public-key": lambda s, k, a: s.public_key(k, a),
+    "signing-algorithms": lambda s, k, a: s.signing_algorithms(k, a),
+    "sign": lambda s, k, a: s.sign(k, SigningAlgorithm.ECDSA_SHA_256, b"m", False, a),
+    "verify": lambda s, k, a: s.verify(k, SigningAlgorithm.ECDSA_SHA_256, b"m", b"sig", False, a),
+    "generate-mac": lambda s, k, a: s.generate_mac(k, b"m", a),
+    "verify-mac": lambda s, k, a: s.verify_mac(k, b"m", b"mac", a),
+    "derive-shared-secret": lambda s, k, a: s.derive_shared_secret(k, b"peer", a),
+    "export": lambda s, k, a: s.export_private_key(k, a),
+    "bulk-export": lambda s, k, a: s.bulk_export([k], a),
+}
+
+# Keys of every kind a denied caller must not be able to tell apart.
+SPECS = {
+    "aes": KeySpec(project_id=THEIRS, name="aes"),
+    "aes-disabled": KeySpec(project_id=THEIRS, name="aes-off"),
+    "aes-exportable-protected": KeySpec(
+        project_id=THEIRS, name="aes-open", is_exportable=True, has_delete_protection=True
+    ),
+    "ec-sign": KeySpec(
+        project_id=THEIRS, name="ec", key_usage=KeyUsage.SIGN_VERIFY, algorithm=Algorithm.ECC_NIST_P256
+    ),
+    "hmac-disabled": KeySpec(
+        project_id=THEIRS, name="mac", key_usage=KeyUsage.GENERATE_VERIFY_MAC,
+        algorithm=Algorithm.HMAC_SHA_256,
+    ),
+}
+
+
+async def _keys(svc: KeyService) -> dict[str, Key]:
+    keys = {label: await svc.create(spec, ADMIN) for label, spec in SPECS.items()}
+    for label in ("aes-disabled", "hmac-disabled"):
+        keys[label] = await svc.update(keys[label].id, ADMIN, is_disabled=True)
+    return keys
+
+
+Outcome = tuple[str, int, str]  # exception class, HTTP status, message
+
+
+async def _outcome(op: Operation, svc: KeyService, key_id: str, authz: ProjectAuthorizer) -> Outcome:
+    try:
+        await op(svc, key_id, authz)
+    except KmsError as exc:
+        return type(exc).__name__, exc.status, exc.message
+    return "ok", 200, ""
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+async def test_a_denied_caller_gets_one_answer_whatever_the_key_state(
+    svc: KeyService, operation: str
+) -> None:
+    keys = await _keys(svc)
+    op = OPERATIONS[operation]
+    outsider = ProjectAuthorizer(MINE)
+    outcomes = {label: await _outcome(op, svc, key.id, outsider) for label, key in keys.items()}
+    action = {"get": "read", "update": "edit", "public-key": "read", "signing-algorithms": "read",
+              "export": "export-private-key", "bulk-export": "export-private-key"}.get(operation, operation)
+    expected = ("PermissionDenied", 403, f"You are not allowed to {action} on cmek")
+    assert set(outcomes.values()) == {expected}, outcomes
+    # Permission was the first thing asked about each key, and nothing changed.
+    assert {c[1] for c in outsider.calls} == {THEIRS}
+    for label, key in keys.items():
+        assert await svc.get(key.id, ADMIN) == key, label
+    # A missing key is still 404 (ids are random UUIDs: a 403 only confirms an id the caller holds).
+    status = (await _outcome(op, svc, MISSING, outsider))[1]
+    assert status == 404
+
+
+async def test_the_permitted_caller_still_gets_each_specific_answer(svc: KeyService) -> None:
+    """The checks that moved behind the permission still run, in the same relative order."""
+    keys = await _keys(svc)
+    assert await _outcome(OPERATIONS["encrypt"], svc, keys["aes-disabled"].id, ADMIN) == (
+        "BadRequest", 400, "Key is disabled",
+    )
+    assert (await _outcome(OPERATIONS["sign"], svc, keys["aes"].id, ADMIN))[2] == (
+        "Unsupported key type, expected sign-verify but got encrypt-decrypt"
+    )
+    assert (await _outcome(OPERATIONS["generate-mac"], svc, keys["hmac-disabled"].id, ADMIN))[2] == (
+        "Key is disabled"
+    )
+    assert (await _outcome(OPERATIONS["export"], svc, keys["aes"].id, ADMIN))[2] == (
+        "You are not allowed to export this key"
+    )
+    assert (await _outcome(OPERATIONS["delete"], svc, keys["aes-exportable-protected"].id, ADMIN))[2] == (
+        "Key is protected from deletion. Disable delete protection to delete it."
+    )
+    # Disabled keys are still readable and updatable (that is how they are re-enabled).
+    assert (await svc.get(keys["aes-disabled"].id, ADMIN)).is_disabled is True
+
+
+async def test_get_by_name_asks_before_looking(svc: KeyService) -> None:
+    await svc.create(KeySpec(project_id=THEIRS, name="exists"), ADMIN)
+    outsider = ProjectAuthorizer(MINE)
+    for name in ("exists", "does-not-exist"):
+        with pytest.raises(PermissionDenied):
+            await svc.get_by_name(THEIRS, name, outsider)
+    assert outsider.calls == [("read", THEIRS, "exists"), ("read", THEIRS, "does-not-exist")]
+    with pytest.raises(NotFound):
+        await svc.get_by_name(MINE, "does-not-exist", outsider)
+
+
+async def test_bulk_export_authorises_every_key_before_any_other_check(svc: KeyService) -> None:
+    mine = await svc.create(KeySpec(project_id=MINE, name="a", is_exportable=True), ADMIN)
+    mine_locked = await svc.create(KeySpec(project_id=MINE, name="locked"), ADMIN)
+    theirs = await svc.create(KeySpec(project_id=THEIRS, name="b", is_exportable=True), ADMIN)
+    theirs_off = await svc.create(KeySpec(project_id=THEIRS, name="off", is_exportable=True), ADMIN)
+    await svc.update(theirs_off.id, ADMIN, is_disabled=True)
+    member = ProjectAuthorizer(MINE)
+
+    # Infisical would say "All keys must belong to the same project" (or "is disabled") here,
+    # telling a non-member where the foreign key lives and what state it is in.
+    for ids in ([mine.id, theirs.id], [mine.id, theirs_off.id], [theirs_off.id]):
+        with pytest.raises(PermissionDenied, match=r"^You are not allowed to export-private-key on cmek$"):
+            await svc.bulk_export(ids, member)
+    # Each key is authorised with its own project and name.
+    assert ("export-private-key", THEIRS, "b") in member.calls
+    assert ("export-private-key", MINE, "a") in member.calls
+
+    # Allowed on everything: Infisical's relative order, disabled -> same project -> exportable.
+    with pytest.raises(BadRequest, match=r'is disabled$'):
+        await svc.bulk_export([mine_locked.id, mine.id, theirs_off.id], ADMIN)
+    with pytest.raises(BadRequest, match=r"^All keys must belong to the same project$"):
+        await svc.bulk_export([mine_locked.id, theirs.id], ADMIN)
+    with pytest.raises(BadRequest, match=r"^You are not allowed to export this key$"):
+        await svc.bulk_export([mine.id, mine_locked.id], member)
+    exported = await svc.bulk_export([mine.id], member)
+    assert [e.key.id for e in exported] == [mine.id] and len(exported[0].private_key) == 32
+
+    # Missing ids are reported before anything is asked: they are the caller's own input.
+    outsider = ProjectAuthorizer()
+    with pytest.raises(NotFound, match=f"^Keys not found for IDs: {MISSING}$"):
+        await svc.bulk_export([theirs.id, MISSING], outsider)
+    assert outsider.calls == []
