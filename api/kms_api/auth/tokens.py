@@ -22,7 +22,7 @@ from pathlib import Path
 
 import jwt
 
-from kms_api.auth.base import Identity
+from kms_api.auth.base import Attempt, Identity
 from kms_api.auth.roles import ANY_PROJECT, ROLES
 from kms_api.auth.secretfiles import ensure_secret_file
 from kms_api.auth.tokenfile import MachineIdentity, TokenFile, load_token_file
@@ -90,7 +90,9 @@ class TokenAuth:
             ("machine-identity", i.name): _grants(i.roles) for i in token_file.identities
         }
 
-    async def authenticate(self, token: str) -> Identity:
+    async def authenticate(self, token: str, attempt: Attempt | None = None) -> Identity:
+        # No await below: the caller's budget check, this check and its accounting of a failure
+        # run in one step of the event loop, so `attempt` needs no hold.
         if not token or len(token) > _MAX_TOKEN_CHARS:
             raise TokenError(MALFORMED)
         digest = _digest(token)
