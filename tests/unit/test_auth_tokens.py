@@ -224,3 +224,44 @@ async def test_build_token_auth_prefers_the_environment(tmp_path: Path) -> None:
     generated = build_token_auth(tmp_path, None, None)
     token = (tmp_path / "admin-token").read_text().strip()
     assert (await generated.authenticate(token)).kind == "admin"
+
+
+def _rotated(**changes: str) -> dict[str, object]:
+    """DOC with the robot identity's credentials changed."""
+    robot = {**DOC["identities"][0], **changes}  # type: ignore[index, dict-item]
+    return {**DOC, "identities": [robot, *DOC["identities"][1:]]}  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"clientSecretSha256": sha("csecret-rotated")}, {"clientId": "cid-rotated"}],
+    ids=["secret", "client-id"],
+)
+async def test_rotating_credentials_invalidates_outstanding_access_tokens(changes: dict[str, str]) -> None:
+    before = TokenAuth("the-admin-token", parse_token_file(DOC), SECRET)
+    token = (await before.login("cid", "csecret")).access_token
+    # A restart with the same credentials keeps the token valid (the JWT secret is on disk)...
+    same = TokenAuth("the-admin-token", parse_token_file(DOC), SECRET)
+    assert (await same.authenticate(token)).id == "identity:robot"
+    # ...a restart after rotation does not, though the token is signed and unexpired.
+    after = TokenAuth("the-admin-token", parse_token_file(_rotated(**changes)), SECRET)
+    with pytest.raises(TokenError) as info:
+        await after.authenticate(token)
+    assert info.value.message == MALFORMED
+    client_id = changes.get("clientId", "cid")
+    secret = "csecret-rotated" if "clientSecretSha256" in changes else "csecret"
+    fresh = (await after.login(client_id, secret)).access_token
+    assert (await after.authenticate(fresh)).id == "identity:robot"
+
+
+async def test_tokens_without_a_credential_generation_are_rejected(auth: TokenAuth) -> None:
+    """A JWT validly signed by this server but lacking (or with a wrong) generation is refused."""
+    claims = jwt.decode(
+        (await auth.login("cid", "csecret")).access_token, SECRET, algorithms=["HS256"], audience="kubekms"
+    )
+    for generation in (None, "0" * 32, 7):
+        forged = {k: v for k, v in claims.items() if k != "credentialGeneration"}
+        if generation is not None:
+            forged["credentialGeneration"] = generation
+        with pytest.raises(TokenError, match="malformed"):
+            await auth.authenticate(jwt.encode(forged, SECRET, algorithm="HS256"))
