@@ -1,6 +1,7 @@
-"""Universal-auth access tokens die with their credentials: a real `kubekms-api` process, a
-login, a rotated client secret in the tokens file, a restart on the same data dir (the product
-reads the tokens file at start), and the old, unexpired token is refused."""
+"""Credentials of a real `kubekms-api` process: universal-auth access tokens die with their
+credentials (a login, a rotated client secret in the tokens file, a restart on the same data dir
+since the product reads the tokens file at start, and the old unexpired token is refused); a
+plaintext secret in the tokens file stops the start; secret files open to others are reported."""
 
 from __future__ import annotations
 
@@ -75,3 +76,38 @@ def test_rotated_client_secret_invalidates_access_tokens_across_a_restart(tmp_pa
         assert old_token not in third.logs() and new_secret not in third.logs()
     finally:
         third.stop()
+
+
+def test_plaintext_token_in_the_tokens_file_stops_the_start(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(
+        "tokens:\n  - name: ci\n    token: plain-s3cr3t-token-value\n    roles: {proj: viewer}\n"
+    )
+    handle = start_api(
+        tmp_path / "data",
+        tmp_path / "api.log",
+        "--tokens-file",
+        str(tokens),
+        env={"ROOT_ENCRYPTION_KEY": ROOT_KEY},
+    )
+    assert handle.proc.wait(timeout=30) != 0
+    logs = handle.logs()
+    assert "tokens[0]: a plaintext 'token' is not accepted; store its hex SHA-256 as 'sha256'" in logs
+    assert "sha256sum" in logs and "plain-s3cr3t-token-value" not in logs
+    assert "Traceback" not in logs
+
+
+def test_secret_files_open_to_others_are_reported_at_start(tmp_path: Path) -> None:
+    env = {"ROOT_ENCRYPTION_KEY": ROOT_KEY, "KUBEKMS_ADMIN_TOKEN": ""}  # the data dir's admin-token
+    first = start_api(tmp_path / "data", tmp_path / "first.log", env=env)
+    first.stop()
+    assert "chmod 600" not in first.logs()
+    for name in ("admin-token", "auth-secret"):
+        (tmp_path / "data" / name).chmod(0o640)
+    second = start_api(tmp_path / "data", tmp_path / "second.log", env=env)
+    second.stop()
+    warned = [line for line in second.logs().splitlines() if "chmod 600" in line]
+    assert len(warned) == 2, second.logs()
+    assert any("admin-token" in line for line in warned) and any("auth-secret" in line for line in warned)
+    for name in ("admin-token", "auth-secret"):
+        assert (tmp_path / "data" / name).read_text().strip() not in second.logs()
