@@ -39,10 +39,10 @@ def _ablate(parts: set[str]) -> None:
         verify = binding.authenticate
         known: dict[str | None, Any] = {}
 
-        async def remembered(request: Any) -> Any:
+        async def remembered(request: Any, attempt: Any = None) -> Any:
             header = request.headers.get("Authorization")
             if header not in known:
-                known[header] = await verify(request)
+                known[header] = await verify(request, attempt)
             return known[header]
 
         binding.authenticate = remembered  # type: ignore[assignment]

@@ -23,7 +23,7 @@ from kms_api.appkeys import OPENAPI, RESOURCES, SETTINGS, Resources, service_of
 from kms_api.auth.base import AuthBackend
 from kms_api.auth.tokens import build_token_auth
 from kms_api.body import CRYPTO_LIMIT
-from kms_api.limits import LIMITER, RateLimiter
+from kms_api.limits import FAILED_AUTH, LIMITER, FailedAuthLimiter, RateLimiter
 from kms_api.middleware import request_middleware
 from kms_api.openapi import build_openapi
 from kms_api.routes import ROUTES, add_routes
@@ -123,6 +123,8 @@ def create_app(
     app[RESOURCES] = Resources(service, auth)
     if settings.rate_limit_rps > 0:
         app[LIMITER] = RateLimiter(settings.rate_limit_rps, settings.rate_limit_burst)
+    if settings.auth_fail_rate > 0:
+        app[FAILED_AUTH] = FailedAuthLimiter(settings.auth_fail_rate, settings.auth_fail_burst)
     if service is None or auth is None:
         app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(_key_gauge)

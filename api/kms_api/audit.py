@@ -7,6 +7,7 @@ reqId and a small allow-listed metadata object (names, algorithms, versions, val
 Security property: events are built from an allow-list, never from request or response bodies
 wholesale: plaintexts, ciphertexts, signatures, MACs, shared secrets, exported material and
 tokens never reach the audit log (Infisical logs signatures and MACs; we deliberately do not).
+Login events, successful or not, carry the client id and the client address, never the secret.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ AUDIT_LOG = logging.getLogger("kubekms.audit")
 # Written without a LogRecord when the process's JSON handler is the only listener (kms_api.logs).
 AUDIT_EVENTS = EventLog(AUDIT_LOG)
 
+LOGIN_EVENT: Final = "login-identity-universal-auth"
 # operationId -> Infisical audit event type. Routes not listed (health, OpenAPI) are not audited.
 EVENTS: Final = {
     "createKmsKey": "create-cmek",
@@ -47,7 +49,7 @@ EVENTS: Final = {
     "getKmsKeyPrivateKey": "cmek-get-private-key",
     "bulkExportKmsKeyPrivateKeys": "cmek-bulk-export-private-keys",
     "bulkImportKmsKeys": "cmek-bulk-import-keys",
-    "universalAuthLogin": "login-identity-universal-auth",
+    "universalAuthLogin": LOGIN_EVENT,
 }
 
 DENIED_STATUSES: Final = frozenset({401, 403, 429})
@@ -83,6 +85,19 @@ def _metadata(event: str, body: dict[str, Any], result: Any) -> dict[str, Any]:
     return meta
 
 
+_MAX_CLIENT_ID: Final = 128  # client ids are UUIDs; a longer value is cut so it cannot flood the log
+
+
+def _login_metadata(request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
+    """Who tried to log in, from where: the client id (an identifier, not a secret) and the client
+    address, whatever the outcome. The client secret is never read here."""
+    client_id = body.get("clientId")
+    return {
+        "clientId": client_id[:_MAX_CLIENT_ID] if isinstance(client_id, str) else None,
+        "clientAddress": request.remote,
+    }
+
+
 def _key_id(request: web.Request, result: Any) -> str | None:
     value = request.match_info.get("keyId")
     if isinstance(value, str) and is_uuid(value):
@@ -91,6 +106,14 @@ def _key_id(request: web.Request, result: Any) -> str | None:
         found = result["key"].get("id")
         return found if isinstance(found, str) else None
     return None
+
+
+def _event_metadata(
+    request: web.Request, event: str, body: dict[str, Any], result: Any, exc: BaseException | None
+) -> dict[str, Any]:
+    if event == LOGIN_EVENT:
+        return _login_metadata(request, body)
+    return _metadata(event, body, result) if exc is None else {}
 
 
 def record(
@@ -135,6 +158,6 @@ def record(
             "method": request.method,
             "route": resource.canonical if resource is not None else None,
             "duration_ms": took,  # until the reply was ready (the access line's ends after sending)
-            "metadata": _metadata(event, body or {}, result) if exc is None else {},
+            "metadata": _event_metadata(request, event, body or {}, result, exc),
         },
     )

@@ -2,9 +2,9 @@
 
 Security property: every route is authenticated unless explicitly marked `public`; the bearer
 token is checked before any parsing of params or body (Infisical's order: auth, then schema);
-each identity is rate limited right after authentication, and failed authentications and the
-login route count against the client's address; every audited operation leaves one audit
-event, whatever its outcome.
+each identity is rate limited right after authentication; failed authentications spend the
+client address's small failed-authentication budget, checked before any authentication work;
+every audited operation leaves one audit event, whatever its outcome.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from aiohttp import web
 
 from kms_api import audit, projects
 from kms_api.appkeys import auth_of, exchange_of
-from kms_api.auth.base import Identity
+from kms_api.auth.base import Attempt, Identity
 from kms_api.body import DEFAULT_LIMIT, read_json
 from kms_api.call import Call
 from kms_api.fields import INVALID
-from kms_api.limits import EXEMPT_ROUTES, LIMITER, client_address
+from kms_api.limits import EXEMPT_ROUTES, FAILED_AUTH, LIMITER, AddressAttempt, client_address
 from kms_api.objects import Schema
-from kms_core.errors import Issue, KmsError, TokenError, Unauthorized, ValidationFailure
+from kms_core.errors import Issue, TokenError, Unauthorized, ValidationFailure
 
 View = Callable[[Call], Awaitable[Any]]
 MALFORMED = (
@@ -46,9 +46,10 @@ class Route:
     body_limit: int = DEFAULT_LIMIT
     response: dict[str, Any] = field(default_factory=dict)
     public: bool = False
+    checks_credentials: bool = False  # a public route that verifies secrets (login): budgeted
 
 
-async def authenticate(request: web.Request) -> Identity:
+async def authenticate(request: web.Request, attempt: Attempt | None = None) -> Identity:
     """Bearer token -> Identity: 401 without a header, 403 TokenError for anything not a valid token."""
     header = request.headers.get("Authorization")
     if not header:
@@ -56,7 +57,7 @@ async def authenticate(request: web.Request) -> Identity:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise TokenError(MALFORMED)
-    return await auth_of(request.app).authenticate(token.strip())
+    return await auth_of(request.app).authenticate(token.strip(), attempt)
 
 
 def _validate(schema: Schema | None, data: Any) -> dict[str, Any]:
@@ -71,18 +72,29 @@ def _validate(schema: Schema | None, data: Any) -> dict[str, Any]:
 
 
 async def admit(request: web.Request, route: Route) -> None:
-    """Authenticate (unless public) and take a rate-limit token for the caller."""
+    """Authenticate (unless public) and take a rate-limit token for the caller.
+
+    The client address's failed-authentication budget is checked first, before the token is
+    even looked at (and the login route checks it before reading its body), so an address that
+    keeps presenting bad credentials costs no hashing and no TokenReview."""
     limiter = request.app.get(LIMITER)
+    failed = request.app.get(FAILED_AUTH)
     if route.public:
         if limiter is not None and route.name not in EXEMPT_ROUTES:
             limiter.check(client_address(request), "address")
+        if failed is not None and route.checks_credentials:
+            failed.check(client_address(request))
         return
-    try:
+    if failed is None:
         identity = await authenticate(request)
-    except KmsError:
-        if limiter is not None:  # token guessing is limited per address (429 replaces 401/403)
-            limiter.check(client_address(request), "address")
-        raise
+    else:
+        address = client_address(request)
+        failed.check(address)
+        try:
+            identity = await authenticate(request, AddressAttempt(failed, address))
+        except TokenError:
+            failed.spend(address)
+            raise
     exchange_of(request).identity = identity
     if limiter is not None:
         limiter.check(identity.id, "identity")
@@ -111,7 +123,7 @@ def bind(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]
                 projects.check(request.app, body if project_in_body else query)
             result = await view(Call(request, params, query, body))
         except Exception as exc:
-            audit.record(request, name, exc=exc)
+            audit.record(request, name, body=body, exc=exc)
             raise
         audit.record(request, name, body=body, result=result)
         if isinstance(result, web.StreamResponse):

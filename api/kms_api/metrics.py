@@ -51,7 +51,8 @@ KEYS: Final = Gauge(
 )
 RATE_LIMITED: Final = Counter(
     "kubekms_rate_limited",
-    "Requests refused with 429 by the per-identity rate limit, by scope (identity, address).",
+    "Requests refused with 429 by the rate limits, by scope (identity, address; auth: the failed-"
+    "authentication budget of a client address).",
     ["scope"],
 )
 SATURATED: Final = Counter(

@@ -262,6 +262,7 @@ ROUTES: tuple[Route, ...] = (
         "Machine identity login",
         body=s.LOGIN,
         public=True,
+        checks_credentials=True,
         response=_obj(
             accessToken="string", expiresIn="integer", accessTokenMaxTTL="integer", tokenType="string"
         ),

@@ -34,6 +34,10 @@ class Settings:
     # (0 = unbounded), seconds a client has to send a request head and, separately, its body.
     rate_limit_rps: float = 2000.0
     rate_limit_burst: int = 4000
+    # Failed authentications per client address (bad tokens, failed logins): a small bucket
+    # refilled slowly, checked before any authentication work (0 per second = off).
+    auth_fail_rate: float = 0.1
+    auth_fail_burst: int = 10
     max_concurrency: int = 1024
     read_timeout: float = 15.0
     tls_cert: Path | None = None
@@ -64,6 +68,14 @@ def _parser() -> argparse.ArgumentParser:
         "--rate-limit-rps", type=float, help="requests/s per identity, 0 = off (KUBEKMS_RATE_LIMIT_RPS, 2000)"
     )
     parser.add_argument("--rate-limit-burst", type=int, help="bucket size (KUBEKMS_RATE_LIMIT_BURST, 4000)")
+    parser.add_argument(
+        "--auth-fail-rate",
+        type=float,
+        help="failed authentications/s refilled per client address, 0 = off (KUBEKMS_AUTH_FAIL_RATE, 0.1)",
+    )
+    parser.add_argument(
+        "--auth-fail-burst", type=int, help="failed authentications per address (KUBEKMS_AUTH_FAIL_BURST, 10)"
+    )
     parser.add_argument(
         "--max-concurrency", type=int, help="in-flight requests, 0 = no bound (KUBEKMS_MAX_CONCURRENCY, 1024)"
     )
@@ -131,6 +143,12 @@ def load_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | No
         rate_limit_burst=_int(
             pick(args.rate_limit_burst, "KUBEKMS_RATE_LIMIT_BURST", str(d.rate_limit_burst)), "burst"
         ),
+        auth_fail_rate=_float(
+            pick(args.auth_fail_rate, "KUBEKMS_AUTH_FAIL_RATE", str(d.auth_fail_rate)), "auth fail rate"
+        ),
+        auth_fail_burst=_int(
+            pick(args.auth_fail_burst, "KUBEKMS_AUTH_FAIL_BURST", str(d.auth_fail_burst)), "auth fail burst"
+        ),
         max_concurrency=_int(
             pick(args.max_concurrency, "KUBEKMS_MAX_CONCURRENCY", str(d.max_concurrency)), "max concurrency"
         ),
@@ -160,6 +178,8 @@ def load_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | No
         raise ConfigError("rate limit and max concurrency must be >= 0 (0 turns them off)")
     if settings.rate_limit_rps > 0 and settings.rate_limit_burst < 1:
         raise ConfigError("rate limit burst must be >= 1")
+    if settings.auth_fail_rate < 0 or (settings.auth_fail_rate > 0 and settings.auth_fail_burst < 1):
+        raise ConfigError("auth fail rate must be >= 0 (0 turns it off) and auth fail burst >= 1")
     if settings.read_timeout <= 0 or settings.tls_reload_interval <= 0:
         raise ConfigError("read timeout and TLS reload interval must be > 0")
     if (settings.tls_cert is None) != (settings.tls_key is None):

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from kms_core import ciphertext, material
 from kms_core.algorithms import is_hmac, is_symmetric
 from kms_core.errors import DecryptionFailed
+from kms_core.gcmusage import EncryptionCount
 from kms_core.model import Algorithm, SigningAlgorithm
 from kms_core.primitives import keys
 from kms_core.primitives.aead import Aead
@@ -42,14 +43,24 @@ class Keyring:
         "_oaep",
         "_private",
         "_signer",
+        "_usage",
     )
 
-    def __init__(self, algorithm: Algorithm, materials: Mapping[int, bytes], current_version: int) -> None:
+    def __init__(
+        self,
+        algorithm: Algorithm,
+        materials: Mapping[int, bytes],
+        current_version: int,
+        *,
+        usage: EncryptionCount | None = None,
+    ) -> None:
+        """`usage` counts the AES-GCM encryptions of the current version (`kms_core.gcmusage`)."""
         if current_version not in materials:
             raise ValueError(f"current version {current_version} has no material")
         self._algorithm = algorithm
         self._current_version = current_version
         self._material = materials[current_version]
+        self._usage = usage
         self._aead: Mapping[int, Aead] = MappingProxyType({})
         self._decrypt_order: tuple[int, ...] = ()
         self._hmac: Hmac | None = None
@@ -98,6 +109,9 @@ class Keyring:
     def encrypt(self, plaintext: bytes) -> bytes:
         """The wire ciphertext (spec §5.1): AES-GCM with the v01/v02 trailer, or RSA-OAEP + "v01"."""
         if self._aead:
+            usage = self._usage
+            if usage is not None:
+                usage.add()  # an int increment: random nonces wear out after 2^32 encryptions
             return ciphertext.pack(self._aead[self.current_version].encrypt(plaintext), self.current_version)
         if self._oaep is not None:
             return ciphertext.pack(self._oaep.encrypt(plaintext), 1)

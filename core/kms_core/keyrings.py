@@ -21,8 +21,10 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TypeVar
 
 from kms_core import material
+from kms_core.algorithms import is_symmetric
 from kms_core.errors import KmsError, Unavailable
 from kms_core.executor import crypto_threads
+from kms_core.gcmusage import GCM_USAGE, GcmUsage
 from kms_core.keycache import KeyringCache
 from kms_core.keyring import Keyring
 from kms_core.metrics import CRYPTO_FAILURES
@@ -52,6 +54,7 @@ class KeyringLoader:
         *,
         cache_size: int = 4096,
         executor: Executor | None = None,
+        usage: GcmUsage = GCM_USAGE,
     ) -> None:
         self.store = store
         self.sealer = sealer
@@ -60,6 +63,7 @@ class KeyringLoader:
             max_workers=crypto_threads(), thread_name_prefix="kubekms-crypto"
         )
         self._keyrings = KeyringCache(cache_size)
+        self._usage = usage
         # Unsealing with a root key costs microseconds; an HSM round trip may block for longer.
         self._unseal_inline = sealer.backend == "rootkey"
 
@@ -81,12 +85,14 @@ class KeyringLoader:
             log.error("key material missing", extra={"key_id": key.id, "version": key.version})
             raise Unavailable("Key material is not available yet; retry shortly")
 
+        usage = self._usage.counter(key.id, key.version) if is_symmetric(key.algorithm) else None
+
         def load() -> Keyring:
             materials = {
                 v.version: material.unseal(key.id, v.version, key.algorithm, v.sealed, self.sealer)
                 for v in versions
             }
-            return Keyring(key.algorithm, materials, key.version)
+            return Keyring(key.algorithm, materials, key.version, usage=usage)
 
         try:
             ring = load() if self._unseal_inline else await self.offload(load)
@@ -126,6 +132,7 @@ class KeyringLoader:
     def forget(self, key_id: str) -> None:
         """Drop every cached version of `key_id` (it was deleted)."""
         self._keyrings.drop(key_id)
+        self._usage.forget(key_id)
 
     def close(self) -> None:
         """Drop all unsealed material; stop the executor if this loader made it."""

@@ -1,4 +1,4 @@
-"""Core Prometheus metrics: sealer operations, key-material cache, crypto failures.
+"""Core Prometheus metrics: sealer operations, key-material cache, crypto failures, AES-GCM usage.
 
 Security property: label values come from small fixed sets (backend, operation, result, reason);
 no key ids, names, identities or material ever become labels.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 SEALER_OPERATIONS: Final = Counter(
     "kubekms_sealer_operations_total",
@@ -30,4 +30,16 @@ CRYPTO_FAILURES: Final = Counter(
     "kubekms_crypto_failures_total",
     "Cryptographic operations that failed, by reason.",
     ["reason"],
+)
+AES_GCM_MAX_ENCRYPTIONS: Final = Gauge(
+    "kubekms_aes_gcm_encryptions_max",
+    "The most AES-GCM encryptions one key version has made in this process (updated every 65536); "
+    "rotate keys well before 2^32.",
+    multiprocess_mode="max",
+)
+AES_GCM_VERSIONS_OVER_THRESHOLD: Final = Gauge(
+    "kubekms_aes_gcm_key_versions_over_threshold",
+    "AES-GCM key versions past the warning threshold (2^30 encryptions) in this process; the log "
+    "names them.",
+    multiprocess_mode="max",
 )

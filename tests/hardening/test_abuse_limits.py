@@ -75,9 +75,24 @@ def test_rate_limit_per_identity_with_retry_after(limited: ApiProcess) -> None:
     # Another identity has its own bucket.
     assert send(limited.port, build("POST", f"{K}/bulk-import", body=b"{}", token=OPERATOR)).status == 422
     assert _metric(limited, 'kubekms_rate_limited_total{scope="identity"}') >= 1
-    # Token guessing is limited per address: after the address bucket is empty, 429 replaces 403.
-    guesses = [send(limited.port, build("GET", path, token=f"guess-{i}")).status for i in range(8)]
-    assert set(guesses) == {403, 429} and guesses[-1] == 429
+
+
+def test_failed_authentications_have_their_own_small_budget(tmp_path: Path) -> None:
+    """Token guessing spends the address's failed-authentication budget (--auth-fail-burst), far
+    below the traffic limit; once spent, 429 replaces 403 and even valid tokens wait."""
+    handle = start_hardened(tmp_path, "--auth-fail-burst", "3", "--auth-fail-rate", "0.01")
+    try:
+        path = f"{K}?projectId=proj"
+        assert send(handle.port, build("GET", path, token=ADMIN)).status == 200
+        guesses = [send(handle.port, build("GET", path, token=f"guess-{i}")).status for i in range(5)]
+        assert guesses == [403, 403, 403, 429, 429]
+        refused = send(handle.port, build("GET", path, token=ADMIN))
+        body = assert_error_shape(refused, "failed-authentication budget")
+        assert refused.status == 429 and body["error"] == "RateLimitExceeded"
+        assert int(refused.headers["retry-after"]) >= 1
+        assert _metric(handle, 'kubekms_rate_limited_total{scope="auth"}') == 3
+    finally:
+        handle.stop()
 
 
 def test_saturated_process_answers_503_and_health_stays_up(limited: ApiProcess) -> None:

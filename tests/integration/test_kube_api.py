@@ -333,3 +333,26 @@ def test_token_audience_is_required_when_configured(
         assert status == 403 and body["error"] == "TokenError", body
     reviews = [r for r in kube_cluster.rbac.reviews if r["kind"] == "TokenReview"]
     assert reviews and all(r["audiences"] == ["kubekms"] for r in reviews)
+
+
+def test_spent_failed_auth_budget_sends_no_more_token_reviews(
+    kube_cluster: Cluster, kube_api_factory: Callable[..., ApiProcess]
+) -> None:
+    """Kubernetes mode: once an address has spent its failed-authentication budget, it gets 429
+    and the API server receives no further TokenReview for it, whatever token it presents."""
+    api = kube_api_factory(KUBEKMS_AUTH_FAIL_BURST="3", KUBEKMS_AUTH_FAIL_RATE="0.001").start()
+    valid = team(kube_cluster, "team-a")
+
+    def token_reviews() -> int:
+        return sum(1 for r in kube_cluster.rbac.reviews if r["kind"] == "TokenReview")
+
+    before = token_reviews()
+    statuses = [api.call("GET", f"{KEYS}?projectId=team-a", f"guess-{i}")[0] for i in range(3)]
+    assert statuses == [403, 403, 403]
+    assert token_reviews() == before + 3
+    for token in ("guess-3", "guess-4", valid, "guess-5"):
+        status, body = api.call("GET", f"{KEYS}?projectId=team-a", token)
+        assert status == 429, body
+        assert set(body) == {"reqId", "statusCode", "message", "error"}
+        assert body["error"] == "RateLimitExceeded" and token not in str(body)
+    assert token_reviews() == before + 3

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
+import os
 import stat
 import time
 from pathlib import Path
@@ -25,7 +27,11 @@ def sha(value: str) -> str:
 DOC = {
     "tokens": [
         {"name": "reader", "sha256": sha("reader-token"), "roles": {"p": "viewer"}},
-        {"name": "plain", "token": "plain-token", "roles": {"*": "cryptographic-operator", "p": "viewer"}},
+        {
+            "name": "plain",
+            "sha256": sha("plain-token"),
+            "roles": {"*": "cryptographic-operator", "p": "viewer"},
+        },
     ],
     "identities": [
         {
@@ -59,10 +65,13 @@ def auth() -> TokenAuth:
     ("doc", "fragment"),
     [
         ({"tokens": [{"name": "a", "sha256": "zz", "roles": {}}]}, "sha256 must be the 64-character hex"),
-        ({"tokens": [{"name": "a", "token": "t", "roles": {"p": "owner"}}]}, "must be one of admin"),
-        ({"tokens": [{"name": "a", "token": "t"}, {"name": "a", "token": "u"}]}, "duplicate name 'a'"),
-        ({"tokens": [{"token": "t"}]}, "needs a non-empty name"),
-        ({"identities": [{"name": "i", "clientId": "c", "clientSecret": "plain"}]}, "clientSecretSha256"),
+        ({"tokens": [{"name": "a", "sha256": sha("t"), "roles": {"p": "owner"}}]}, "must be one of admin"),
+        (
+            {"tokens": [{"name": "a", "sha256": sha("t")}, {"name": "a", "sha256": sha("u")}]},
+            "duplicate name 'a'",
+        ),
+        ({"tokens": [{"sha256": sha("t")}]}, "needs a non-empty name"),
+        ({"identities": [{"name": "i", "clientId": "c"}]}, "clientSecretSha256 must be the 64-character"),
         (
             {
                 "identities": [
@@ -75,15 +84,46 @@ def auth() -> TokenAuth:
     ],
 )
 def test_token_file_errors(doc: dict[str, object], fragment: str) -> None:
-    with pytest.raises(ConfigError, match=fragment) as info:
+    with pytest.raises(ConfigError, match=fragment):
         parse_token_file(doc)
-    assert "plain" not in str(info.value) or fragment == "clientSecretSha256"
+
+
+@pytest.mark.parametrize(
+    ("entry", "where", "hashed"),
+    [
+        (
+            {"tokens": [{"name": "ci", "token": "s3cr3t-value", "roles": {"p": "viewer"}}]},
+            "tokens[0]",
+            "sha256",
+        ),
+        # Even next to a hash: the file must not hold the secret at all.
+        (
+            {"tokens": [{"name": "ci", "token": "s3cr3t-value", "sha256": sha("s3cr3t-value")}]},
+            "tokens[0]",
+            "sha256",
+        ),
+        (
+            {"identities": [{"name": "i", "clientId": "c", "clientSecret": "s3cr3t-value"}]},
+            "identities[0]",
+            "clientSecretSha256",
+        ),
+    ],
+)
+def test_plaintext_secrets_are_refused_with_how_to_hash_them(
+    entry: dict[str, object], where: str, hashed: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_token_file(entry, "tokens.yaml")
+    message = str(info.value)
+    assert message.startswith(f"tokens.yaml: {where}: a plaintext ")
+    assert f"store its hex SHA-256 as {hashed!r}" in message and "sha256sum" in message
+    assert "s3cr3t-value" not in message and sha("s3cr3t-value") not in message
 
 
 def test_token_file_never_echoes_secrets() -> None:
     with pytest.raises(ConfigError) as info:
-        parse_token_file({"tokens": [{"name": "a", "token": "s3cr3t-value", "roles": {"p": "root"}}]})
-    assert "s3cr3t-value" not in str(info.value)
+        parse_token_file({"tokens": [{"name": "a", "sha256": sha("s3cr3t-value"), "roles": {"p": "root"}}]})
+    assert "s3cr3t-value" not in str(info.value) and sha("s3cr3t-value") not in str(info.value)
 
 
 def test_empty_token_file() -> None:
@@ -209,6 +249,12 @@ def test_role_definitions_match_the_spec() -> None:
 
 
 def test_secret_files_are_0600_and_stable(tmp_path: Path) -> None:
+    old_umask = os.umask(0)  # the mode must not depend on the umask
+    try:
+        ensure_secret_file(tmp_path / "u" / "auth-secret")
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE((tmp_path / "u" / "auth-secret").stat().st_mode) == 0o600
     value, created = ensure_secret_file(tmp_path / "d" / "admin-token")
     assert created and len(value) >= 40
     assert stat.S_IMODE((tmp_path / "d" / "admin-token").stat().st_mode) == 0o600
@@ -224,3 +270,61 @@ async def test_build_token_auth_prefers_the_environment(tmp_path: Path) -> None:
     generated = build_token_auth(tmp_path, None, None)
     token = (tmp_path / "admin-token").read_text().strip()
     assert (await generated.authenticate(token)).kind == "admin"
+
+
+def _rotated(**changes: str) -> dict[str, object]:
+    """DOC with the robot identity's credentials changed."""
+    robot = {**DOC["identities"][0], **changes}  # type: ignore[index, dict-item]
+    return {**DOC, "identities": [robot, *DOC["identities"][1:]]}  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"clientSecretSha256": sha("csecret-rotated")}, {"clientId": "cid-rotated"}],
+    ids=["secret", "client-id"],
+)
+async def test_rotating_credentials_invalidates_outstanding_access_tokens(changes: dict[str, str]) -> None:
+    before = TokenAuth("the-admin-token", parse_token_file(DOC), SECRET)
+    token = (await before.login("cid", "csecret")).access_token
+    # A restart with the same credentials keeps the token valid (the JWT secret is on disk)...
+    same = TokenAuth("the-admin-token", parse_token_file(DOC), SECRET)
+    assert (await same.authenticate(token)).id == "identity:robot"
+    # ...a restart after rotation does not, though the token is signed and unexpired.
+    after = TokenAuth("the-admin-token", parse_token_file(_rotated(**changes)), SECRET)
+    with pytest.raises(TokenError) as info:
+        await after.authenticate(token)
+    assert info.value.message == MALFORMED
+    client_id = changes.get("clientId", "cid")
+    secret = "csecret-rotated" if "clientSecretSha256" in changes else "csecret"
+    fresh = (await after.login(client_id, secret)).access_token
+    assert (await after.authenticate(fresh)).id == "identity:robot"
+
+
+async def test_tokens_without_a_credential_generation_are_rejected(auth: TokenAuth) -> None:
+    """A JWT validly signed by this server but lacking (or with a wrong) generation is refused."""
+    claims = jwt.decode(
+        (await auth.login("cid", "csecret")).access_token, SECRET, algorithms=["HS256"], audience="kubekms"
+    )
+    for generation in (None, "0" * 32, 7):
+        forged = {k: v for k, v in claims.items() if k != "credentialGeneration"}
+        if generation is not None:
+            forged["credentialGeneration"] = generation
+        with pytest.raises(TokenError, match="malformed"):
+            await auth.authenticate(jwt.encode(forged, SECRET, algorithm="HS256"))
+
+
+@pytest.mark.parametrize("name", ["admin-token", "auth-secret"])
+def test_secret_files_open_to_others_are_reported(
+    tmp_path: Path, name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    build_token_auth(tmp_path, None, None)  # creates both files, 0600
+    caplog.set_level(logging.WARNING, logger="kubekms.auth")
+    build_token_auth(tmp_path, None, None)
+    assert not [r for r in caplog.records if r.name == "kubekms.auth"]  # 0600: nothing to say
+    path = tmp_path / name
+    path.chmod(0o644)
+    build_token_auth(tmp_path, None, None)
+    warnings = [r for r in caplog.records if r.name == "kubekms.auth" and r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and str(path) in warnings[0].getMessage()
+    assert "mode 644" in warnings[0].getMessage() and "chmod 600" in warnings[0].getMessage()
+    assert path.read_text().strip() not in warnings[0].getMessage()

@@ -16,7 +16,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from kms_api.auth.kubernetes import ACTION_VERBS, KubernetesAuth, rbac_verb
-from kms_core.errors import PermissionDenied, TokenError, Unavailable
+from kms_api.limits import AddressAttempt, FailedAuthLimiter
+from kms_core.errors import PermissionDenied, RateLimited, TokenError, Unavailable
 from kms_kube.client import KubeClient
 from kms_kube.config import KubeConfig
 from kube.rbac import Rbac
@@ -309,5 +310,39 @@ async def test_decisions_are_cached_per_subject_not_per_identity_id(reviewer: Re
         await auth.authorize(regrouped, "encrypt", "team-a", "k1")
         sars = [r for r in reviewer.rbac.reviews if r["kind"] == "SubjectAccessReview"]
         assert len(sars) == 3 and sars[-1]["groups"] == ["system:authenticated"]
+    finally:
+        await auth.client.close()
+
+
+async def test_concurrent_bad_tokens_of_one_address_cannot_overdraw_its_budget(reviewer: Reviewer) -> None:
+    """Twenty different bad tokens at once from one address: only `burst` TokenReviews are sent,
+    the rest are refused with 429 before the reviewer is contacted."""
+    limiter = FailedAuthLimiter(0.001, 3)
+    auth = KubernetesAuth(reviewer.client())
+    valid = reviewer.rbac.add_service_account("team-a", "app")
+
+    async def attempt(token: str) -> BaseException | None:
+        try:
+            await auth.authenticate(token, AddressAttempt(limiter, "address:10.0.0.9"))
+        except (TokenError, RateLimited) as exc:
+            if isinstance(exc, TokenError):
+                limiter.spend("address:10.0.0.9")  # as the request binding does
+            return exc
+        return None
+
+    try:
+        outcomes = await asyncio.gather(*(attempt(f"guess-{i}") for i in range(20)))
+        assert sum(isinstance(o, TokenError) for o in outcomes) == 3
+        assert sum(isinstance(o, RateLimited) for o in outcomes) == 17
+        assert reviewer.calls == 3
+        # Even a valid token from the spent address is refused without a review...
+        with pytest.raises(RateLimited):
+            await auth.authenticate(valid, AddressAttempt(limiter, "address:10.0.0.9"))
+        assert reviewer.calls == 3
+        # ...while another address is reviewed as usual, and its success costs it nothing.
+        other = AddressAttempt(limiter, "address:10.0.0.10")
+        assert (await auth.authenticate(valid, other)).name == "system:serviceaccount:team-a:app"
+        assert reviewer.calls == 4
+        limiter.check("address:10.0.0.10")
     finally:
         await auth.client.close()

@@ -20,10 +20,26 @@ class Identity:
     groups: tuple[str, ...] = field(default_factory=tuple)
 
 
+class Attempt(Protocol):
+    """The failed-authentication budget of the client making one request (`kms_api.limits`)."""
+
+    def hold(self) -> None:
+        """Reserve one attempt before costly work that awaits (a TokenReview); raise
+        kms_core.errors.RateLimited, before any of that work, when the client has none left."""
+        ...
+
+    def release(self) -> None:
+        """End a `hold` once the costly work is done, whatever its outcome."""
+        ...
+
+
 class AuthBackend(Protocol):
-    async def authenticate(self, token: str) -> Identity:
+    async def authenticate(self, token: str, attempt: Attempt | None = None) -> Identity:
         """Verify a bearer token. Raise kms_core.errors.TokenError when invalid or expired,
-        kms_core.errors.Unavailable when the verifier cannot be reached (fail closed)."""
+        kms_core.errors.Unavailable when the verifier cannot be reached (fail closed).
+
+        A backend whose check awaits a remote verifier holds `attempt` for the duration of each
+        remote call, so a client out of failed-authentication budget never causes one."""
         ...
 
     async def authorize(

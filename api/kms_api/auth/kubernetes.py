@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kms_api.auth.base import Identity
+from kms_api.auth.base import Attempt, Identity
 from kms_api.kube.kmskey import GROUP, PLURAL
 from kms_api.kube.ttlcache import TtlCache, token_digest
 from kms_core.errors import PermissionDenied, TokenError, Unavailable
@@ -101,7 +101,7 @@ class KubernetesAuth:
         self._decisions: TtlCache[DecisionKey, bool] = TtlCache(ttl, max_entries)
         self._inflight: dict[str, asyncio.Future[Identity | bool]] = {}
 
-    async def authenticate(self, token: str) -> Identity:
+    async def authenticate(self, token: str, attempt: Attempt | None = None) -> Identity:
         if not token:
             raise TokenError(INVALID_TOKEN)
         digest = token_digest(token)
@@ -110,13 +110,22 @@ class KubernetesAuth:
             # One review per token at a time: concurrent first requests share it.
             task = self._inflight.get(digest)
             if task is None:
+                # A client out of failed-authentication budget is refused here, before the API
+                # server sees a TokenReview; the hold keeps concurrent attempts from overdrawing.
+                if attempt is not None:
+                    attempt.hold()
                 task = asyncio.ensure_future(self._review_token(token, digest))
                 self._inflight[digest] = task
-                task.add_done_callback(lambda _t: self._inflight.pop(digest, None))
+                task.add_done_callback(lambda _t: self._reviewed(digest, attempt))
             result = await asyncio.shield(task)
         if not isinstance(result, Identity):
             raise TokenError(INVALID_TOKEN)
         return result
+
+    def _reviewed(self, digest: str, attempt: Attempt | None) -> None:
+        self._inflight.pop(digest, None)
+        if attempt is not None:
+            attempt.release()
 
     async def _review_token(self, token: str, digest: str) -> Identity | bool:
         spec: JsonDict = {"token": token}

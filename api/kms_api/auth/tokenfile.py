@@ -1,7 +1,7 @@
 """The `--tokens-file` YAML: static bearer tokens and machine identities with per-project roles.
 
-Format (every secret is stored as the hex SHA-256 of its value; plain `token:` is accepted for
-local development only)::
+Format (every secret is stored as the hex SHA-256 of its value; a plaintext `token:` or
+`clientSecret:` is refused at startup, so secrets never sit in clear in the file)::
 
     tokens:
       - name: ci-reader                 # logged as the identity id "token:ci-reader"
@@ -20,12 +20,12 @@ local development only)::
 Tokens and client secrets must be high-entropy random strings (e.g. `openssl rand -base64 32`):
 an unsalted SHA-256 is the right hash for those, not for passwords. Security property: a file
 that grants an unknown role, repeats a name or holds a malformed hash is rejected at startup
-(ConfigError) with a message naming the entry, never its secret.
+(ConfigError) with a message naming the entry, never its secret; so is an entry holding a secret
+in clear (`token:`, `clientSecret:`), with the command to hash it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,10 +39,6 @@ from kms_core.errors import ConfigError
 DEFAULT_TTL = 3600
 MAX_TTL = 86400
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-
-
-def sha256_hex(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +75,14 @@ def _roles(entry: dict[str, Any], where: str) -> dict[str, str]:
     return {str(p): str(r) for p, r in roles.items()}
 
 
-def _digest(entry: dict[str, Any], hashed: str, plain: str | None, where: str) -> bytes:
+def _digest(entry: dict[str, Any], hashed: str, plain: str, where: str) -> bytes:
+    if plain in entry:
+        # Never echo the value: the message names the entry and says how to hash it.
+        raise ConfigError(
+            f"{where}: a plaintext {plain!r} is not accepted; store its hex SHA-256 as {hashed!r} "
+            f'instead (printf %s "$SECRET" | sha256sum) and remove the {plain!r} line'
+        )
     value = entry.get(hashed)
-    if value is None and plain is not None and isinstance(entry.get(plain), str) and entry[plain]:
-        return bytes.fromhex(sha256_hex(entry[plain]))
     if not isinstance(value, str) or not _HEX64.fullmatch(value.lower()):
         raise ConfigError(f"{where}: {hashed} must be the 64-character hex SHA-256 of the secret")
     return bytes.fromhex(value)
@@ -122,7 +122,7 @@ def parse_token_file(data: Any, source: str = "tokens file") -> TokenFile:
         ttl = entry.get("accessTokenTTL", DEFAULT_TTL)
         if not isinstance(ttl, int) or isinstance(ttl, bool) or not 1 <= ttl <= MAX_TTL:
             raise ConfigError(f"{where}: accessTokenTTL must be an integer between 1 and {MAX_TTL}")
-        digest = _digest(entry, "clientSecretSha256", None, where)
+        digest = _digest(entry, "clientSecretSha256", "clientSecret", where)
         identities.append(MachineIdentity(name, client_id, digest, ttl, _roles(entry, where)))
     return TokenFile(tuple(tokens), tuple(identities))
 

@@ -7,8 +7,9 @@
 
 Security property: presented secrets are hashed and compared in constant time against every
 configured digest (no early exit that would reveal which entry nearly matched); errors never
-contain the token; an identity removed from the tokens file loses access on restart even if it
-still holds an unexpired JWT.
+contain the token; an identity removed from the tokens file, or whose client id or client secret
+was changed in it, loses access on restart even if it still holds an unexpired JWT (each JWT
+carries the generation of the credentials it was issued under: `credential_generation`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import jwt
 
-from kms_api.auth.base import Identity
+from kms_api.auth.base import Attempt, Identity
 from kms_api.auth.roles import ANY_PROJECT, ROLES
 from kms_api.auth.secretfiles import ensure_secret_file
 from kms_api.auth.tokenfile import MachineIdentity, TokenFile, load_token_file
@@ -73,6 +74,20 @@ def _grants(roles: dict[str, str]) -> Grants:
     return per_project, anywhere
 
 
+def credential_generation(jwt_secret: str, identity: MachineIdentity) -> str:
+    """A short tag of an identity's current credentials (client id and client-secret hash),
+    bound into every access token it is issued and checked on every use.
+
+    Changing the client id or the secret in the tokens file changes the tag, so tokens issued
+    under the old credentials stop working at the next start, before they expire. Keyed with the
+    JWT secret, so the tag in a (readable) JWT gives no offline test of a guessed secret."""
+    mac = hmac.new(jwt_secret.encode("utf-8"), b"kubekms/credential-generation/v1", hashlib.sha256)
+    mac.update(len(identity.client_id.encode("utf-8")).to_bytes(4, "big"))
+    mac.update(identity.client_id.encode("utf-8"))
+    mac.update(identity.secret_digest)
+    return mac.hexdigest()[:32]
+
+
 class TokenAuth:
     """The embedded AuthBackend; also serves POST /api/v1/auth/universal-auth/login."""
 
@@ -81,6 +96,7 @@ class TokenAuth:
         self._admin_digest = _digest(admin_token)
         self._static = [(t.digest, t.name) for t in token_file.tokens]
         self._identities = {i.name: i for i in token_file.identities}
+        self._generations = {i.name: credential_generation(jwt_secret, i) for i in token_file.identities}
         self._client_ids = [(_digest(i.client_id), i.name) for i in token_file.identities]
         # Built once: the per-request path only looks these up.
         self._static_identities = {
@@ -90,7 +106,9 @@ class TokenAuth:
             ("machine-identity", i.name): _grants(i.roles) for i in token_file.identities
         }
 
-    async def authenticate(self, token: str) -> Identity:
+    async def authenticate(self, token: str, attempt: Attempt | None = None) -> Identity:
+        # No await below: the caller's budget check, this check and its accounting of a failure
+        # run in one step of the event loop, so `attempt` needs no hold.
         if not token or len(token) > _MAX_TOKEN_CHARS:
             raise TokenError(MALFORMED)
         digest = _digest(token)
@@ -117,6 +135,12 @@ class TokenAuth:
             raise TokenError(MALFORMED) from None
         name = claims.get("identityId")
         if claims.get("authTokenType") != "identityAccessToken" or name not in self._identities:
+            raise TokenError(MALFORMED)
+        generation = claims.get("credentialGeneration")
+        # Issued under credentials that have since been rotated (or before generations existed).
+        if not isinstance(generation, str) or not hmac.compare_digest(
+            generation.encode("utf-8", "surrogatepass"), self._generations[name].encode("ascii")
+        ):
             raise TokenError(MALFORMED)
         return Identity(id=f"identity:{name}", name=str(name), kind="machine-identity")
 
@@ -146,6 +170,7 @@ class TokenAuth:
             "clientSecretId": identity.client_id,
             "identityAccessTokenId": str(uuid.uuid4()),
             "authTokenType": "identityAccessToken",
+            "credentialGeneration": self._generations[identity.name],
             "aud": _AUDIENCE,
             "iat": now,
             "exp": now + identity.ttl,

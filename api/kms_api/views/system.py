@@ -1,7 +1,8 @@
 """Unauthenticated views: health, readiness, the OpenAPI document, and universal-auth login (spec §4).
 
 Security property: login answers one fixed message for an unknown client id and a wrong secret,
-so it does not reveal which identities exist.
+so it does not reveal which identities exist; a failed login spends the client address's
+failed-authentication budget, checked before the secret is hashed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from aiohttp import web
 
 from kms_api.appkeys import OPENAPI, auth_of, service_of
 from kms_api.call import Call
-from kms_core.errors import BadRequest
+from kms_api.limits import FAILED_AUTH, client_address
+from kms_core.errors import BadRequest, Unauthorized
 
 Json = dict[str, Any]
 
@@ -37,7 +39,16 @@ async def universal_auth_login(call: Call) -> Json:
         raise BadRequest(
             "Universal auth is not available: this server accepts Kubernetes ServiceAccount tokens"
         )
-    result = await login(call.body["clientId"], call.body["clientSecret"])
+    failed = call.request.app.get(FAILED_AUTH)
+    address = client_address(call.request)
+    if failed is not None:
+        failed.check(address)  # again after the body read: no await between here and the outcome
+    try:
+        result = await login(call.body["clientId"], call.body["clientSecret"])
+    except Unauthorized:
+        if failed is not None:
+            failed.spend(address)
+        raise
     return {
         "accessToken": result.access_token,
         "expiresIn": result.expires_in,
