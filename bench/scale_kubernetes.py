@@ -2,7 +2,7 @@
 
 API: N Ready KmsKeys and their sealed material Secrets are written straight into the emulator,
 laid out as the operator leaves them (kms_core mints and seals with the run's root key;
-`kms_operator.manifests` shapes the Secret). A fresh `kubekms-api --store kubernetes` then starts
+`kms_kube.layout` shapes the Secret). A fresh `kubekms-api --store kubernetes` then starts
 and is timed until it listens, until /readyz is 200, and until the last-written key answers by
 name and encrypts (its watch caches have listed every KmsKey and Secret); then its RSS, and wrk
 latency of get-by-name and encrypt on that warm key and of random 100-key list pages.
@@ -36,7 +36,8 @@ from processes import Server, call, cpu_seconds, free_port
 from kms_core import material, ownership
 from kms_core.model import Algorithm, KeyUsage
 from kms_core.sealing.rootkey import RootKeySealer
-from kms_operator import manifests, status
+from kms_kube import layout as manifests
+from kms_operator import status
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the emulated API server is test infrastructure

@@ -25,6 +25,9 @@ import yaml
 from kms_core.errors import ConfigError
 
 SERVICEACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+# Where the ServiceAccount's token, ca.crt and namespace are mounted when not at the standard path
+# (a custom projected volume).
+SERVICEACCOUNT_DIR_ENV = "KUBEKMS_SERVICEACCOUNT_DIR"
 # Bound ServiceAccount tokens are rotated by the kubelet (hourly by default); re-reading the file
 # this often keeps the process authenticated across rotations without a read per request.
 TOKEN_REFRESH_SECONDS = 60.0
@@ -102,8 +105,9 @@ def load_config(kubeconfig: str | None = None, context: str | None = None) -> Ku
     ~/.kube/config. Raises ConfigError with the reason when none is usable."""
     if kubeconfig:
         return load_kubeconfig(Path(kubeconfig), context)
-    if in_cluster() and (SERVICEACCOUNT_DIR / "token").exists():
-        return load_incluster()
+    sa_dir = Path(os.environ.get(SERVICEACCOUNT_DIR_ENV) or SERVICEACCOUNT_DIR)
+    if in_cluster() and (sa_dir / "token").exists():
+        return load_incluster(sa_dir)
     env = os.environ.get("KUBECONFIG")
     path = Path(env.split(os.pathsep)[0]) if env else Path.home() / ".kube" / "config"
     if not path.exists():

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -37,6 +38,7 @@ import yaml
 
 from kube.emulator import KubeEmulator
 from kube.rbac import Rbac
+from kube.tls import ServerCert, tls_server_class
 
 T = TypeVar("T")
 
@@ -55,8 +57,13 @@ class Cluster:
     def __init__(
         self, *, namespaces: tuple[str, ...] = ("default", "kube-system", "kube-public"), **options: Any
     ) -> None:
-        self.rbac = Rbac()
-        self._options = options  # KubeEmulator fields, e.g. bookmark_interval=1, log_size=10
+        self.rbac = Rbac(admin_tokens=(ADMIN_TOKEN,))
+        # `tls=True` serves HTTPS with a self-signed certificate (`ca_file`); the rest are
+        # KubeEmulator fields, e.g. bookmark_interval=1, log_size=10, authenticate_callers=True.
+        self._tls = bool(options.pop("tls", False))
+        self._tls_dir = Path(tempfile.mkdtemp(prefix="kube-emulator-tls-")) if self._tls else None
+        self.ca_file: Path | None = None
+        self._options = options
         self._namespaces = namespaces
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -97,7 +104,12 @@ class Cluster:
             self._loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
             self.emulator = KubeEmulator(rbac=self.rbac, **self._options)
-            async with self.emulator, kmock.Server(self.emulator) as server:
+            server_options: dict[str, Any] = {}
+            if self._tls_dir is not None:
+                cert = ServerCert.create(self._tls_dir)
+                self.ca_file = cert.cert_file
+                server_options["server_cls"] = tls_server_class(cert.context())
+            async with self.emulator, kmock.Server(self.emulator, **server_options) as server:
                 self.port = server.port
                 self._ready.set_result(None)
                 await self._stop.wait()
@@ -109,7 +121,7 @@ class Cluster:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self._tls else 'http'}://127.0.0.1:{self.port}"
 
     def _call(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
         assert self._loop is not None, "the cluster is not started"
@@ -221,7 +233,9 @@ class Cluster:
         return {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "emulator", "cluster": {"server": self.url}}],
+            "clusters": [{"name": "emulator", "cluster": {
+                "server": self.url, **({"certificate-authority": str(self.ca_file)} if self.ca_file else {}),
+            }}],
             "users": [{"name": "emulator", "user": {"token": token}}],
             "contexts": [
                 {

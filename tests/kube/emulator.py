@@ -23,7 +23,8 @@ resources, server-side apply, Table output (kubectl shows NAME/AGE only), owner-
 collection, namespace deletion cascades, lists served from a watch cache (`resourceVersion` on a
 list is ignored: every list is a consistent read of the latest state; the inconsistent continue
 token a real server offers with a 410 is not offered), authentication of the emulator's own
-callers (any bearer token is accepted).
+callers unless `authenticate_callers=True` (then only the admin token and live ServiceAccount
+tokens of `rbac` are accepted, anything else is 401; `Cluster(tls=True)` serves HTTPS too).
 
 Test controls: the coroutines `create_object`, `read_object`, `list_objects`, `patch_object`,
 `replace_object`, `delete_object`, `cut_watches` (on the emulator's loop), `faults`, `rbac`,
@@ -69,6 +70,7 @@ class KubeEmulator(ObjectStore, WatchStreams, ListPages, kmock.KubernetesEmulato
     log_size: int = 5000
     list_snapshots: int = 8  # consistent list snapshots kept for continue pages (0: rebuild each)
     list_hook: ListHook | None = None
+    authenticate_callers: bool = False  # answer 401 to callers without a token `rbac` accepts
     _rv: int = attrs.field(default=1, init=False)
     _floor: int = attrs.field(default=0, init=False)  # watches from an older resourceVersion: 410
     _log: collections.deque[tuple[int, kmock.resource, dict[str, Any]]] = attrs.field(init=False)
@@ -100,6 +102,8 @@ class KubeEmulator(ObjectStore, WatchStreams, ListPages, kmock.KubernetesEmulato
         return await asyncio.shield(work)
 
     async def _serve(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        if self.authenticate_callers and not self.rbac.authenticates(_bearer(request.headers)):
+            return _json(compat.status_body(401, "Unauthorized", "Unauthorized"), 401)
         delay, failure = self.faults.check(request.method.value, request.url.path)
         if delay:
             await asyncio.sleep(delay)
@@ -173,3 +177,8 @@ def _as_dict(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise compat.ApiError(400, "BadRequest", "the request body must be a JSON object")
     return data
+
+
+def _bearer(headers: Any) -> str | None:
+    value = headers.get("Authorization") or headers.get("authorization") or ""
+    return value[len("Bearer "):] if value.startswith("Bearer ") else None

@@ -72,6 +72,7 @@ class Rbac:
     """Tokens -> ServiceAccounts, rules -> allowed (namespace, verb, resource, name)."""
 
     default_audiences: tuple[str, ...] = ("https://kubernetes.default.svc",)
+    admin_tokens: tuple[str, ...] = ()  # accepted from the emulator's own callers, like a kubeconfig's
     _tokens: dict[str, ServiceAccount] = field(default_factory=dict)
     _rules: list[Rule] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -96,6 +97,18 @@ class Rbac:
         with self._lock:
             self._tokens[token] = ServiceAccount(namespace, name, uid or str(uuid.uuid4()), auds, frozen)
         return token
+
+    def authenticates(self, token: str | None) -> bool:
+        """Whether kube-apiserver would accept `token` from a caller: an admin token, or a live
+        ServiceAccount token whose audiences include the API server's (a revoked or rotated-away
+        token is refused, as an expired projected token is)."""
+        if not token:
+            return False
+        if token in self.admin_tokens:
+            return True
+        with self._lock:
+            account = self._tokens.get(token)
+        return account is not None and bool(set(account.audiences) & set(self.default_audiences))
 
     def uid_of(self, token: str) -> str:
         with self._lock:
