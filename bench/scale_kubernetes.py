@@ -58,6 +58,33 @@ def kmskey(name: str) -> dict[str, Any]:
     return {"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey", "metadata": {"name": name}, "spec": spec}
 
 
+def real_shape(obj: dict[str, Any], managers: tuple[str, ...], notes: dict[str, str]) -> dict[str, Any]:
+    """Metadata as a real API server returns it: one managedFields entry per writer (with the
+    fieldsV1 map of what it owns) and the annotations kubectl and Kopf leave (`--real-shape`)."""
+    meta = obj.setdefault("metadata", {})
+    meta["managedFields"] = [
+        {"manager": m, "operation": "Update", "apiVersion": obj.get("apiVersion", "v1"),
+         "time": "2026-12-01T10:00:00Z", "fieldsType": "FieldsV1",
+         "fieldsV1": {"f:metadata": {"f:annotations": {f"f:{k}": {} for k in notes},
+                                     "f:labels": {".": {}, "f:kubekms.io/key-id": {}}},
+                      "f:spec": {".": {}, "f:algorithm": {}, "f:keyUsage": {}},
+                      "f:status": {".": {}, "f:conditions": {}, "f:keyId": {}, "f:version": {}}},
+         **({"subresource": "status"} if m.endswith("status") else {})}
+        for m in managers
+    ]
+    meta.setdefault("annotations", {}).update(notes)
+    return obj
+
+
+def kopf_notes(name: str) -> dict[str, str]:
+    spec = json.dumps({"spec": {"keyUsage": "encrypt-decrypt", "algorithm": AES.value}})
+    applied = json.dumps({"apiVersion": "kubekms.io/v1alpha1", "kind": "KmsKey",
+                          "metadata": {"name": name, "namespace": TENANT, "annotations": {}},
+                          "spec": {"keyUsage": "encrypt-decrypt", "algorithm": AES.value}})
+    return {"operator.kubekms.io/last-handled-configuration": spec,
+            "kubectl.kubernetes.io/last-applied-configuration": applied}
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -89,8 +116,9 @@ class Emulator:
     def cpu(self) -> float:
         return cpu_seconds(os.getpid(), self.tid)
 
-    def populate(self, start: int, stop: int, timeout: float) -> float:
-        """Write Ready keys k<start>..k<stop-1> as the operator would; returns keys/s."""
+    def populate(self, start: int, stop: int, timeout: float, shaped: bool = False) -> float:
+        """Write Ready keys k<start>..k<stop-1> as the operator would; returns keys/s. `shaped`:
+        with managedFields and kubectl/Kopf annotations, as a real API server would hold them."""
         emu = self.cluster.emulator
         assert emu is not None
 
@@ -101,13 +129,19 @@ class Emulator:
         async def write() -> None:
             for i in range(start, stop):
                 name, kid = f"k{i}", key_id(i)
-                obj = await emu.create_object(KMSKEYS, kmskey(name), namespace=TENANT)
+                body = kmskey(name)
+                if shaped:
+                    body = real_shape(body, ("kubectl-client-side-apply", "kopf", "kubekms-operator/status"),
+                                      kopf_notes(name))
+                obj = await emu.create_object(KMSKEYS, body, namespace=TENANT)
                 sealed = material.mint(kid, 1, AES, self.sealer)
                 record = ownership.seal_record(ownership.OwnerRecord(
                     key_id=kid, namespace=TENANT, name=name, uid=obj["metadata"]["uid"],
                     usage=KeyUsage.ENCRYPT_DECRYPT, algorithm=AES, exportable=False,
                 ), self.sealer)
                 body = manifests.secret(key_id=kid, owner_name=name, sealed=sealed, record=record, **layout)
+                if shaped:
+                    body = real_shape(body, ("kubekms-operator",), {})
                 await emu.create_object(SECRETS, body, namespace=KUBEKMS_NAMESPACE)
                 fields = {"keyId": kid, "version": 1, "secretName": manifests.secret_name(kid)}
                 new = status.desired({}, ready, obj["metadata"].get("generation"), **fields)
@@ -303,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=600.0, help="bound on each wait, in seconds")
     parser.add_argument("--server-cpus", default=None, help="taskset list for the API/operator, e.g. 0")
     parser.add_argument("--load-cpus", default=None, help="CPUs for this process (emulator) and wrk, e.g. 1")
+    parser.add_argument("--real-shape", action="store_true",
+                        help="objects with managedFields and kubectl/Kopf annotations (a real server's)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     if args.load_cpus:
@@ -315,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         emu, have = Emulator(workdir, root_key), 0
         try:
             for size in sorted(args.sizes):
-                rate = emu.populate(have, size, args.timeout)
+                rate = emu.populate(have, size, args.timeout, shaped=args.real_shape)
                 have = size
                 row = {"populate_per_s": rate, **measure_api(emu, size, args, workdir)}
                 row["bench_process_rss_mib"] = rss_mib(os.getpid())
@@ -336,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
                 rate, rss = row["ready_per_s"], row["rss_mib"]
                 print(f"operator: {count} new KmsKeys {done} ({rate:.0f}/s); RSS {rss:.0f} MiB")
     if args.json:
-        run = {"connections": args.connections, "seconds": args.seconds}
+        run = {"connections": args.connections, "seconds": args.seconds, "real_shape": args.real_shape}
         print(json.dumps({**run, "api": api_rows, "operator": operator_rows}))
     return 0
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Final
 
 from kms_core.metrics import AES_GCM_MAX_ENCRYPTIONS, AES_GCM_VERSIONS_OVER_THRESHOLD
@@ -66,6 +67,10 @@ class GcmUsage:
         self._lock = threading.Lock()  # keyrings may be built on executor threads
         self._max = 0
         self._over = 0
+        # Told (key id, version, count) once per version that crosses `warn_at`, after the log line
+        # (Kubernetes mode adds a Warning Event on the key's KmsKey). Called on the encrypting
+        # thread: listeners must only schedule work, never block.
+        self.listeners: list[Callable[[str, int, int], None]] = []
 
     def counter(self, key_id: str, version: int) -> EncryptionCount:
         """The count of `version` of `key_id` (made on first use; kept when keyrings are evicted)."""
@@ -96,6 +101,11 @@ class GcmUsage:
                 counter.count,
                 extra={"key_id": counter.key_id, "version": counter.version, "encryptions": counter.count},
             )
+            for listener in list(self.listeners):
+                try:
+                    listener(counter.key_id, counter.version, counter.count)
+                except Exception:  # a failing listener never fails an encryption
+                    log.exception("nonce-budget listener failed")
 
     def forget(self, key_id: str) -> None:
         """Drop the counts of a deleted key."""

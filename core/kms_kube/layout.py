@@ -165,14 +165,21 @@ def owner_of(secret_body: Mapping[str, Any]) -> tuple[str, str] | None:
     return (str(ns), str(name)) if ns and name else None
 
 
+# Annotations on KmsKeys that hold copies of the object for their tools: Kopf's bookkeeping and
+# kubectl's client-side apply record (each a JSON copy of the spec or the whole object).
+_UNREAD_ANNOTATIONS = (
+    f"{KOPF_PREFIX}/", "kopf.zalando.org/", "kubectl.kubernetes.io/last-applied-configuration",
+)
+
+
 def slim_kmskey(obj: dict[str, Any]) -> dict[str, Any]:
-    """A KmsKey as the API caches it: without managedFields and Kopf's bookkeeping annotations
-    (a copy of the last handled spec among them), which the API never reads."""
+    """A KmsKey as the API caches it: without managedFields, Kopf's bookkeeping annotations and
+    kubectl's last-applied copy, which the API never reads."""
     meta = obj.get("metadata")
     if isinstance(meta, dict):
         meta.pop("managedFields", None)
         notes = meta.get("annotations")
         if isinstance(notes, dict):
-            for name in [n for n in notes if n.startswith((f"{KOPF_PREFIX}/", "kopf.zalando.org/"))]:
+            for name in [n for n in notes if n.startswith(_UNREAD_ANNOTATIONS)]:
                 del notes[name]
     return obj

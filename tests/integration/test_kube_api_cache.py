@@ -20,6 +20,7 @@ from fixtures.kube_api import free_port
 from kms_api.kube.backend import build
 from kms_api.kube.store import IMPORT_REFUSED, RENAME_REFUSED, KubernetesKeyStore
 from kms_core.errors import BadRequest, NotFound, Timeout, Unavailable
+from kms_core.gcmusage import GCM_USAGE
 from kms_core.model import KeySpec
 from kms_core.sealing.rootkey import RootKeySealer
 from kms_core.service import KeyService
@@ -200,3 +201,29 @@ async def test_not_ready_until_both_caches_hold_a_full_list(
     else:
         pytest.fail("the caches never synced")
     assert store.keys.synced and store.secrets.synced
+
+
+async def test_a_key_version_nearing_its_nonce_budget_gets_a_warning_event(
+    kube_cluster: Cluster, store: KubernetesKeyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(GCM_USAGE, "warn_at", 8)  # counters take these when they are made
+    monkeypatch.setattr(GCM_USAGE, "stride", 4)
+    key_id = seed(kube_cluster, "team-a", "busy")
+    service = KeyService(store, SEALER)
+    for _ in range(7):
+        await service.encrypt(key_id, b"x", allow)
+    assert not [e for e in kube_cluster.events("team-a", "busy") if e.get("reason") == "RotationRecommended"]
+    await service.encrypt(key_id, b"x", allow)
+
+    def warned() -> list[dict[str, object]]:
+        return [e for e in kube_cluster.events("team-a", "busy") if e.get("reason") == "RotationRecommended"]
+
+    for _ in range(100):
+        if warned():
+            break
+        await asyncio.sleep(0.05)
+    [event] = warned()
+    obj = kube_cluster.get(KMSKEYS, "team-a", "busy")
+    assert obj is not None and event["type"] == "Warning"
+    assert event["involvedObject"]["uid"] == obj["metadata"]["uid"]  # type: ignore[index]
+    assert key_id in str(event["message"]) and "rotate" in str(event["message"])

@@ -32,6 +32,10 @@ class RecordBook:
         # Root-key unsealing costs microseconds; an HSM round trip is kept off the event loop.
         self._inline = sealer.backend == "rootkey"
 
+    def cached(self, key_id: str, value: str | None) -> OwnerRecord | None:
+        """The record already opened for this annotation value, without opening anything."""
+        return self._opened.get((key_id, value)) if value else None
+
     async def record(self, secret: JsonDict | None, key_id: str) -> OwnerRecord | None:
         """The authenticated owner record of `secret` (the Secret of `key_id`), or None."""
         if secret is None:

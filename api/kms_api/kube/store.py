@@ -12,14 +12,17 @@ Security property: this store sees sealed blobs only and never writes material.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
+from kms_api.kube import events
 from kms_api.kube import kmskey as kk
 from kms_api.kube.custody import RecordBook, serves
 from kms_api.kube.nameindex import NameIndex
 from kms_api.kube.writes import IMPORT_REFUSED, RENAME_REFUSED, KmsKeyWriter, call
 from kms_core.errors import BadRequest, NotFound, Unavailable
+from kms_core.gcmusage import GCM_USAGE
 from kms_core.model import Key, KeySpec, KeyVersion
 from kms_core.ownership import OwnerRecord
 from kms_core.sealing.base import Sealer
@@ -63,6 +66,7 @@ class KubernetesKeyStore:
         self._writes = KmsKeyWriter(client, self.keys, ready_timeout=ready_timeout)
         self._org_id: str | None = None
         self._started = False
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def ready_timeout(self) -> float:
@@ -78,8 +82,25 @@ class KubernetesKeyStore:
         """Start both watches (idempotent). Does not wait: an absent API server is retried."""
         if not self._started:
             self._started = True
+            self._loop = asyncio.get_running_loop()
             self.keys.start()
             self.secrets.start()
+            GCM_USAGE.listeners.append(self.nonce_budget_low)
+
+    def nonce_budget_low(self, key_id: str, version: int, count: int) -> None:
+        """A version of `key_id` crossed the AES-GCM warning threshold: a Warning Event on its
+        KmsKey (found from the caches only; this runs on the encrypting thread)."""
+        secret = self.secrets.get(self.namespace, kk.secret_name(key_id))
+        notes = ((secret or {}).get("metadata") or {}).get("annotations") or {}
+        record = self.book.cached(key_id, notes.get(layout.OWNER_RECORD))
+        obj = self.keys.get(record.namespace, record.name) if record is not None else None
+        if obj is None or not serves(record, obj) or self._loop is None:
+            return
+        message = (
+            f"AES-GCM key {key_id} version {version} has made {count} encryptions in one API replica; "
+            "rotate the key (random nonces allow at most 2^32 encryptions per key version)"
+        )
+        events.schedule(self._loop, self.client, events.warning(obj, "RotationRecommended", message))
 
     async def _synced(self) -> None:
         await self.start()
@@ -87,6 +108,8 @@ class KubernetesKeyStore:
             raise Unavailable("The Kubernetes API server is unavailable: KmsKeys cannot be listed yet")
 
     async def close(self) -> None:
+        if self.nonce_budget_low in GCM_USAGE.listeners:
+            GCM_USAGE.listeners.remove(self.nonce_budget_low)
         await self.keys.stop()
         await self.secrets.stop()
         await self.client.close()
