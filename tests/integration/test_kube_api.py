@@ -5,6 +5,7 @@ operator against the emulated API server, called with ServiceAccount tokens over
 from __future__ import annotations
 
 import base64
+import os
 import urllib.parse
 from collections.abc import Callable
 from typing import Any
@@ -260,7 +261,7 @@ def test_bulk_import_is_refused_per_entry(
 ) -> None:
     token = team(kube_cluster, "team-a")
     create_key(kube_api, token, "team-a", "taken")
-    aes = {"keyUsage": "encrypt-decrypt", "algorithm": "aes-256-gcm", "keyMaterial": b64(bytes(32))}
+    aes = {"keyUsage": "encrypt-decrypt", "algorithm": "aes-256-gcm", "keyMaterial": b64(os.urandom(32))}
     entries = [{"name": "restored", **aes}, {"name": "taken", **aes}]
     request = {"projectId": "team-a", "keys": entries}
     status, body = kube_api.call("POST", f"{KEYS}/bulk-import", token, request)

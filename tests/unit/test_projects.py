@@ -45,7 +45,7 @@ def test_anything_else_is_a_validation_failure_in_kubernetes_mode(value: str) ->
 def test_non_strings_and_routes_without_a_project() -> None:
     issues: list[Issue] = []
     assert DnsLabel("projectId").parse(7, ("projectId",), issues) is INVALID
-    assert issues[0].message == "Expected string, received number"
+    assert issues[0].message == "Invalid input: expected string, received number"
     projects.check(app("kubernetes"), {"name": "no-project-here"})
 
 
