@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from fixtures.helm import NAMESPACE, Render
+from fixtures.helm import NAMESPACE, Render, template
 from fixtures.kube import EXAMPLES
 from fixtures.kube_api import ApiProcess
 from kube import KMSKEYS, SECRETS, Cluster
@@ -37,6 +38,7 @@ KEYS = "/api/v1/kms/keys"
 # Where the helm-test Pod's projected KubeKMS token is mounted (the kubelet would write it there).
 TOKEN_FILE = "/var/run/secrets/kubekms/token"
 AUDIENCE = "kubekms"  # the chart's default api.tokenAudience
+ROOT_SECRET = "kubekms-root-key"
 # The verbs README.md documents for kubekms-cryptographic-operator: the chart must grant exactly these.
 CRYPTO_VERBS = {"get", "list", "encrypt", "decrypt", "sign", "verify", "generate-mac", "verify-mac"}
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -76,6 +78,15 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float
         time.sleep(0.1)
 
 
+def wait_root_key(cluster: Cluster) -> str:
+    """ROOT_ENCRYPTION_KEY from the root-key Secret, once the operator created it."""
+    secret = cluster.wait_for(lambda: cluster.get(SECRETS, NAMESPACE, ROOT_SECRET), timeout=30,
+                              message="the operator did not create the root-key Secret")
+    root_key = base64.b64decode(secret["data"]["ROOT_ENCRYPTION_KEY"]).decode()
+    assert len(base64.b64decode(root_key, validate=True)) == 32
+    return root_key
+
+
 @pytest.fixture
 def cluster() -> Iterator[Cluster]:
     with Cluster() as started:  # no CRD, no KubeKMS namespace: the chart brings both
@@ -89,10 +100,7 @@ def test_chart_installs_and_runs_on_the_emulator(
     release = Release(cluster, render(VARIANTS[variant]), NAMESPACE, tmp_path)
     applied = release.apply(release.install_docs)
     assert len(applied) == len(release.install_docs) and all(line.endswith(" created") for line in applied)
-    root_secret = cluster.get(SECRETS, NAMESPACE, "kubekms-root-key")
-    assert root_secret is not None
-    root_key = base64.b64decode(root_secret["data"]["ROOT_ENCRYPTION_KEY"]).decode()
-    assert len(base64.b64decode(root_key)) == 32
+    assert cluster.get(SECRETS, NAMESPACE, ROOT_SECRET) is None, "the chart renders no root key"
 
     # A workload: the README's `kubectl create rolebinding` (through apply: the emulator speaks JSON).
     cluster.ensure_namespace("team-a")
@@ -106,6 +114,7 @@ def test_chart_installs_and_runs_on_the_emulator(
     containers: dict[str, Container] = {}
     procs: list[subprocess.Popen[bytes]] = []
     tokens: dict[str, tuple[str, str]] = {}  # deployment -> (token, ServiceAccount username)
+    root_key = ""
     try:
         for name in ("kubekms-operator", "kubekms-api"):
             deployment = release.find("Deployment", name)
@@ -113,8 +122,13 @@ def test_chart_installs_and_runs_on_the_emulator(
             token = cluster.rbac.add_service_account(NAMESPACE, account)
             tokens[name] = (token, f"system:serviceaccount:{NAMESPACE}:{account}")
             kubeconfig = cluster.write_kubeconfig(tmp_path / f"{name}.kubeconfig", token, NAMESPACE)
+            if name == "kubekms-api":
+                # The kubelet starts the API only once its required secretKeyRef resolves: after
+                # the operator created the root-key Secret.
+                root_key = wait_root_key(cluster)
             container = containers[name] = Container.of(deployment, cluster)
-            assert container.env["ROOT_ENCRYPTION_KEY"] == root_key  # from the applied Secret
+            # The operator starts without it (optional reference, no Secret yet) and creates it.
+            assert container.env.get("ROOT_ENCRYPTION_KEY") == (root_key if name == "kubekms-api" else None)
             assert container.env["KUBEKMS_NAMESPACE"] == NAMESPACE  # the Pod's namespace
             extra = {"KUBECONFIG": str(kubeconfig)}
             if name == "kubekms-operator":
@@ -224,3 +238,87 @@ def helm_test(release: Release, cluster: Cluster, containers: dict[str, Containe
     assert log.read_text().startswith("ok: key "), log.read_text()
     made = wait_ready(cluster, "helm-test", NAMESPACE)
     assert cluster.get(SECRETS, NAMESPACE, f"kmskey-{made['status']['keyId']}") is not None
+
+
+def run(
+    release: Release, cluster: Cluster, name: str, tmp: Path
+) -> tuple[Container, subprocess.Popen[bytes]]:
+    """Start a rendered Deployment's container as its ServiceAccount, like a kubelet would."""
+    deployment = release.find("Deployment", name)
+    account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
+    token = cluster.rbac.add_service_account(NAMESPACE, account)
+    kubeconfig = cluster.write_kubeconfig(tmp / f"{name}.kubeconfig", token, NAMESPACE)
+    container = Container.of(deployment, cluster)
+    extra = {"KUBECONFIG": str(kubeconfig)}
+    if name == "kubekms-operator":
+        extra["KUBEKMS_LIVENESS"] = container.probe_url("livenessProbe")
+    log = tmp / f"{name}.log"
+    proc = container.start(log, **extra)
+    wait_http(container.probe_url("livenessProbe"), proc, log)
+    return container, proc
+
+
+def rendered(values: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """A fresh `helm template` (never cached: each call is a new offline render, as in CI or Argo CD)."""
+    text = template(values).stdout
+    return text, [d for d in yaml.safe_load_all(text) if d]
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["operator-created", "from-an-older-chart"])
+def test_rendering_twice_and_applying_both_keeps_the_root_key(
+    existing: bool, cluster: Cluster, tmp_path: Path
+) -> None:
+    """A GitOps install: `helm template | kubectl apply`, later a re-render applied over it
+    (what every Argo CD sync does). The root key never changes and the material stays readable."""
+    legacy = base64.b64encode(bytes(range(32))).decode()
+    if existing:
+        # What earlier chart versions rendered (Helm-managed, kept on uninstall and upgrade).
+        cluster.ensure_namespace(NAMESPACE)
+        cluster.create(SECRETS, {
+            "metadata": {"name": ROOT_SECRET, "labels": {"app.kubernetes.io/instance": "kubekms",
+                                                         "app.kubernetes.io/managed-by": "Helm"},
+                         "annotations": {"helm.sh/resource-policy": "keep"}},
+            "data": {"ROOT_ENCRYPTION_KEY": base64.b64encode(legacy.encode()).decode()},
+        }, namespace=NAMESPACE)
+    first_text, first = rendered({})
+    release = Release(cluster, first, NAMESPACE, tmp_path)
+    release.apply(release.install_docs)
+    Grants.load(cluster).install(cluster.rbac)
+    _, operator = run(release, cluster, "kubekms-operator", tmp_path)
+    procs = [operator]
+    try:
+        root_key = wait_root_key(cluster)
+        assert (root_key == legacy) is existing
+        cluster.ensure_namespace("team-a")
+        example = str(EXAMPLES / "encrypt-decrypt.yaml")
+        release.kubectl("-n", "team-a", "apply", "--validate=false", "-f", example)
+        key = wait_ready(cluster, "app-data", "team-a")
+        material = cluster.get(SECRETS, NAMESPACE, f"kmskey-{key['status']['keyId']}")
+        assert material is not None and list(unseal_all(root_key, key, material)) == [1]
+        stop(operator)
+
+        second_text, second = rendered({})
+        assert second_text == first_text, "an offline render must be reproducible (no random values)"
+        again = Release(cluster, second, NAMESPACE, tmp_path)
+        lines = again.apply(again.install_docs)
+        assert lines and all(line.endswith((" unchanged", " configured")) for line in lines), lines
+        # A label-tracking GitOps tool prunes what carries the release's instance label and is not
+        # rendered: the operator's root-key Secret carries none.
+        tracked = cluster.list(SECRETS, NAMESPACE, "app.kubernetes.io/instance=kubekms")
+        assert existing or not tracked
+
+        _, operator = run(again, cluster, "kubekms-operator", tmp_path)
+        procs.append(operator)
+        api, api_proc = run(again, cluster, "kubekms-api", tmp_path)
+        procs.append(api_proc)
+        assert api.env["ROOT_ENCRYPTION_KEY"] == root_key
+        assert len(cluster.history(SECRETS, NAMESPACE, ROOT_SECRET)) == 1, "the root-key Secret was written"
+        release.kubectl("-n", "team-a", "apply", "--validate=false", "-f", str(EXAMPLES / "sign-verify.yaml"))
+        signing = wait_ready(cluster, "release-signing", "team-a")
+        for made in (key, signing):
+            secret = cluster.get(SECRETS, NAMESPACE, f"kmskey-{made['status']['keyId']}")
+            assert secret is not None and list(unseal_all(root_key, made, secret)) == [1]
+        assert cluster.get(KMSKEYS, "team-a", "app-data")["status"]["keyId"] == key["status"]["keyId"]
+    finally:
+        for proc in procs:
+            stop(proc)

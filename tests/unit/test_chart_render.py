@@ -72,7 +72,8 @@ def test_every_namespaced_object_is_in_the_release_namespace(render: Render, val
 def test_default_render_holds_the_expected_objects(render: Render) -> None:
     docs = render({})
     assert {"Deployment", "Service", "ServiceAccount", "ClusterRole", "Role", "PodDisruptionBudget",
-            "Secret", "Pod"} <= kinds(docs)
+            "Pod"} <= kinds(docs)
+    assert "Secret" not in kinds(docs), "the operator creates the root key; the chart renders none"
     # Opt-in features stay off by default.
     assert not kinds(docs) & {"NetworkPolicy", "ServiceMonitor", "PrometheusRule", "Certificate", "ConfigMap"}
 
@@ -152,20 +153,6 @@ def test_selectors_match_pod_labels(render: Render, value_set: str) -> None:
         assert {p["name"] for p in matched[0]["spec"]["ports"]} == endpoints
 
 
-def test_root_key_is_generated_once_and_kept(render: Render) -> None:
-    docs = render({})
-    secret = find(docs, "Secret", f"{RELEASE}-root-key")
-    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
-    import base64
-
-    inner = base64.b64decode(secret["data"]["ROOT_ENCRYPTION_KEY"])
-    assert len(base64.b64decode(inner, validate=True)) == 32
-    for dep in (d for d in docs if d["kind"] == "Deployment"):
-        (c,) = dep["spec"]["template"]["spec"]["containers"]
-        ref = env_of(c)["ROOT_ENCRYPTION_KEY"]["valueFrom"]["secretKeyRef"]
-        assert ref == {"name": f"{RELEASE}-root-key", "key": "ROOT_ENCRYPTION_KEY"}
-
-
 def test_existing_root_key_secret_is_referenced_not_created(render: Render) -> None:
     docs = render(VALUE_SETS["existing-root-key"])
     assert "Secret" not in kinds(docs)
@@ -173,6 +160,7 @@ def test_existing_root_key_secret_is_referenced_not_created(render: Render) -> N
         (c,) = dep["spec"]["template"]["spec"]["containers"]
         assert env_of(c)["ROOT_ENCRYPTION_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "my-root-key",
                                                                                  "key": "key"}
+        assert "KUBEKMS_ROOT_KEY_SECRET" not in env_of(c), "an existing Secret is never created"
 
 
 @pytest.mark.parametrize("name", ["hsm-token-label", "hsm-slot"])
