@@ -42,7 +42,7 @@ def main() -> None:
         clusterwide=not settings.watch_namespaces,
         namespaces=settings.watch_namespaces,
         standalone=True,
-        liveness_endpoint=settings.liveness,
+        liveness_endpoint=None,  # served by kms_operator.liveness (dual-stack `::`)
         memo=kopf.Memo(runtime=Runtime(api=api, sealer=sealer, settings=settings)),
     )
 

@@ -95,7 +95,7 @@ def test_api_probes_and_shutdown(render: Render) -> None:
     (api,) = pod["containers"]
     assert api["command"] == ["kubekms-api"]
     args = api["args"]
-    assert args[:4] == ["--store", "kubernetes", "--host", "0.0.0.0"]
+    assert args[:4] == ["--store", "kubernetes", "--host", "::"]  # dual-stack
     assert args[args.index("--port") + 1] == "8080" and args[args.index("--metrics-port") + 1] == "9090"
     assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
