@@ -17,8 +17,9 @@ import yaml
 
 from fixtures.helm import CHART, NAMESPACE, RELEASE, VALUE_SETS, Render, helm
 
-KUBE_VERSIONS = ("1.30", "1.35")
-FOREIGN_CRD_KINDS = {"ServiceMonitor", "PrometheusRule", "Certificate"}
+# The oldest is Chart.yaml's kubeVersion (a test checks they agree), the newest a current release.
+KUBE_VERSIONS = ("1.28", "1.35")
+FOREIGN_CRD_KINDS = {"ServiceMonitor", "PrometheusRule", "Certificate", "CiliumNetworkPolicy"}
 
 
 def find(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
@@ -365,3 +366,44 @@ def test_an_empty_audience_is_allowed_but_warned_about() -> None:
     notes = _notes()
     assert "api.tokenAudience is empty" not in notes
     assert "create token default --audience kubekms" in notes
+
+
+def test_kube_version_is_the_oldest_the_crd_supports(render: Render) -> None:
+    """Chart.yaml's kubeVersion is exactly the first release whose CRD schema knows every field
+    the rendered CRD uses (validation rules' `reason` and `fieldPath` arrived in 1.28)."""
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["kubeVersion"] == f">={KUBE_VERSIONS[0]}.0-0"
+    crd = find(render({}), "CustomResourceDefinition")
+    kubernetes_validate.validate(crd, KUBE_VERSIONS[0], strict=True)
+    minor = int(KUBE_VERSIONS[0].split(".")[1])
+    with pytest.raises(kubernetes_validate.ValidationError, match="fieldPath"):
+        kubernetes_validate.validate(crd, f"1.{minor - 1}", strict=True)
+    result = helm("template", RELEASE, str(CHART), "--kube-version", f"1.{minor - 1}.0", check=False)
+    assert result.returncode != 0 and "kubeVersion" in result.stderr
+
+
+@pytest.mark.parametrize("mode", ["network-policy", "network-policy-cilium", "network-policy-unrestricted"])
+def test_kube_api_server_egress_modes(render: Render, mode: str) -> None:
+    """ipBlock: DNS + the API server's CIDRs (both families by default); cilium: DNS only in the
+    NetworkPolicy plus a CiliumNetworkPolicy for the `kube-apiserver` entity per Pod; unrestricted:
+    no egress policy at all (ingress stays restricted)."""
+    docs = render(VALUE_SETS[mode])
+    policies = [d for d in docs if d["kind"] == "NetworkPolicy"]
+    cilium = [d for d in docs if d["kind"] == "CiliumNetworkPolicy"]
+    assert len(policies) == 2
+    for pol in policies:
+        spec = pol["spec"]
+        cidrs = [b["ipBlock"]["cidr"] for rule in spec.get("egress", []) for b in rule.get("to", [])]
+        if mode == "network-policy-unrestricted":
+            assert spec["policyTypes"] == ["Ingress"] and "egress" not in spec
+            continue
+        assert spec["policyTypes"] == ["Ingress", "Egress"]
+        assert {p["port"] for p in spec["egress"][0]["ports"]} == {53}
+        assert cidrs == (["0.0.0.0/0", "::/0"] if mode == "network-policy" else [])
+    assert len(cilium) == (2 if mode == "network-policy-cilium" else 0)
+    selectors = {tuple(sorted(p["spec"]["podSelector"]["matchLabels"].items())) for p in policies}
+    for pol in cilium:
+        assert tuple(sorted(pol["spec"]["endpointSelector"]["matchLabels"].items())) in selectors
+        (rule,) = pol["spec"]["egress"]
+        assert rule["toEntities"] == ["kube-apiserver"]
+        assert {p["port"] for p in rule["toPorts"][0]["ports"]} == {"443", "6443"}

@@ -219,13 +219,14 @@ imagePullSecrets:
 {{- end }}
 {{- end }}
 
-{{/* Egress both Pods need: DNS and the Kubernetes API server. */}}
+{{/* Egress both Pods need: DNS and (ipBlock mode) the Kubernetes API server. */}}
 {{- define "kubekms.networkPolicy.egress" -}}
 - ports:
     - port: 53
       protocol: UDP
     - port: 53
       protocol: TCP
+{{- if eq .Values.networkPolicy.kubeApiServerEgress "ipBlock" }}
 - to:
     {{- range .Values.networkPolicy.kubeApiServerCIDRs }}
     - ipBlock:
@@ -236,4 +237,5 @@ imagePullSecrets:
     - port: {{ . }}
       protocol: TCP
     {{- end }}
+{{- end }}
 {{- end }}
