@@ -19,7 +19,8 @@ from fixtures.helm import CHART, NAMESPACE, RELEASE, VALUE_SETS, Render, helm
 
 # The oldest is Chart.yaml's kubeVersion (a test checks they agree), the newest a current release.
 KUBE_VERSIONS = ("1.28", "1.35")
-FOREIGN_CRD_KINDS = {"ServiceMonitor", "PrometheusRule", "Certificate", "CiliumNetworkPolicy"}
+# Kinds of CRDs (other projects', and the helm-test hook's own KmsKey) kubernetes-validate has no schema for.
+FOREIGN_CRD_KINDS = {"ServiceMonitor", "PrometheusRule", "Certificate", "CiliumNetworkPolicy", "KmsKey"}
 
 
 def find(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
@@ -280,7 +281,13 @@ def test_helm_test_pod_round_trips_with_its_own_service_account(render: Render) 
     assert env["KUBEKMS_PROJECT"]["value"] == NAMESPACE
     role = find(docs, "Role", f"{RELEASE}-test")
     assert role["metadata"]["annotations"]["helm.sh/hook"] == "test"
-    assert set(role["rules"][0]["verbs"]) == {"get", "list", "create", "encrypt", "decrypt"}
+    assert set(role["rules"][0]["verbs"]) == {"get", "list", "encrypt", "decrypt"}
+    key = find(docs, "KmsKey")  # the test's key: a hook, deleted with its material on success
+    assert key["spec"]["deletionPolicy"] == "Delete" and len(key["metadata"]["name"]) <= 32
+    assert "hook-succeeded" in key["metadata"]["annotations"]["helm.sh/hook-delete-policy"]
+    assert env_of(c)["KUBEKMS_TEST_KEY"]["value"] == key["metadata"]["name"]
+    long_name = find(render({"fullnameOverride": "a-rather-long-release-name-for-kubekms"}), "KmsKey")
+    assert len(long_name["metadata"]["name"]) <= 32 and not long_name["metadata"]["name"].endswith("-")
     binding = find(docs, "RoleBinding", f"{RELEASE}-test")
     assert binding["subjects"][0]["name"] == pod["spec"]["serviceAccountName"]
     assert "Pod" not in kinds(render(VALUE_SETS["no-user-roles"]))
