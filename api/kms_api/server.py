@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import sys
 
 import uvloop
@@ -32,6 +33,7 @@ from kms_api.protocol import GuardedAppRunner
 from kms_api.settings import Settings
 from kms_api.tls import CertReloader, server_tls
 from kms_core.errors import ConfigError, KmsError, SealerMismatch
+from kms_core.listener import dual_stack_socket, is_any
 
 log = logging.getLogger("kubekms.api")
 EXIT_CONFIG = 2
@@ -60,6 +62,17 @@ def _tls(settings: Settings) -> CertReloader | None:
         raise ConfigError(f"cannot load --tls-cert/--tls-key: {exc.strerror or type(exc).__name__}") from None
 
 
+def _site(
+    runner: web.BaseRunner, host: str, port: int, reuse_port: bool, ssl_context: ssl.SSLContext | None
+) -> web.BaseSite:
+    """`::` listens on both families through one dual-stack socket (see kms_core.listener);
+    any other host as aiohttp binds it."""
+    if is_any(host):
+        sock = dual_stack_socket(port, reuse_port=reuse_port)
+        return web.SockSite(runner, sock, ssl_context=ssl_context)
+    return web.TCPSite(runner, host, port, reuse_port=reuse_port or None, ssl_context=ssl_context)
+
+
 async def _serve(settings: Settings, reuse_port: bool, serve_metrics: bool) -> None:
     tls = _tls(settings)
     runner = GuardedAppRunner(
@@ -74,19 +87,13 @@ async def _serve(settings: Settings, reuse_port: bool, serve_metrics: bool) -> N
     metrics_runner: web.AppRunner | None = None
     watcher: asyncio.Task[None] | None = None
     try:
-        site = web.TCPSite(
-            runner,
-            settings.host,
-            settings.port,
-            reuse_port=reuse_port or None,
-            ssl_context=tls.context if tls is not None else None,
-        )
-        await site.start()
+        ssl_context = tls.context if tls is not None else None
+        await _site(runner, settings.host, settings.port, reuse_port, ssl_context).start()
         port = runner.addresses[0][1]
         if serve_metrics and settings.metrics_port:
             metrics_runner = web.AppRunner(metrics.metrics_app(), access_log=None)
             await metrics_runner.setup()
-            await web.TCPSite(metrics_runner, settings.host, settings.metrics_port).start()
+            await _site(metrics_runner, settings.host, settings.metrics_port, False, None).start()
         scheme = "https" if tls is not None else "http"
         log.info("listening", extra={"url": f"{scheme}://{settings.host}:{port}"})
         stop = asyncio.Event()
@@ -127,6 +134,9 @@ def _reserve_port(settings: Settings) -> tuple[socket.socket, int]:
 
     The supervisor keeps this socket bound but never listens on it: the kernel balances
     connections only across the workers' listening sockets of the SO_REUSEPORT group."""
+    if is_any(settings.host):
+        sock = dual_stack_socket(settings.port, reuse_port=True, listen=False)
+        return sock, sock.getsockname()[1]
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -32,7 +32,11 @@ FOOTER = "{{- end }}\n"
 
 
 def _metadata_block(annotations: dict[str, Any], labels: dict[str, Any]) -> str:
-    """The metadata additions: the source's own labels and annotations plus the chart's."""
+    """The metadata additions: the source's own annotations and labels plus the chart's.
+
+    The labels go through the chart's `kubekms.labelMap`, which writes every key once: the source's
+    `app.kubernetes.io/name` and the chart's own must not both appear (kustomize refuses that).
+    """
     lines = ["  annotations:"]
     lines += [f"    {k}: {json.dumps(str(v))}" for k, v in annotations.items()]
     lines += [
@@ -41,8 +45,13 @@ def _metadata_block(annotations: dict[str, Any], labels: dict[str, Any]) -> str:
         "    {{- end }}",
         "  labels:",
     ]
-    lines += [f"    {k}: {json.dumps(str(v))}" for k, v in labels.items()]
-    lines.append('    {{- include "kubekms.labels" . | nindent 4 }}')
+    extra = dict(labels)
+    component = str(extra.pop("app.kubernetes.io/component", "crd"))
+    pairs = " ".join(f"{json.dumps(str(k))} {json.dumps(str(v))}" for k, v in extra.items())
+    lines.append(
+        f'    {{{{- include "kubekms.labelMap" (dict "ctx" . "component" {json.dumps(component)}'
+        f' "extra" (dict {pairs})) | nindent 4 }}}}'
+    )
     return "\n".join(lines) + "\n"
 
 

@@ -1,7 +1,9 @@
 """`kubekms-operator`: configure, fail fast on bad configuration, then run Kopf.
 
 Exit status 2 on a configuration error (missing ROOT_ENCRYPTION_KEY / HSM_* variables, no
-kubeconfig), with a message naming the problem and never a secret value.
+kubeconfig, an unusable root-key Secret), with a message naming the problem and never a secret
+value. With `KUBEKMS_ROOT_KEY_SECRET` and no key given, the root key is read from that Secret, or
+the Secret is created first (`rootkey`), before Kopf starts: no handler ever runs without a sealer.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from kms_core.errors import ConfigError
 from kms_core.sealing.factory import from_env
 from kms_kube.client import KubeClient
 from kms_kube.config import load_config
+from kms_operator import rootkey
 from kms_operator.runtime import Runtime
 from kms_operator.settings import Settings
 
@@ -26,8 +29,10 @@ def main() -> None:
         logging.basicConfig(
             level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
-        sealer = from_env(os.environ)  # data_dir None: ROOT_ENCRYPTION_KEY or HSM_* are required
         api = KubeClient(load_config(), timeout=settings.request_timeout)
+        env = rootkey.resolve(os.environ, api, settings.namespace)
+        sealer = from_env(env)  # data_dir None: ROOT_ENCRYPTION_KEY or HSM_* are required
+        del env
     except (ConfigError, OSError) as e:
         logging.getLogger("kubekms.operator").error("refusing to start: %s", e)
         sys.exit(2)
@@ -37,7 +42,7 @@ def main() -> None:
         clusterwide=not settings.watch_namespaces,
         namespaces=settings.watch_namespaces,
         standalone=True,
-        liveness_endpoint=settings.liveness,
+        liveness_endpoint=None,  # served by kms_operator.liveness (dual-stack `::`)
         memo=kopf.Memo(runtime=Runtime(api=api, sealer=sealer, settings=settings)),
     )
 

@@ -24,7 +24,7 @@ class Settings:
     # are noticed at once by the Secret watch, so this only bounds how long a missed event lasts.
     check_interval: float
     watch_namespaces: tuple[str, ...]  # empty: cluster-wide (KUBEKMS_WATCH_NAMESPACES)
-    liveness: str | None  # e.g. http://0.0.0.0:8081/healthz (KUBEKMS_LIVENESS)
+    liveness: str | None  # e.g. http://[::]:8081/healthz (KUBEKMS_LIVENESS; `::` is dual-stack)
     log_level: str
     request_timeout: float
 
@@ -39,7 +39,7 @@ class Settings:
             raise ConfigError(f"KUBEKMS_CHECK_INTERVAL / KUBEKMS_REQUEST_TIMEOUT must be numbers: {e}") from e
         if interval <= 0 or timeout <= 0:
             raise ConfigError("KUBEKMS_CHECK_INTERVAL and KUBEKMS_REQUEST_TIMEOUT must be positive")
-        liveness = env.get("KUBEKMS_LIVENESS", "http://0.0.0.0:8081/healthz" if in_pod else "") or None
+        liveness = env.get("KUBEKMS_LIVENESS", "http://[::]:8081/healthz" if in_pod else "") or None
         watched = tuple(ns.strip() for ns in env.get("KUBEKMS_WATCH_NAMESPACES", "").split(",") if ns.strip())
         return cls(
             namespace=env.get("KUBEKMS_NAMESPACE", DEFAULT_NAMESPACE),

@@ -21,6 +21,7 @@ import kopf
 from kms_core.sealing.factory import describe
 from kms_kube.config import TOKEN_REFRESH_SECONDS
 from kms_kube.layout import KOPF_PREFIX
+from kms_operator import liveness
 from kms_operator.secretwatch import SecretWatch
 from kms_operator.settings import FINALIZER
 
@@ -46,6 +47,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: An
     settings.execution.max_workers = 4
     # Material creation is guarded by create-if-absent and resourceVersion tests, not by peering.
     settings.peering.standalone = True
+    if runtime.settings.liveness and "liveness" not in memo:  # ours, not Kopf's: see `liveness`
+        memo["liveness"] = await liveness.serve(runtime.settings.liveness)
     if "secret_watch" not in memo:  # once, even if Kopf retries this handler
         memo["secret_watch"] = asyncio.get_running_loop().create_task(
             SecretWatch(runtime).run(), name="kubekms-secret-watch"
@@ -93,4 +96,7 @@ async def close(memo: kopf.Memo, **_: Any) -> None:
         watch.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watch
+    runner = memo.get("liveness")
+    if runner is not None:
+        await runner.cleanup()
     await memo["runtime"].api.close()

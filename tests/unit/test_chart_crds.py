@@ -61,7 +61,7 @@ def test_generator_keeps_source_metadata_and_refuses_template_syntax() -> None:
         "spec:\n  group: example.io\n"
     )
     text = tool.render(source)
-    assert '    a: "b"\n' in text and '    x: "y"\n' in text
+    assert '    a: "b"\n' in text and '"extra" (dict "x" "y")' in text
     assert text.startswith("{{- /*") and text.endswith("{{- end }}\n")
     try:
         tool.render(source.replace("example.io\n", "{{ bad }}\n"))

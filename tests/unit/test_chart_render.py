@@ -17,8 +17,10 @@ import yaml
 
 from fixtures.helm import CHART, NAMESPACE, RELEASE, VALUE_SETS, Render, helm
 
-KUBE_VERSIONS = ("1.30", "1.35")
-FOREIGN_CRD_KINDS = {"ServiceMonitor", "PrometheusRule", "Certificate"}
+# The oldest is Chart.yaml's kubeVersion (a test checks they agree), the newest a current release.
+KUBE_VERSIONS = ("1.28", "1.35")
+# Kinds of CRDs (other projects', and the helm-test hook's own KmsKey) kubernetes-validate has no schema for.
+FOREIGN_CRD_KINDS = {"ServiceMonitor", "PrometheusRule", "Certificate", "CiliumNetworkPolicy", "KmsKey"}
 
 
 def find(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
@@ -72,7 +74,8 @@ def test_every_namespaced_object_is_in_the_release_namespace(render: Render, val
 def test_default_render_holds_the_expected_objects(render: Render) -> None:
     docs = render({})
     assert {"Deployment", "Service", "ServiceAccount", "ClusterRole", "Role", "PodDisruptionBudget",
-            "Secret", "Pod"} <= kinds(docs)
+            "Pod"} <= kinds(docs)
+    assert "Secret" not in kinds(docs), "the operator creates the root key; the chart renders none"
     # Opt-in features stay off by default.
     assert not kinds(docs) & {"NetworkPolicy", "ServiceMonitor", "PrometheusRule", "Certificate", "ConfigMap"}
 
@@ -94,7 +97,7 @@ def test_api_probes_and_shutdown(render: Render) -> None:
     (api,) = pod["containers"]
     assert api["command"] == ["kubekms-api"]
     args = api["args"]
-    assert args[:4] == ["--store", "kubernetes", "--host", "0.0.0.0"]
+    assert args[:4] == ["--store", "kubernetes", "--host", "::"]  # dual-stack
     assert args[args.index("--port") + 1] == "8080" and args[args.index("--metrics-port") + 1] == "9090"
     assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
@@ -152,20 +155,6 @@ def test_selectors_match_pod_labels(render: Render, value_set: str) -> None:
         assert {p["name"] for p in matched[0]["spec"]["ports"]} == endpoints
 
 
-def test_root_key_is_generated_once_and_kept(render: Render) -> None:
-    docs = render({})
-    secret = find(docs, "Secret", f"{RELEASE}-root-key")
-    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
-    import base64
-
-    inner = base64.b64decode(secret["data"]["ROOT_ENCRYPTION_KEY"])
-    assert len(base64.b64decode(inner, validate=True)) == 32
-    for dep in (d for d in docs if d["kind"] == "Deployment"):
-        (c,) = dep["spec"]["template"]["spec"]["containers"]
-        ref = env_of(c)["ROOT_ENCRYPTION_KEY"]["valueFrom"]["secretKeyRef"]
-        assert ref == {"name": f"{RELEASE}-root-key", "key": "ROOT_ENCRYPTION_KEY"}
-
-
 def test_existing_root_key_secret_is_referenced_not_created(render: Render) -> None:
     docs = render(VALUE_SETS["existing-root-key"])
     assert "Secret" not in kinds(docs)
@@ -173,6 +162,7 @@ def test_existing_root_key_secret_is_referenced_not_created(render: Render) -> N
         (c,) = dep["spec"]["template"]["spec"]["containers"]
         assert env_of(c)["ROOT_ENCRYPTION_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "my-root-key",
                                                                                  "key": "key"}
+        assert "KUBEKMS_ROOT_KEY_SECRET" not in env_of(c), "an existing Secret is never created"
 
 
 @pytest.mark.parametrize("name", ["hsm-token-label", "hsm-slot"])
@@ -291,7 +281,13 @@ def test_helm_test_pod_round_trips_with_its_own_service_account(render: Render) 
     assert env["KUBEKMS_PROJECT"]["value"] == NAMESPACE
     role = find(docs, "Role", f"{RELEASE}-test")
     assert role["metadata"]["annotations"]["helm.sh/hook"] == "test"
-    assert set(role["rules"][0]["verbs"]) == {"get", "list", "create", "encrypt", "decrypt"}
+    assert set(role["rules"][0]["verbs"]) == {"get", "list", "encrypt", "decrypt"}
+    key = find(docs, "KmsKey")  # the test's key: a hook, deleted with its material on success
+    assert key["spec"]["deletionPolicy"] == "Delete" and len(key["metadata"]["name"]) <= 32
+    assert "hook-succeeded" in key["metadata"]["annotations"]["helm.sh/hook-delete-policy"]
+    assert env_of(c)["KUBEKMS_TEST_KEY"]["value"] == key["metadata"]["name"]
+    long_name = find(render({"fullnameOverride": "a-rather-long-release-name-for-kubekms"}), "KmsKey")
+    assert len(long_name["metadata"]["name"]) <= 32 and not long_name["metadata"]["name"].endswith("-")
     binding = find(docs, "RoleBinding", f"{RELEASE}-test")
     assert binding["subjects"][0]["name"] == pod["spec"]["serviceAccountName"]
     assert "Pod" not in kinds(render(VALUE_SETS["no-user-roles"]))
@@ -377,3 +373,44 @@ def test_an_empty_audience_is_allowed_but_warned_about() -> None:
     notes = _notes()
     assert "api.tokenAudience is empty" not in notes
     assert "create token default --audience kubekms" in notes
+
+
+def test_kube_version_is_the_oldest_the_crd_supports(render: Render) -> None:
+    """Chart.yaml's kubeVersion is exactly the first release whose CRD schema knows every field
+    the rendered CRD uses (validation rules' `reason` and `fieldPath` arrived in 1.28)."""
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["kubeVersion"] == f">={KUBE_VERSIONS[0]}.0-0"
+    crd = find(render({}), "CustomResourceDefinition")
+    kubernetes_validate.validate(crd, KUBE_VERSIONS[0], strict=True)
+    minor = int(KUBE_VERSIONS[0].split(".")[1])
+    with pytest.raises(kubernetes_validate.ValidationError, match="fieldPath"):
+        kubernetes_validate.validate(crd, f"1.{minor - 1}", strict=True)
+    result = helm("template", RELEASE, str(CHART), "--kube-version", f"1.{minor - 1}.0", check=False)
+    assert result.returncode != 0 and "kubeVersion" in result.stderr
+
+
+@pytest.mark.parametrize("mode", ["network-policy", "network-policy-cilium", "network-policy-unrestricted"])
+def test_kube_api_server_egress_modes(render: Render, mode: str) -> None:
+    """ipBlock: DNS + the API server's CIDRs (both families by default); cilium: DNS only in the
+    NetworkPolicy plus a CiliumNetworkPolicy for the `kube-apiserver` entity per Pod; unrestricted:
+    no egress policy at all (ingress stays restricted)."""
+    docs = render(VALUE_SETS[mode])
+    policies = [d for d in docs if d["kind"] == "NetworkPolicy"]
+    cilium = [d for d in docs if d["kind"] == "CiliumNetworkPolicy"]
+    assert len(policies) == 2
+    for pol in policies:
+        spec = pol["spec"]
+        cidrs = [b["ipBlock"]["cidr"] for rule in spec.get("egress", []) for b in rule.get("to", [])]
+        if mode == "network-policy-unrestricted":
+            assert spec["policyTypes"] == ["Ingress"] and "egress" not in spec
+            continue
+        assert spec["policyTypes"] == ["Ingress", "Egress"]
+        assert {p["port"] for p in spec["egress"][0]["ports"]} == {53}
+        assert cidrs == (["0.0.0.0/0", "::/0"] if mode == "network-policy" else [])
+    assert len(cilium) == (2 if mode == "network-policy-cilium" else 0)
+    selectors = {tuple(sorted(p["spec"]["podSelector"]["matchLabels"].items())) for p in policies}
+    for pol in cilium:
+        assert tuple(sorted(pol["spec"]["endpointSelector"]["matchLabels"].items())) in selectors
+        (rule,) = pol["spec"]["egress"]
+        assert rule["toEntities"] == ["kube-apiserver"]
+        assert {p["port"] for p in rule["toPorts"][0]["ports"]} == {"443", "6443"}

@@ -89,7 +89,7 @@ def test_secret_access_is_namespaced_and_least_privilege(render: Render) -> None
             by_role[name] = set(rule["verbs"])
     assert by_role == {
         f"{RELEASE}-api": {"get", "list", "watch"},
-        f"{RELEASE}-operator": {"get", "list", "watch", "create", "update", "patch", "delete"},
+        f"{RELEASE}-operator": {"get", "list", "watch", "create", "patch", "delete"},
     }
     for doc in docs:
         if doc["kind"] == "Role":
@@ -109,7 +109,7 @@ def _cluster_rules(docs: list[dict[str, Any]], name: str) -> dict[tuple[str, str
 def test_api_cluster_role(render: Render) -> None:
     docs = render({})
     assert _cluster_rules(docs, f"{RELEASE}-api") == {
-        ("kubekms.io", "kmskeys"): {"get", "list", "watch", "create", "update", "patch", "delete"},
+        ("kubekms.io", "kmskeys"): {"get", "list", "watch", "create", "patch", "delete"},
         ("", "namespaces"): {"get"},
         ("authentication.k8s.io", "tokenreviews"): {"create"},
         ("authorization.k8s.io", "subjectaccessreviews"): {"create"},
@@ -123,11 +123,9 @@ def test_api_cluster_role(render: Render) -> None:
 def test_operator_cluster_role(render: Render) -> None:
     assert _cluster_rules(render({}), f"{RELEASE}-operator") == {
         ("kubekms.io", "kmskeys"): {"get", "list", "watch", "patch"},
-        ("kubekms.io", "kmskeys/status"): {"get", "patch"},
-        ("", "events"): {"create", "patch"},
-        ("events.k8s.io", "events"): {"create", "patch"},
-        ("", "namespaces"): {"list", "watch"},
-        ("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"},
+        ("kubekms.io", "kmskeys/status"): {"patch"},
+        ("", "events"): {"create"},
+        ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
     }
 
 

@@ -1,9 +1,10 @@
-"""`helm test` check: create (or reuse) a key through the API and round-trip encrypt/decrypt.
+"""`helm test` check: find the test key through the API and round-trip encrypt/decrypt.
 
 Runs inside the test Pod with a projected ServiceAccount token for the KubeKMS audience (read
-again for every call: the kubelet rotates it), exactly as a workload would. The
-key has a fixed name so repeated test runs reuse one key (and one material Secret) instead of
-leaving a new one behind each time. Only the round-trip verdict is printed, never key material.
+again for every call: the kubelet rotates it), exactly as a workload would. The key is a KmsKey
+the chart creates as a test hook (deletionPolicy Delete): Helm deletes it, and the operator its
+material, once the test succeeded, so nothing is left behind. Only the round-trip verdict is
+printed, never key material.
 """
 
 import base64
@@ -64,21 +65,11 @@ def retry(method: str, path: str, body: dict[str, object] | None = None) -> dict
 
 
 def key_id() -> str:
-    """Create the test key, or find it when an earlier run created it already."""
-    body = {"projectId": PROJECT, "name": KEY_NAME, "description": "helm test round trip"}
-    by_name = f"/api/v1/kms/keys/key-name/{KEY_NAME}?projectId={PROJECT}"
-    while True:
-        for method, path, payload in (("POST", "/api/v1/kms/keys", body), ("GET", by_name, None)):
-            try:
-                status, answer = call(method, path, payload)
-            except OSError as err:
-                status, answer = 0, {"message": str(err)}
-            key = answer.get("key")
-            if status == 200 and isinstance(key, dict):
-                return str(key["id"])
-        if time.monotonic() > DEADLINE:
-            sys.exit(f"no test key: {status} {answer.get('message')}")
-        time.sleep(2)
+    """The test key's id, once the operator made its material (the API then finds it by name)."""
+    key = retry("GET", f"/api/v1/kms/keys/key-name/{KEY_NAME}?projectId={PROJECT}").get("key")
+    if not isinstance(key, dict):
+        sys.exit("the API answered without a key")
+    return str(key["id"])
 
 
 def main() -> None:

@@ -26,15 +26,23 @@ and the restricted security context are defined once.
 
 {{/* Labels on every resource. */}}
 {{- define "kubekms.labels" -}}
-helm.sh/chart: {{ include "kubekms.chart" . }}
-app.kubernetes.io/name: {{ include "kubekms.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
-app.kubernetes.io/part-of: kubekms
-{{- with .Values.commonLabels }}
-{{ toYaml . }}
+{{- include "kubekms.labelMap" (dict "ctx" .) }}
 {{- end }}
+
+{{/*
+One object's labels as a YAML map, each key exactly once (kustomize and Argo CD refuse a
+duplicate key): the chart's own labels win over commonLabels, the component over both, and
+`extra` (labels a value asks for, e.g. a Prometheus selector) only adds keys not set yet.
+(dict "ctx" $ "component" "api" "extra" (dict ...)); component and extra are optional.
+*/}}
+{{- define "kubekms.labelMap" -}}
+{{- $ctx := .ctx }}
+{{- $labels := dict "helm.sh/chart" (include "kubekms.chart" $ctx) "app.kubernetes.io/name" (include "kubekms.name" $ctx) "app.kubernetes.io/instance" $ctx.Release.Name "app.kubernetes.io/version" ($ctx.Chart.AppVersion | toString) "app.kubernetes.io/managed-by" $ctx.Release.Service "app.kubernetes.io/part-of" "kubekms" }}
+{{- with .component }}
+{{- $_ := set $labels "app.kubernetes.io/component" . }}
+{{- end }}
+{{- $labels = merge $labels (deepCopy ($ctx.Values.commonLabels | default dict)) (deepCopy (.extra | default dict)) }}
+{{- toYaml $labels }}
 {{- end }}
 
 {{/* Selector labels of one component: (dict "ctx" $ "component" "api"). */}}
@@ -44,10 +52,9 @@ app.kubernetes.io/instance: {{ .ctx.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
-{{/* All labels of one component: (dict "ctx" $ "component" "api"). */}}
+{{/* All labels of one component: (dict "ctx" $ "component" "api" ["extra" (dict ...)]). */}}
 {{- define "kubekms.componentLabels" -}}
-{{ include "kubekms.labels" .ctx }}
-app.kubernetes.io/component: {{ .component }}
+{{- include "kubekms.labelMap" . }}
 {{- end }}
 
 {{- define "kubekms.api.fullname" -}}
@@ -114,8 +121,18 @@ existing Secret provides a certificate (TLS by default whenever a certificate is
 {{/*
 Environment of both processes: namespace and the sealer. The root key and the HSM PIN come from
 Secrets through secretKeyRef, so they never appear in the Pod spec or in `helm get values`.
+Call with (dict "ctx" $ "component" "api"|"operator").
+
+No render ever contains a root key (`helm template`, Argo CD and client-side dry runs have no
+cluster to look the live key up in, so a rendered key would overwrite it). Unless
+rootKey.existingSecret names one, the operator creates the root-key Secret itself on its first
+start (create-if-absent, never updated): its reference is optional, and KUBEKMS_ROOT_KEY_SECRET
+tells it where to create it. The API's reference is required, so the kubelet holds the API
+container (CreateContainerConfigError, retried) until the Secret exists.
 */}}
 {{- define "kubekms.sealerEnv" -}}
+{{- $component := .component }}
+{{- with .ctx }}
 - name: KUBEKMS_NAMESPACE
   valueFrom:
     fieldRef:
@@ -146,11 +163,22 @@ Secrets through secretKeyRef, so they never appear in the Pod spec or in `helm g
 {{ toYaml . }}
 {{- end }}
 {{- else }}
+{{- $created := and (not .Values.rootKey.existingSecret) (eq $component "operator") }}
 - name: ROOT_ENCRYPTION_KEY
   valueFrom:
     secretKeyRef:
       name: {{ include "kubekms.rootKey.secretName" . }}
       key: {{ .Values.rootKey.secretKey }}
+      {{- if $created }}
+      optional: true
+      {{- end }}
+{{- if $created }}
+- name: KUBEKMS_ROOT_KEY_SECRET
+  value: {{ include "kubekms.rootKey.secretName" . | quote }}
+- name: KUBEKMS_ROOT_KEY_SECRET_KEY
+  value: {{ .Values.rootKey.secretKey | quote }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -191,13 +219,14 @@ imagePullSecrets:
 {{- end }}
 {{- end }}
 
-{{/* Egress both Pods need: DNS and the Kubernetes API server. */}}
+{{/* Egress both Pods need: DNS and (ipBlock mode) the Kubernetes API server. */}}
 {{- define "kubekms.networkPolicy.egress" -}}
 - ports:
     - port: 53
       protocol: UDP
     - port: 53
       protocol: TCP
+{{- if eq .Values.networkPolicy.kubeApiServerEgress "ipBlock" }}
 - to:
     {{- range .Values.networkPolicy.kubeApiServerCIDRs }}
     - ipBlock:
@@ -208,4 +237,5 @@ imagePullSecrets:
     - port: {{ . }}
       protocol: TCP
     {{- end }}
+{{- end }}
 {{- end }}
