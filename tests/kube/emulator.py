@@ -8,7 +8,8 @@ kmock's handlers for resources with kube-apiserver behaviour, in small documente
 - `compat.py`: the kmock 0.8 gaps (namespaces path parsing, metadata stamping, merge/JSON patches
   with a failed `test` -> 422, label/field selectors, `Status` bodies);
 - `store.py`: resourceVersions, generation, status subresource, finalizers and deletionTimestamp,
-  optimistic concurrency (409), create-if-absent (409 AlreadyExists), no-op updates;
+  optimistic concurrency (409), create-if-absent (409 AlreadyExists), no-op updates, namespace
+  deletion (Terminating, contents deleted honouring finalizers, 403 for new content, then gone);
 - `watch.py`: watches resumable from a resourceVersion (410 Expired), BOOKMARKs, `cut_watches()`;
 - `pages.py`: paginated lists (`limit`/`continue`, `remainingItemCount`), every page served as
   of the first page's resourceVersion (rebuilt from object history), expired tokens 410,
@@ -20,7 +21,7 @@ it served (`list(emulator)`: method, url, params), which tests use to count requ
 
 Not emulated (tests must not rely on them): OpenAPI/CEL validation and defaulting of custom
 resources, server-side apply, Table output (kubectl shows NAME/AGE only), owner-reference garbage
-collection, namespace deletion cascades, lists served from a watch cache (`resourceVersion` on a
+collection, lists served from a watch cache (`resourceVersion` on a
 list is ignored: every list is a consistent read of the latest state; the inconsistent continue
 token a real server offers with a 410 is not offered), authentication of the emulator's own
 callers unless `authenticate_callers=True` (then only the admin token and live ServiceAccount
@@ -78,6 +79,7 @@ class KubeEmulator(ObjectStore, WatchStreams, ListPages, kmock.KubernetesEmulato
     _streams: dict[int, aiohttp.web.BaseRequest] = attrs.field(factory=dict, init=False)
     _custom: set[kmock.resource] = attrs.field(factory=set, init=False)
     _inflight: set[asyncio.Future[aiohttp.web.StreamResponse]] = attrs.field(factory=set, init=False)
+    _controllers: set[asyncio.Task[None]] = attrs.field(factory=set, init=False)
     _snapshots: collections.OrderedDict[SnapshotKey, Snapshot] = attrs.field(
         factory=collections.OrderedDict, init=False
     )

@@ -10,6 +10,8 @@ Security property: none (test infrastructure).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 from collections.abc import Mapping
 from typing import Any
@@ -19,6 +21,7 @@ import kmock
 from kube import compat, crds
 
 CRDS = kmock.resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+NAMESPACES = kmock.resource("", "v1", "namespaces")
 Key = tuple[kmock.resource, str | None, str]
 
 
@@ -33,6 +36,7 @@ class ObjectStore:
     _log: Any
     _changed: Any
     _custom: set[kmock.resource]
+    _controllers: set[asyncio.Task[None]]
 
     def _key(self, res: kmock.resource, ns: str | None, name: str) -> Key:
         return (res, ns if self.resources[res].namespaced else None, name)
@@ -94,6 +98,12 @@ class ObjectStore:
             key = self._key(res, ns, obj["metadata"]["name"])
             if self._live(key) is not None:
                 raise compat.ApiError(409, "AlreadyExists", f'{res.plural} "{key[2]}" already exists')
+            if ns is not None and self._terminating(ns):
+                raise compat.ApiError(
+                    403, "Forbidden",
+                    f'{res.plural} "{key[2]}" is forbidden: unable to create new content in namespace {ns} '
+                    "because it is being terminated",
+                )
             if res == CRDS:
                 self._register_crd(obj)
             if key in self.objects:
@@ -144,6 +154,8 @@ class ObjectStore:
             meta = current["metadata"]
             if meta.get("deletionTimestamp"):
                 return current
+            if res == NAMESPACES:
+                return await self._terminate_namespace(current)
             if meta.get("finalizers"):
                 new = copy.deepcopy(current)
                 new["metadata"]["deletionTimestamp"] = compat.now_rfc3339()
@@ -152,6 +164,47 @@ class ObjectStore:
                     new["metadata"]["generation"] = meta.get("generation", 1) + 1
                 return await self._store(res, new, "MODIFIED")
             return await self._remove(res, current)
+
+    # -- namespace deletion: kube-controller-manager's namespace controller, in miniature --------
+
+    def _terminating(self, ns: str) -> bool:
+        found = self._live(self._key(NAMESPACES, None, ns))
+        return found is not None and bool(found.raw["metadata"].get("deletionTimestamp"))
+
+    async def _terminate_namespace(self, current: dict[str, Any]) -> dict[str, Any]:
+        """DELETE of a namespace: it turns Terminating (deletionTimestamp, phase, the `kubernetes`
+        finalizer); a background controller then deletes everything in it — objects with
+        finalizers wait for their controllers — and removes the namespace once it is empty."""
+        new = copy.deepcopy(current)
+        new["metadata"]["deletionTimestamp"] = compat.now_rfc3339()
+        new.setdefault("spec", {})["finalizers"] = ["kubernetes"]
+        new.setdefault("status", {})["phase"] = "Terminating"
+        stored = await self._store(NAMESPACES, new, "MODIFIED")
+        task = asyncio.get_running_loop().create_task(self._empty_namespace(current["metadata"]["name"]))
+        self._controllers.add(task)
+        task.add_done_callback(self._controllers.discard)
+        return stored
+
+    def _contents(self, ns: str) -> list[Key]:
+        keys = list(self.objects.keys())
+        return [k for k in keys if k[1] == ns and k[0] != NAMESPACES and self._live(k) is not None]
+
+    async def _empty_namespace(self, ns: str, interval: float = 0.1) -> None:
+        asked: set[Key] = set()
+        while True:
+            contents = self._contents(ns)
+            if not contents:
+                break
+            for key in contents:
+                if key not in asked:
+                    asked.add(key)
+                    with contextlib.suppress(compat.ApiError):
+                        await self.delete_object(key[0], key[1], key[2])
+            await asyncio.sleep(interval)
+        async with self._lock:
+            current = self._live(self._key(NAMESPACES, None, ns))
+            if current is not None:
+                await self._remove(NAMESPACES, copy.deepcopy(current.raw))
 
     def _current(self, res: kmock.resource, ns: str | None, name: str) -> dict[str, Any]:
         obj = self._live(self._key(res, ns, name))
