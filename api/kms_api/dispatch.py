@@ -12,21 +12,24 @@ else (unknown operation, method not allowed, percent-encoded or unusual segments
 `key-name/{keyName}` route that shares the shape) falls through to aiohttp's own resolution, so
 404 and 405 answers are unchanged.
 
+Only public aiohttp interfaces are used: a custom `web.AbstractResource` registered with
+`router.register_resource`, answering with a `web.UrlMappingMatchInfo`.
+
 Security property: no new paths become reachable; the key id is handed on unvalidated exactly
 as aiohttp's own match would hand it, and the route's schema validates it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Final
+from collections.abc import Iterator
+from typing import Any, Final
 
-from aiohttp import hdrs, web
-from aiohttp.web_app import _cached_build_middleware
-from aiohttp.web_urldispatcher import AbstractResource, AbstractRoute, UrlMappingMatchInfo, _InfoDict
+from aiohttp import web
+from aiohttp.web import AbstractResource, AbstractRoute, UrlMappingMatchInfo
 from yarl import URL
 
-RequestHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+__all__ = ["KeyOperations"]
+
 _UNCLAIMED: Final[tuple[None, set[str]]] = (None, set())
 # Characters after which aiohttp's own matcher would decode or refuse the segment.
 _FALL_THROUGH: Final = frozenset("%{}")
@@ -89,7 +92,7 @@ class KeyOperations(AbstractResource):
     def add_prefix(self, prefix: str) -> None:
         raise NotImplementedError("KeyOperations is for the root application only")
 
-    def get_info(self) -> _InfoDict:
+    def get_info(self) -> Any:  # aiohttp's TypedDict for it is private
         return {"formatter": self.canonical}
 
     def raw_match(self, path: str) -> bool:
@@ -104,35 +107,3 @@ class KeyOperations(AbstractResource):
     @property
     def operations(self) -> tuple[str, ...]:
         return tuple(self._routes)
-
-
-class DirectDispatch:
-    """The server's request handler: a request `KeyOperations` claims goes straight to its route's
-    middleware-wrapped handler; every other request goes to `Application._handle` (`fallback`).
-
-    For the crypto routes this skips the router's walk and the application's per-request set-up,
-    the largest framework cost left on the hot path. It does what `_handle` does for such a
-    request, with the same objects: the match is bound to the application and frozen, and the
-    handler is wrapped by aiohttp's own (cached) middleware builder, so middlewares, route names,
-    `request.app` and errors are exactly as before. Requests with `Expect` (100-continue) and
-    applications with old-style middlewares always take `_handle`.
-    """
-
-    def __init__(self, app: web.Application, fallback: RequestHandler) -> None:
-        self._app = app
-        self._fallback = fallback
-        found = [r for r in app.router.resources() if isinstance(r, KeyOperations)]
-        legacy = any(not new_style for _, new_style in app._middlewares_handlers or ())
-        self._operations = found[0] if found and not legacy else None
-
-    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
-        operations = self._operations
-        if operations is not None and hdrs.EXPECT not in request.headers:
-            info = operations.match(request)
-            if info is not None:
-                info.add_app(self._app)
-                info.freeze()
-                request._match_info = info  # type: ignore[attr-defined]  # as Application._handle does
-                handler = _cached_build_middleware(info.handler, info.apps)
-                return await handler(request)  # type: ignore[arg-type]
-        return await self._fallback(request)

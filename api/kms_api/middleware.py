@@ -2,10 +2,11 @@
 
 Each aiohttp middleware is a further coroutine and `functools.partial` call on every request, so
 the four concerns of the request envelope share one function; each concern's logic stays in its
-own module (`errors`, `limits`, `metrics`). Order, from the outside in: the latency clock starts,
-the request id is made, the in-flight bound admits the request, the handler runs; any failure,
-including a refused admission, becomes the API's JSON error with the request id; the reply is
-counted by operation, status class and algorithm.
+own module (`errors`, `limits`, `metrics`). Order, from the outside in: the connection's head
+deadline stops (`kms_api.protocol`), the latency clock starts, the request id is made, the
+in-flight bound admits the request, the handler runs; any failure, including a refused
+admission, becomes the API's JSON error with the request id; the reply is counted by operation,
+status class and algorithm.
 
 Security property: every reply, success or failure, carries the request id and no exception
 text (see `kms_api.errors`); a saturated process refuses at once instead of queueing.
@@ -22,6 +23,7 @@ from kms_api import metrics
 from kms_api.appkeys import EXCHANGE, Exchange
 from kms_api.errors import HEADER, error_response, new_request_id
 from kms_api.limits import InFlight
+from kms_api.protocol import request_finished, request_started
 
 
 def request_middleware(max_concurrency: int) -> Any:
@@ -30,6 +32,8 @@ def request_middleware(max_concurrency: int) -> Any:
 
     @web.middleware
     async def envelope(request: web.Request, handler: Any) -> web.StreamResponse:
+        # The head is complete: the connection's head deadline stops while the request is served.
+        guard = request_started(request)
         started = time.perf_counter()
         req_id = new_request_id()
         request[EXCHANGE] = Exchange(req_id, started=started)
@@ -45,6 +49,8 @@ def request_middleware(max_concurrency: int) -> Any:
             response.headers[HEADER] = req_id
         except Exception as exc:  # BaseException (cancellation) passes through untouched
             response = error_response(request, req_id, exc)
+        finally:
+            request_finished(guard)
         metrics.observe_request(request, response, started)
         return response
 

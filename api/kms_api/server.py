@@ -2,7 +2,7 @@
 
 Each worker runs uvloop, serves the API until SIGTERM/SIGINT, then stops accepting and lets
 in-flight requests finish for up to `shutdown_timeout` seconds. Connections go through
-`protocol.GuardedAppRunner` (header limits, request-head deadline, JSON protocol errors); with
+`protocol.GuardedListener` (header limits, request-head deadline, JSON protocol errors); with
 --tls-cert/--tls-key the port speaks HTTPS and SIGHUP (forwarded by the supervisor) reloads the
 certificate. A SealerMismatch or ConfigError at
 startup is logged and the process exits non-zero before anything is written.
@@ -29,7 +29,7 @@ from kms_api.app import create_app
 from kms_api.auth.secretfiles import ensure_secret_file
 from kms_api.auth.tokens import admin_token
 from kms_api.logs import ACCESS_LOG, AccessLogger, flush_logs
-from kms_api.protocol import GuardedAppRunner
+from kms_api.protocol import GuardedListener, api_runner
 from kms_api.settings import Settings
 from kms_api.tls import CertReloader, server_tls
 from kms_core.errors import ConfigError, KmsError, SealerMismatch
@@ -75,9 +75,8 @@ def _site(
 
 async def _serve(settings: Settings, reuse_port: bool, serve_metrics: bool) -> None:
     tls = _tls(settings)
-    runner = GuardedAppRunner(
+    runner = api_runner(
         create_app(settings),
-        read_timeout=settings.read_timeout,
         handle_signals=False,
         access_log_class=AccessLogger,
         access_log=ACCESS_LOG,
@@ -86,10 +85,15 @@ async def _serve(settings: Settings, reuse_port: bool, serve_metrics: bool) -> N
     await runner.setup()  # builds sealer, store, service: SealerMismatch/ConfigError surface here
     metrics_runner: web.AppRunner | None = None
     watcher: asyncio.Task[None] | None = None
+    listener = GuardedListener(runner, read_timeout=settings.read_timeout)
     try:
-        ssl_context = tls.context if tls is not None else None
-        await _site(runner, settings.host, settings.port, reuse_port, ssl_context).start()
-        port = runner.addresses[0][1]
+        await listener.start(
+            settings.host,
+            settings.port,
+            reuse_port=reuse_port,
+            ssl_context=tls.context if tls is not None else None,
+        )
+        port = listener.port
         if serve_metrics and settings.metrics_port:
             metrics_runner = web.AppRunner(metrics.metrics_app(), access_log=None)
             await metrics_runner.setup()
@@ -112,6 +116,7 @@ async def _serve(settings: Settings, reuse_port: bool, serve_metrics: bool) -> N
                 await watcher
         if metrics_runner is not None:
             await metrics_runner.cleanup()
+        listener.stop()
         await runner.cleanup()  # stops accepting, waits for in-flight requests, closes resources
 
 

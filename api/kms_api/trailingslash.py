@@ -15,9 +15,10 @@ only one slash is ignored (as in Fastify), so `//` stays a 404.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from aiohttp import web
-from aiohttp.web_urldispatcher import AbstractResource, AbstractRoute, UrlMappingMatchInfo, _InfoDict
+from aiohttp.web import AbstractResource, AbstractRoute, UrlMappingMatchInfo
 from yarl import URL
 
 _UNMATCHED: tuple[None, set[str]] = (None, set())
@@ -52,7 +53,7 @@ class TrailingSlash(AbstractResource):
     def add_prefix(self, prefix: str) -> None:
         raise NotImplementedError("TrailingSlash is for the root application only")
 
-    def get_info(self) -> _InfoDict:
+    def get_info(self) -> Any:  # aiohttp's TypedDict for it is private
         return {"path": "/"}
 
     def raw_match(self, path: str) -> bool:

@@ -3,3 +3,26 @@
 Security property: this package is the only place that ever holds unsealed key material; it
 never imports kopf or aiohttp, so neither framework can reach material except through it.
 """
+
+# The package's face: its modules (tests/unit/test_package_faces.py keeps this list exact).
+__all__ = [
+    "algorithms",
+    "ciphertext",
+    "errors",
+    "executor",
+    "gcmusage",
+    "keycache",
+    "keyring",
+    "keyrings",
+    "listener",
+    "material",
+    "metrics",
+    "model",
+    "ownership",
+    "primitives",
+    "sealing",
+    "service",
+    "stores",
+    "tally",
+    "transfer",
+]

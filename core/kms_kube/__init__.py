@@ -10,4 +10,5 @@ Import rule: this package imports only `kms_core` (and aiohttp's client, never `
 and never kopf, `kms_api` or `kms_operator`.
 """
 
+# The package's face: its modules (tests/unit/test_package_faces.py keeps this list exact).
 __all__ = ["client", "config", "layout", "reflector"]
