@@ -18,9 +18,11 @@ import pytest
 from fixtures.callers import POLICY, Caller
 from kms_core.errors import BadRequest, KmsError, NotFound, PermissionDenied
 from kms_core.model import Algorithm, Key, KeySpec, KeyUsage, SigningAlgorithm
+from kms_core.outcome import failure_of
 from kms_core.policy import Action
 from kms_core.sealing.rootkey import RootKeySealer
 from kms_core.service import KeyService
+from kms_core.stores.base import ListQuery
 from kms_core.stores.sqlite import SqliteStore
 
 MINE, THEIRS = "mine", "theirs"
@@ -196,3 +198,33 @@ async def test_bulk_export_authorises_every_key_before_any_other_check(svc: KeyS
     with pytest.raises(NotFound, match=f"^Keys not found for IDs: {MISSING}$"):
         await svc.bulk_export(outsider.identity, [theirs.id, MISSING])
     assert outsider.calls == []
+
+
+async def test_outcomes_and_failures_name_what_the_operation_concerned(svc: KeyService) -> None:
+    """The binding audits and labels from these: the key used and the project asked about."""
+    keys = await _keys(svc)
+    aes, mac = keys["aes"], keys["hmac-disabled"]
+    done = await svc.encrypt(ADMIN.identity, aes.id, b"x")
+    assert (done.key, done.project) == (aes, THEIRS)
+    listed = await svc.list(ADMIN.identity, ListQuery(project_id=THEIRS))
+    assert (listed.key, listed.project) == (None, THEIRS)
+
+    # Denied: the project asked about, no key (nothing about it is revealed past the check).
+    with pytest.raises(PermissionDenied) as denied:
+        await svc.encrypt(ProjectAuthorizer(MINE).identity, aes.id, b"x")
+    context = failure_of(denied.value)
+    assert context is not None and (context.project, context.key) == (THEIRS, None)
+    # Disabled: still only the project.
+    with pytest.raises(BadRequest, match=r"^Key is disabled$") as disabled:
+        await svc.generate_mac(ADMIN.identity, mac.id, b"m")
+    context = failure_of(disabled.value)
+    assert context is not None and (context.project, context.key) == (THEIRS, None)
+    # Past every check but usage: the key it failed on.
+    with pytest.raises(BadRequest, match=r"^Unsupported key type") as usage:
+        await svc.sign(ADMIN.identity, aes.id, SigningAlgorithm.ECDSA_SHA_256, b"m", False)
+    context = failure_of(usage.value)
+    assert context is not None and context.key == aes and context.result is None
+    # A missing key: nothing was established.
+    with pytest.raises(NotFound) as missing:
+        await svc.encrypt(ADMIN.identity, MISSING, b"x")
+    assert failure_of(missing.value) is None
