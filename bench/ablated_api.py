@@ -47,10 +47,11 @@ def _ablate(parts: set[str]) -> None:
 
         binding.authenticate = remembered  # type: ignore[assignment]
     if "crypto" in parts:
+        from kms_core.outcome import Outcome
         from kms_core.service import KeyService
 
-        async def encrypt(self: Any, key_id: str, plaintext: bytes, authz: Any, **kwargs: Any) -> bytes:
-            return os.urandom(len(plaintext) + 30)  # version byte, nonce, tag and trailer sizes
+        async def encrypt(self: Any, identity: Any, key_id: str, plaintext: bytes) -> Outcome[bytes]:
+            return Outcome(os.urandom(len(plaintext) + 30))  # version byte, nonce, tag and trailer sizes
 
         KeyService.encrypt = encrypt  # type: ignore[method-assign]
 

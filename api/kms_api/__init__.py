@@ -25,6 +25,7 @@ __all__ = [
     "payloads",
     "projects",
     "protocol",
+    "route",
     "routes",
     "schemas",
     "server",

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from kms_api import cors, metrics
 from kms_api.appkeys import OPENAPI, RESOURCES, SETTINGS, Resources, service_of
-from kms_api.auth.base import AuthBackend
+from kms_api.auth.base import AuthBackend, BackendPolicy
 from kms_api.auth.tokens import build_token_auth
 from kms_api.body import CRYPTO_LIMIT
 from kms_api.limits import FAILED_AUTH, LIMITER, FailedAuthLimiter, RateLimiter
@@ -69,7 +69,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             )
         else:
             store, auth = await _kubernetes_backend(settings, sealer)
-        service = KeyService(store, sealer)
+        service = KeyService(store, sealer, BackendPolicy(auth))
     except BaseException:
         _close_sealer(sealer)
         raise
@@ -112,7 +112,9 @@ async def _key_gauge(app: web.Application) -> AsyncIterator[None]:
 def create_app(
     settings: Settings, *, service: KeyService | None = None, auth: AuthBackend | None = None
 ) -> web.Application:
-    """The API application. Without `service`/`auth`, they are built from `settings` at startup."""
+    """The API application. Without `service`/`auth`, they are built from `settings` at startup;
+    a `service` given here must have been built with `auth`'s decisions as its policy
+    (`BackendPolicy(auth)`)."""
     app = web.Application(
         middlewares=[request_middleware(settings.max_concurrency)],
         # The largest per-route limit; each route enforces its own (body.read_json).

@@ -1,4 +1,5 @@
-"""Binding a `Route` to aiohttp: authentication, rate limit, body, validation, the view, JSON, audit.
+"""Binding a `Route` to aiohttp: authentication, rate limit, body, validation, the handler, the
+encoder, then the audit event and the metrics label, both from the operation's `Outcome`.
 
 Security property: every route is authenticated unless explicitly marked `public`; the bearer
 token is checked before any parsing of params or body (Infisical's order: auth, then schema);
@@ -10,7 +11,6 @@ every audited operation leaves one audit event, whatever its outcome.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -19,34 +19,20 @@ from aiohttp import web
 from kms_api import audit, projects
 from kms_api.appkeys import auth_of, exchange_of
 from kms_api.auth.base import Attempt, Identity
-from kms_api.body import DEFAULT_LIMIT, read_json
+from kms_api.body import read_json
 from kms_api.call import Call
 from kms_api.fields import INVALID
 from kms_api.limits import EXEMPT_ROUTES, FAILED_AUTH, LIMITER, AddressAttempt, client_address
 from kms_api.objects import Schema
+from kms_api.route import Route
 from kms_core.errors import Issue, TokenError, Unauthorized, ValidationFailure
+from kms_core.outcome import Outcome, failure_of
 
-View = Callable[[Call], Awaitable[Any]]
+__all__ = ["MALFORMED", "Route", "admit", "authenticate", "bind"]
+
 MALFORMED = (
     "The provided access token is malformed. Please use a valid token or generate a new one and try again."
 )
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    path: str
-    name: str  # operationId; also the bounded `operation` metrics label
-    view: View
-    summary: str
-    action: str | None = None  # the permission checked (documentation; the service enforces it)
-    params: Schema | None = None
-    query: Schema | None = None
-    body: Schema | None = None
-    body_limit: int = DEFAULT_LIMIT
-    response: dict[str, Any] = field(default_factory=dict)
-    public: bool = False
-    checks_credentials: bool = False  # a public route that verifies secrets (login): budgeted
 
 
 async def authenticate(request: web.Request, attempt: Attempt | None = None) -> Identity:
@@ -71,7 +57,7 @@ def _validate(schema: Schema | None, data: Any) -> dict[str, Any]:
     return result
 
 
-async def admit(request: web.Request, route: Route) -> None:
+async def admit(request: web.Request, route: Route) -> Identity | None:
     """Authenticate (unless public) and take a rate-limit token for the caller.
 
     The client address's failed-authentication budget is checked first, before the token is
@@ -84,7 +70,7 @@ async def admit(request: web.Request, route: Route) -> None:
             limiter.check(client_address(request), "address")
         if failed is not None and route.checks_credentials:
             failed.check(client_address(request))
-        return
+        return None
     if failed is None:
         identity = await authenticate(request)
     else:
@@ -98,36 +84,52 @@ async def admit(request: web.Request, route: Route) -> None:
     exchange_of(request).identity = identity
     if limiter is not None:
         limiter.check(identity.id, "identity")
+    return identity
 
 
 def bind(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    """The aiohttp handler for `route`: auth, body, params -> body -> query validation, view, JSON."""
+    """The aiohttp handler for `route`: auth, body, params -> body -> query validation, the
+    handler, the encoder; then the audit event and the metrics label from the outcome (or from
+    the context a failure carries, kms_core.outcome.failure_of)."""
 
     # Looked up once: the route table is static.
     params_schema, body_schema, query_schema = route.params, route.body, route.query
-    body_limit, view, name = route.body_limit, route.view, route.name
+    body_limit, run, encode, label = route.body_limit, route.handler, route.encode, route.label
+    event = route.audit
     # Routes that name a project get the mode's project rule (a namespace in Kubernetes mode).
     project_in_body = projects.takes_project(body_schema)
     project_in_query = projects.takes_project(query_schema)
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        body: dict[str, Any] = {}
+        call = Call(request)
+        outcome: Outcome[Any]
         try:
-            await admit(request, route)
+            call.identity = await admit(request, route)
             raw_body = await read_json(request, body_limit) if body_schema is not None else None
-            params = _validate(params_schema, dict(request.match_info)) if params_schema is not None else {}
-            body = _validate(body_schema, raw_body) if body_schema is not None else {}
+            if params_schema is not None:
+                call.params = _validate(params_schema, dict(request.match_info))
+            if body_schema is not None:
+                call.body = _validate(body_schema, raw_body)
             # The query string is only parsed for routes that take one.
-            query = _validate(query_schema, dict(request.query)) if query_schema is not None else {}
+            if query_schema is not None:
+                call.query = _validate(query_schema, dict(request.query))
             if project_in_body or project_in_query:
-                projects.check(request.app, body if project_in_body else query)
-            result = await view(Call(request, params, query, body))
+                projects.check(request.app, call.body if project_in_body else call.query)
+            outcome = await run(call)
+            reply = encode(call, outcome)
         except Exception as exc:
-            audit.record(request, name, body=body, exc=exc)
+            failed = failure_of(exc)
+            if label is not None:
+                exchange_of(request).algorithm = label(call, failed, False)
+            if event is not None:
+                audit.record(call, event, failed, exc)
             raise
-        audit.record(request, name, body=body, result=result)
-        if isinstance(result, web.StreamResponse):
-            return result
-        return web.Response(body=orjson.dumps(result), content_type="application/json")
+        if label is not None:
+            exchange_of(request).algorithm = label(call, outcome, True)
+        if event is not None:
+            audit.record(call, event, outcome)
+        if isinstance(reply, web.StreamResponse):
+            return reply
+        return web.Response(body=orjson.dumps(reply), content_type="application/json")
 
     return handler

@@ -17,7 +17,8 @@ from kms_core.errors import Issue
 from kms_core.model import Algorithm, KeyUsage, SigningAlgorithm
 
 USAGES: Final = tuple(u.value for u in KeyUsage)
-ALGORITHMS: Final = tuple(a.value for a in Algorithm)
+# The Infisical dialect's names, from the algorithm registry (kms_core.algorithms).
+ALGORITHMS: Final = tuple(s.wire[alg.Dialect.INFISICAL] for s in alg.ALGORITHMS)
 SIGNING_ALGORITHMS: Final = tuple(s.value for s in SigningAlgorithm)
 
 _description = String("description", required=False, trim=True, max_length=500)

@@ -15,7 +15,7 @@ from types import MappingProxyType
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from kms_core import ciphertext, material
-from kms_core.algorithms import is_hmac, is_symmetric
+from kms_core.algorithms import Primitive, spec_of
 from kms_core.errors import DecryptionFailed
 from kms_core.gcmusage import EncryptionCount
 from kms_core.model import Algorithm, SigningAlgorithm
@@ -25,8 +25,6 @@ from kms_core.primitives.agreement import Ecdh
 from kms_core.primitives.mac import Hmac
 from kms_core.primitives.rsa_oaep import RsaOaep
 from kms_core.primitives.signing import Signer, check_arguments, signer_for
-
-_SLOW = frozenset({Algorithm.RSA_4096, *keys.ML_DSA})
 
 
 class Keyring:
@@ -43,6 +41,7 @@ class Keyring:
         "_oaep",
         "_private",
         "_signer",
+        "_slow",
         "_usage",
     )
 
@@ -68,12 +67,14 @@ class Keyring:
         self._signer: Signer | None = None
         self._oaep: RsaOaep | None = None
         self._ecdh: Ecdh | None = None
-        if is_symmetric(algorithm):
+        spec = spec_of(algorithm)
+        self._slow = spec.slow
+        if spec.primitive is Primitive.AES_GCM:
             # Every generation stays loaded: old ciphertexts must keep decrypting after rotation.
             self._aead = MappingProxyType({v: Aead(m) for v, m in materials.items()})
             older = sorted((v for v in materials if v != current_version), reverse=True)
             self._decrypt_order = (current_version, *older)
-        elif is_hmac(algorithm):
+        elif spec.primitive is Primitive.HMAC:
             self._hmac = Hmac(algorithm, self._material)
         else:
             # Asymmetric keys never rotate: only the current generation is used. The material
@@ -100,7 +101,7 @@ class Keyring:
     @property
     def is_slow(self) -> bool:
         """True when private-key operations take over ~1 ms (RSA, ML-DSA): run them in an executor."""
-        return self.algorithm in _SLOW
+        return self._slow
 
     def _unsupported(self, operation: str) -> TypeError:
         # A programming error: the service checks key usage before calling the keyring.

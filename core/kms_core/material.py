@@ -17,13 +17,11 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from kms_core.algorithms import SYMMETRIC, SYMMETRIC_KEY_BYTES, is_hmac
+from kms_core.algorithms import ExportFormat, MaterialCheck, spec_of
 from kms_core.errors import BadRequest
 from kms_core.model import Algorithm
 from kms_core.primitives import keys
 from kms_core.sealing.base import Sealer, material_aad
-
-A = Algorithm
 
 HMAC_IMPORT_MIN: Final = 16
 HMAC_IMPORT_MAX: Final = 1024
@@ -42,20 +40,13 @@ RSA_MAX_EXPONENT: Final = 2**256
 WEAK_RSA_EXPONENT: Final = "RSA key public exponent must be odd, at least 65,537, and less than 2^256."
 ALL_ZERO_KEY: Final = "Invalid key material. An all-zero key is not allowed."
 
-# Infisical's wording for each declared algorithm in "does not match" errors (spec §2.15).
-_EXPECTED: Final[dict[Algorithm, str]] = {
-    A.RSA_4096: "an RSA 4096-bit key",
-    A.ECC_NIST_P256: "an EC P-256 key",
-    A.ECC_NIST_P384: "an EC P-384 key",
-    A.ECC_NIST_P521: "an EC P-521 key",
-    A.ECC_NIST_ED25519: "an Ed25519 key",
-}
 
 
 def generate(algorithm: Algorithm) -> bytes:
     """Fresh serialized material: AES 16/32 random bytes, HMAC = digest size, else PKCS#8 DER."""
-    if algorithm in SYMMETRIC_KEY_BYTES:
-        return os.urandom(SYMMETRIC_KEY_BYTES[algorithm])
+    size = spec_of(algorithm).key_bytes
+    if size:
+        return os.urandom(size)
     return keys.pkcs8_der(keys.generate_private_key(algorithm))
 
 
@@ -75,15 +66,14 @@ def mint(key_id: str, version: int, algorithm: Algorithm, sealer: Sealer) -> byt
 
 
 def _mismatch(algorithm: Algorithm, found: str) -> BadRequest:
-    if algorithm in keys.ML_DSA:
-        expected = f"{algorithm.value} but the key is {found}"
-    else:
-        expected = _EXPECTED[algorithm]
+    # Infisical's wording names the expected kind (the spec's `expected`), or for the
+    # post-quantum keys the declared and the found algorithm.
+    expected = spec_of(algorithm).expected or f"{algorithm.value} but the key is {found}"
     return BadRequest(f"Key material does not match the declared algorithm. Expected {expected}.")
 
 
 def _parse_private(algorithm: Algorithm, data: bytes) -> bytes:
-    pqc = algorithm in keys.ML_DSA
+    pqc = spec_of(algorithm).material is MaterialCheck.PRIVATE_KEY_DER
     invalid = BadRequest(
         f"Invalid private key material. Expected a PKCS8 {'DER' if pqc else 'PEM'}-encoded private key."
     )
@@ -124,8 +114,9 @@ def parse_import(algorithm: Algorithm, data: bytes) -> bytes:
     Beyond Infisical's checks, weak material is refused: all-zero AES and HMAC keys and RSA
     keys whose public exponent is below 65537.
     """
-    if algorithm in SYMMETRIC:
-        expected = SYMMETRIC_KEY_BYTES[algorithm]
+    spec = spec_of(algorithm)
+    if spec.material is MaterialCheck.EXACT_LENGTH:
+        expected = spec.key_bytes
         if len(data) != expected:
             raise BadRequest(
                 f"Invalid key material length for {algorithm.value}. "
@@ -133,7 +124,7 @@ def parse_import(algorithm: Algorithm, data: bytes) -> bytes:
             )
         _check_not_all_zero(data)
         return bytes(data)
-    if is_hmac(algorithm):
+    if spec.material is MaterialCheck.HMAC_LENGTH:
         if not HMAC_IMPORT_MIN <= len(data) <= HMAC_IMPORT_MAX:
             # Infisical's wording names HMAC, not the algorithm (unlike the AES length message).
             raise BadRequest(
@@ -147,6 +138,6 @@ def parse_import(algorithm: Algorithm, data: bytes) -> bytes:
 
 def export_private(algorithm: Algorithm, material: bytes) -> bytes:
     """Spec §2.13: raw bytes (AES/HMAC), PKCS#8 PEM text (RSA/EC/Ed25519), PKCS#8 DER (ML-DSA)."""
-    if algorithm in SYMMETRIC_KEY_BYTES or algorithm in keys.ML_DSA:
+    if spec_of(algorithm).export is not ExportFormat.PKCS8_PEM:  # raw bytes, or the stored DER
         return bytes(material)
     return keys.pkcs8_pem(keys.load_private_key(algorithm, material, trusted=True))

@@ -1,7 +1,8 @@
 """The KMS operations behind every API route, independent of HTTP and of the store.
 
-Both modes (embedded SQLite and Kubernetes) run these same functions; views only parse input,
-call one method and serialise the result. The check order lives here, once:
+Both modes (embedded SQLite and Kubernetes) and every dialect run these same methods; a
+binding only parses input, calls one method with the caller's identity and encodes the
+`Outcome` it returns (the key record used and the result). The check order lives here, once:
 key exists (404) -> permission (403) -> disabled (400) -> key usage (400).
 
 Infisical checks "disabled" before the permission (spec §2.7); KubeKMS authorises first, so a
@@ -9,8 +10,13 @@ caller without rights on a project learns nothing about its keys beyond the exis
 it already holds (ids are random UUIDs): an existing key is 403 whether it is enabled or
 disabled, of which usage or in which project; a missing one stays 404.
 
+Authorisation is the `Policy` the service is built with (kms_core.policy), asked with the
+identity each call carries. Failures carry what was established before them (the project once
+asked about, the key once usable: kms_core.outcome.attach), so denials are audited with their
+project without the policy writing into the request.
+
 Security property: authorise before revealing — no state of a key (disabled, usage, project,
-export flag, delete protection) reaches a caller before the authorizer allowed the action on it.
+export flag, delete protection) reaches a caller before the policy allowed the action on it.
 Unsealed material exists only inside `Keyring` objects held in a bounded in-memory cache;
 nothing here logs or returns material except `export_private_key` and `bulk_export`, which
 require `isExportable` and the `export-private-key` permission.
@@ -19,29 +25,28 @@ require `isExportable` and the `export-private-key` permission.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import Executor
+from typing import Final
 
 from kms_core import algorithms, transfer
 from kms_core.errors import BadRequest, DecryptionFailed, DuplicateName, NotFound
+from kms_core.identity import Identity
 from kms_core.keyring import Keyring
 from kms_core.keyrings import KeyringLoader
 from kms_core.metrics import CRYPTO_FAILURES
 from kms_core.model import Key, KeySpec, KeyUsage, SigningAlgorithm
+from kms_core.outcome import Outcome, attach
+from kms_core.policy import Action, Policy
 from kms_core.sealing.base import Sealer
 from kms_core.stores.base import KeyStore, ListQuery
 from kms_core.transfer import ExportedKey, ExportList, ImportEntry, ImportErrors, KeyList
 
-__all__ = ["Authorizer", "ExportedKey", "ImportEntry", "KeyObserver", "KeyService"]
+__all__ = ["ExportedKey", "ImportEntry", "KeyService"]
 
-# An authorisation check: (Infisical action, projectId, key name or None) -> raises
-# PermissionDenied / Forbidden when the caller may not. Actions are Infisical's strings:
-# read, create, edit, delete, encrypt, decrypt, sign, verify, export-private-key,
-# generate-mac, verify-mac, rotate, derive-shared-secret.
-Authorizer = Callable[[str, str, str | None], Awaitable[None]]
-# Told the key record an operation used, once it passed the checks (e.g. to label metrics with
-# its algorithm without a second lookup).
-KeyObserver = Callable[[Key], None]
+_ENCRYPT_DECRYPT: Final = KeyUsage.ENCRYPT_DECRYPT
+_SIGN_VERIFY: Final = KeyUsage.SIGN_VERIFY
+_MAC: Final = KeyUsage.GENERATE_VERIFY_MAC
 
 _ROTATION_REFUSED = (
     "Only encrypt-decrypt keys support rotation. To rotate a sign-verify, MAC, or key-agreement "
@@ -55,8 +60,12 @@ _RSA_ROTATION_REFUSED = (
 )
 
 
+def _wrong_usage(key: Key, usage: KeyUsage) -> BadRequest:
+    return BadRequest(f"Unsupported key type, expected {usage} but got {key.key_usage}")
+
+
 class KeyService:
-    """Every KMS operation, for one store and one sealer.
+    """Every KMS operation, for one store, one sealer and one authorisation policy.
 
     Slow private-key operations (RSA, key generation, HSM unsealing) run in `executor` so the
     event loop never stalls; fast ones (AES, HMAC, EC verify) run inline. Loading, caching and
@@ -65,10 +74,17 @@ class KeyService:
     """
 
     def __init__(
-        self, store: KeyStore, sealer: Sealer, *, cache_size: int = 4096, executor: Executor | None = None
+        self,
+        store: KeyStore,
+        sealer: Sealer,
+        policy: Policy,
+        *,
+        cache_size: int = 4096,
+        executor: Executor | None = None,
     ) -> None:
         self.store = store
         self.sealer = sealer
+        self.policy = policy
         self._loader = KeyringLoader(store, sealer, cache_size=cache_size, executor=executor)
 
     async def _find(self, key_id: str, quoted: bool = True) -> Key:
@@ -79,10 +95,15 @@ class KeyService:
             )
         return key
 
-    async def usable(
-        self, key_id: str, action: str, authz: Authorizer, observe: KeyObserver | None = None,
-        *, quoted: bool = True,
-    ) -> Key:
+    async def allow(self, identity: Identity, action: Action, project: str, key_name: str | None) -> None:
+        """Ask the policy; a refusal carries the project it was asked about (for the audit)."""
+        try:
+            await self.policy.check(identity, action, project, key_name)
+        except Exception as exc:
+            attach(exc, project)
+            raise
+
+    async def usable(self, identity: Identity, key_id: str, action: Action, *, quoted: bool = True) -> Key:
         """exists -> permitted -> not disabled; usage is checked by the caller. Deliberately not
         spec §2.7's order (disabled before permission): see the module docstring.
 
@@ -90,173 +111,232 @@ class KeyService:
         everywhere except update, delete and rotate.
         """
         key = await self._find(key_id, quoted)
-        await authz(action, key.project_id, key.name)
+        await self.allow(identity, action, key.project_id, key.name)
         if key.is_disabled:
-            raise BadRequest("Key is disabled")
-        if observe is not None:
-            observe(key)
+            refused = BadRequest("Key is disabled")
+            attach(refused, key.project_id)
+            raise refused
         return key
-
-    @staticmethod
-    def _expect_usage(key: Key, usage: KeyUsage) -> None:
-        if key.key_usage != usage:
-            raise BadRequest(f"Unsupported key type, expected {usage} but got {key.key_usage}")
 
     async def keyring(self, key: Key) -> Keyring:
         """The ready-to-use keyring of `key` at its current version (cached; unsealed on miss)."""
         return await self._loader.keyring(key)
 
     # ----------------------------------------------------------------- key records
+    # A failure after the permission check carries the project (not the key: the record routes
+    # label metrics only with what they returned).
 
-    async def create(self, spec: KeySpec, authz: Authorizer) -> Key:
-        await authz("create", spec.project_id, None)
-        if not algorithms.is_compatible(spec.key_usage, spec.algorithm):
-            raise BadRequest(algorithms.incompatibility_message(spec.key_usage))
-        # The store's unique constraint is the real guard (a concurrent create still gets
-        # DuplicateName); this early check only avoids minting material, up to a second of RSA
-        # key generation, for a name that is already taken.
-        if await self.store.get_by_name(spec.project_id, spec.name) is not None:
-            raise DuplicateName(spec.name, spec.project_id)
-        key_id = str(uuid.uuid4())
-        sealed = await self._loader.new_material(key_id, 1, spec.algorithm)
-        return await self.store.create(key_id, spec, sealed)
+    async def create(self, identity: Identity, spec: KeySpec) -> Outcome[Key]:
+        await self.allow(identity, Action.CREATE, spec.project_id, None)
+        try:
+            if not algorithms.is_compatible(spec.key_usage, spec.algorithm):
+                raise BadRequest(algorithms.incompatibility_message(spec.key_usage))
+            # The store's unique constraint is the real guard (a concurrent create still gets
+            # DuplicateName); this early check only avoids minting material, up to a second of
+            # RSA key generation, for a name that is already taken.
+            if await self.store.get_by_name(spec.project_id, spec.name) is not None:
+                raise DuplicateName(spec.name, spec.project_id)
+            key_id = str(uuid.uuid4())
+            sealed = await self._loader.new_material(key_id, 1, spec.algorithm)
+            created = await self.store.create(key_id, spec, sealed)
+        except Exception as exc:
+            attach(exc, spec.project_id)
+            raise
+        return Outcome(created, created)
 
-    async def get(self, key_id: str, authz: Authorizer) -> Key:
+    async def get(self, identity: Identity, key_id: str) -> Outcome[Key]:
         key = await self._find(key_id)
-        await authz("read", key.project_id, key.name)
-        return key
+        await self.allow(identity, Action.READ, key.project_id, key.name)
+        return Outcome(key, key)
 
-    async def get_by_name(self, project_id: str, name: str, authz: Authorizer) -> Key:
-        await authz("read", project_id, name)
+    async def get_by_name(self, identity: Identity, project_id: str, name: str) -> Outcome[Key]:
+        await self.allow(identity, Action.READ, project_id, name)
         key = await self.store.get_by_name(project_id, name)
         if key is None:
-            raise NotFound(f'Key with name "{name}" not found for project with ID "{project_id}"')
-        return key
+            missing = NotFound(f'Key with name "{name}" not found for project with ID "{project_id}"')
+            attach(missing, project_id)
+            raise missing
+        return Outcome(key, key)
 
-    async def list(self, query: ListQuery, authz: Authorizer) -> tuple[KeyList, int]:
-        await authz("read", query.project_id, None)
-        return await self.store.list(query)
-
-    async def update(
-        self, key_id: str, authz: Authorizer, *, name: str | None = None, description: str | None = None,
-        is_disabled: bool | None = None, has_delete_protection: bool | None = None,
-    ) -> Key:
-        key = await self._find(key_id, quoted=False)
-        await authz("edit", key.project_id, key.name)
-        return await self.store.update(
-            key_id, name=name, description=description, is_disabled=is_disabled,
-            has_delete_protection=has_delete_protection,
-        )
-
-    async def delete(self, key_id: str, authz: Authorizer) -> Key:
-        key = await self._find(key_id, quoted=False)
-        await authz("delete", key.project_id, key.name)
-        if key.has_delete_protection:
-            raise BadRequest("Key is protected from deletion. Disable delete protection to delete it.")
-        deleted = await self.store.delete(key_id)
-        self._loader.forget(key_id)
-        return deleted
-
-    async def rotate(self, key_id: str, authz: Authorizer) -> Key:
-        """A new current version of an AES key. The record returned is Infisical's: only `version`
-        changes (rotation writes the material table, not the key row, so `updatedAt` stays)."""
-        key = await self.usable(key_id, "rotate", authz, quoted=False)
-        if key.key_usage != KeyUsage.ENCRYPT_DECRYPT:
-            raise BadRequest(_ROTATION_REFUSED)
-        if not algorithms.is_symmetric(key.algorithm):
-            raise BadRequest(_RSA_ROTATION_REFUSED)
-        sealed = await self._loader.new_material(key.id, key.version + 1, key.algorithm)
-        return await self.store.rotate(key.id, key.version, sealed)
-
-    # ----------------------------------------------------------------- cryptography
-
-    async def encrypt(
-        self, key_id: str, plaintext: bytes, authz: Authorizer, *, observe: KeyObserver | None = None
-    ) -> bytes:
-        key = await self.usable(key_id, "encrypt", authz, observe)
-        self._expect_usage(key, KeyUsage.ENCRYPT_DECRYPT)
-        ring = await self._loader.keyring(key)
-        return ring.encrypt(plaintext)  # public-key or AES work: fast enough inline
-
-    async def decrypt(
-        self, key_id: str, ciphertext: bytes, authz: Authorizer, *, observe: KeyObserver | None = None
-    ) -> bytes:
-        key = await self.usable(key_id, "decrypt", authz, observe)
-        self._expect_usage(key, KeyUsage.ENCRYPT_DECRYPT)
-        ring = await self._loader.keyring(key)
+    async def list(self, identity: Identity, query: ListQuery) -> Outcome[tuple[KeyList, int]]:
+        await self.allow(identity, Action.READ, query.project_id, None)
         try:
-            return await self._loader.run(ring, ring.decrypt, ciphertext)
-        except DecryptionFailed:
-            CRYPTO_FAILURES.labels(reason="decrypt").inc()
+            return Outcome(await self.store.list(query), None, query.project_id)
+        except Exception as exc:
+            attach(exc, query.project_id)
             raise
 
-    async def public_key(self, key_id: str, authz: Authorizer) -> bytes:
-        key = await self.usable(key_id, "read", authz)
-        if not algorithms.is_asymmetric(key.algorithm):
-            raise BadRequest(
-                f"Unsupported key type, expected sign-verify or key-agreement type but got {key.key_usage}"
+    async def update(
+        self, identity: Identity, key_id: str, *, name: str | None = None, description: str | None = None,
+        is_disabled: bool | None = None, has_delete_protection: bool | None = None,
+    ) -> Outcome[Key]:
+        key = await self._find(key_id, quoted=False)
+        await self.allow(identity, Action.EDIT, key.project_id, key.name)
+        try:
+            updated = await self.store.update(
+                key_id, name=name, description=description, is_disabled=is_disabled,
+                has_delete_protection=has_delete_protection,
             )
-        return (await self._loader.keyring(key)).public_key()
+        except Exception as exc:
+            attach(exc, key.project_id)
+            raise
+        return Outcome(updated, updated)
 
-    async def signing_algorithms(self, key_id: str, authz: Authorizer) -> tuple[SigningAlgorithm, ...]:
-        key = await self.usable(key_id, "read", authz)
-        if key.key_usage != KeyUsage.SIGN_VERIFY:
-            raise BadRequest(f"Key with ID '{key.id}' is not intended for signing")
-        return algorithms.signing_algorithms(key.algorithm)
+    async def delete(self, identity: Identity, key_id: str) -> Outcome[Key]:
+        key = await self._find(key_id, quoted=False)
+        await self.allow(identity, Action.DELETE, key.project_id, key.name)
+        try:
+            if key.has_delete_protection:
+                raise BadRequest("Key is protected from deletion. Disable delete protection to delete it.")
+            deleted = await self.store.delete(key_id)
+        except Exception as exc:
+            attach(exc, key.project_id)
+            raise
+        self._loader.forget(key_id)
+        return Outcome(deleted, deleted)
+
+    async def rotate(self, identity: Identity, key_id: str) -> Outcome[Key]:
+        """A new current version of an AES key. The record returned is Infisical's: only `version`
+        changes (rotation writes the material table, not the key row, so `updatedAt` stays)."""
+        key = await self.usable(identity, key_id, Action.ROTATE, quoted=False)
+        try:
+            if key.key_usage != _ENCRYPT_DECRYPT:
+                raise BadRequest(_ROTATION_REFUSED)
+            if not algorithms.is_symmetric(key.algorithm):
+                raise BadRequest(_RSA_ROTATION_REFUSED)
+            sealed = await self._loader.new_material(key.id, key.version + 1, key.algorithm)
+            rotated = await self.store.rotate(key.id, key.version, sealed)
+        except Exception as exc:
+            attach(exc, key.project_id)
+            raise
+        return Outcome(rotated, rotated)
+
+    # ----------------------------------------------------------------- cryptography
+    # A failure after `usable` carries the key: it passed every check but usage, and the metrics
+    # of these routes are labelled with its algorithm.
+
+    async def encrypt(self, identity: Identity, key_id: str, plaintext: bytes) -> Outcome[bytes]:
+        key = await self.usable(identity, key_id, Action.ENCRYPT)
+        try:
+            if key.key_usage != _ENCRYPT_DECRYPT:
+                raise _wrong_usage(key, _ENCRYPT_DECRYPT)
+            ring = await self._loader.keyring(key)
+            return Outcome(ring.encrypt(plaintext), key)  # public-key or AES work: fast enough inline
+        except Exception as exc:
+            attach(exc, key.project_id, key)
+            raise
+
+    async def decrypt(self, identity: Identity, key_id: str, ciphertext: bytes) -> Outcome[bytes]:
+        key = await self.usable(identity, key_id, Action.DECRYPT)
+        try:
+            if key.key_usage != _ENCRYPT_DECRYPT:
+                raise _wrong_usage(key, _ENCRYPT_DECRYPT)
+            ring = await self._loader.keyring(key)
+            try:
+                return Outcome(await self._loader.run(ring, ring.decrypt, ciphertext), key)
+            except DecryptionFailed:
+                CRYPTO_FAILURES.labels(reason="decrypt").inc()
+                raise
+        except Exception as exc:
+            attach(exc, key.project_id, key)
+            raise
+
+    async def public_key(self, identity: Identity, key_id: str) -> Outcome[bytes]:
+        key = await self.usable(identity, key_id, Action.READ)
+        try:
+            if not algorithms.is_asymmetric(key.algorithm):
+                raise BadRequest(
+                    "Unsupported key type, expected sign-verify or key-agreement type but got "
+                    f"{key.key_usage}"
+                )
+            return Outcome((await self._loader.keyring(key)).public_key(), key)
+        except Exception as exc:
+            attach(exc, key.project_id, key)
+            raise
+
+    async def signing_algorithms(
+        self, identity: Identity, key_id: str
+    ) -> Outcome[tuple[SigningAlgorithm, ...]]:
+        key = await self.usable(identity, key_id, Action.READ)
+        if key.key_usage != _SIGN_VERIFY:
+            refused = BadRequest(f"Key with ID '{key.id}' is not intended for signing")
+            attach(refused, key.project_id, key)
+            raise refused
+        return Outcome(algorithms.signing_algorithms(key.algorithm), key)
 
     async def sign(
-        self, key_id: str, algorithm: SigningAlgorithm, data: bytes, is_digest: bool, authz: Authorizer
-    ) -> bytes:
-        key = await self.usable(key_id, "sign", authz)
-        self._expect_usage(key, KeyUsage.SIGN_VERIFY)
-        ring = await self._loader.keyring(key)
-        return await self._loader.run(ring, ring.sign, algorithm, data, is_digest)
+        self, identity: Identity, key_id: str, algorithm: SigningAlgorithm, data: bytes, is_digest: bool
+    ) -> Outcome[bytes]:
+        key = await self.usable(identity, key_id, Action.SIGN)
+        try:
+            if key.key_usage != _SIGN_VERIFY:
+                raise _wrong_usage(key, _SIGN_VERIFY)
+            ring = await self._loader.keyring(key)
+            return Outcome(await self._loader.run(ring, ring.sign, algorithm, data, is_digest), key)
+        except Exception as exc:
+            attach(exc, key.project_id, key)
+            raise
 
     async def verify(
-        self, key_id: str, algorithm: SigningAlgorithm, data: bytes, signature: bytes, is_digest: bool,
-        authz: Authorizer,
-    ) -> bool:
-        key = await self.usable(key_id, "verify", authz)
-        self._expect_usage(key, KeyUsage.SIGN_VERIFY)
-        ring = await self._loader.keyring(key)
-        return ring.verify(algorithm, data, signature, is_digest)
+        self, identity: Identity, key_id: str, algorithm: SigningAlgorithm, data: bytes, signature: bytes,
+        is_digest: bool,
+    ) -> Outcome[bool]:
+        key = await self.usable(identity, key_id, Action.VERIFY)
+        try:
+            if key.key_usage != _SIGN_VERIFY:
+                raise _wrong_usage(key, _SIGN_VERIFY)
+            ring = await self._loader.keyring(key)
+            return Outcome(ring.verify(algorithm, data, signature, is_digest), key)
+        except Exception as exc:
+            attach(exc, key.project_id, key)
+            raise
 
-    async def generate_mac(
-        self, key_id: str, data: bytes, authz: Authorizer, *, observe: KeyObserver | None = None
-    ) -> bytes:
-        key = await self.usable(key_id, "generate-mac", authz, observe)
-        if key.key_usage != KeyUsage.GENERATE_VERIFY_MAC:
-            raise BadRequest(f"Key with ID '{key.id}' is not intended for MAC generation")
-        return (await self._loader.keyring(key)).generate_mac(data)
+    async def generate_mac(self, identity: Identity, key_id: str, data: bytes) -> Outcome[bytes]:
+        key = await self.usable(identity, key_id, Action.GENERATE_MAC)
+        try:
+            if key.key_usage != _MAC:
+                raise BadRequest(f"Key with ID '{key.id}' is not intended for MAC generation")
+            return Outcome((await self._loader.keyring(key)).generate_mac(data), key)
+        except Exception as exc:
+            attach(exc, key.project_id, key)
+            raise
 
-    async def verify_mac(
-        self, key_id: str, data: bytes, mac: bytes, authz: Authorizer, *, observe: KeyObserver | None = None
-    ) -> bool:
-        key = await self.usable(key_id, "verify-mac", authz, observe)
-        if key.key_usage != KeyUsage.GENERATE_VERIFY_MAC:
-            raise BadRequest(f"Key with ID '{key.id}' is not intended for MAC verification")
-        return (await self._loader.keyring(key)).verify_mac(data, mac)
+    async def verify_mac(self, identity: Identity, key_id: str, data: bytes, mac: bytes) -> Outcome[bool]:
+        key = await self.usable(identity, key_id, Action.VERIFY_MAC)
+        try:
+            if key.key_usage != _MAC:
+                raise BadRequest(f"Key with ID '{key.id}' is not intended for MAC verification")
+            return Outcome((await self._loader.keyring(key)).verify_mac(data, mac), key)
+        except Exception as exc:
+            attach(exc, key.project_id, key)
+            raise
 
-    async def derive_shared_secret(self, key_id: str, peer_public_key: bytes, authz: Authorizer) -> bytes:
-        key = await self.usable(key_id, "derive-shared-secret", authz)
-        if key.key_usage != KeyUsage.KEY_AGREEMENT:
-            raise BadRequest(f"Key with ID '{key.id}' is not intended for shared secret derivation")
-        ring = await self._loader.keyring(key)
-        return await self._loader.run(ring, ring.derive_shared_secret, peer_public_key)
+    async def derive_shared_secret(
+        self, identity: Identity, key_id: str, peer_public_key: bytes
+    ) -> Outcome[bytes]:
+        key = await self.usable(identity, key_id, Action.DERIVE)
+        try:
+            if key.key_usage != KeyUsage.KEY_AGREEMENT:
+                raise BadRequest(f"Key with ID '{key.id}' is not intended for shared secret derivation")
+            ring = await self._loader.keyring(key)
+            return Outcome(await self._loader.run(ring, ring.derive_shared_secret, peer_public_key), key)
+        except Exception as exc:
+            attach(exc, key.project_id, key)
+            raise
 
     # ----------------------------------------------------------------- export and import
     # The logic lives in kms_core.transfer; these keep one entry point for every route.
 
-    async def export_private_key(self, key_id: str, authz: Authorizer) -> bytes:
-        return await transfer.export_private_key(self, key_id, authz)
+    async def export_private_key(self, identity: Identity, key_id: str) -> Outcome[bytes]:
+        return await transfer.export_private_key(self, identity, key_id)
 
-    async def bulk_export(self, key_ids: Iterable[str], authz: Authorizer) -> ExportList:
-        return await transfer.bulk_export(self, key_ids, authz)
+    async def bulk_export(self, identity: Identity, key_ids: Iterable[str]) -> Outcome[ExportList]:
+        return await transfer.bulk_export(self, identity, key_ids)
 
     async def bulk_import(
-        self, project_id: str, entries: Iterable[ImportEntry], authz: Authorizer
-    ) -> tuple[KeyList, ImportErrors]:
-        return await transfer.bulk_import(self, project_id, entries, authz)
+        self, identity: Identity, project_id: str, entries: Iterable[ImportEntry]
+    ) -> Outcome[tuple[KeyList, ImportErrors]]:
+        return await transfer.bulk_import(self, identity, project_id, entries)
 
     # ----------------------------------------------------------------- lifecycle
 

@@ -16,10 +16,13 @@ from typing import TYPE_CHECKING
 
 from kms_core import algorithms, material
 from kms_core.errors import BadRequest, DuplicateName, NotFound
+from kms_core.identity import Identity
 from kms_core.model import Algorithm, Key, KeySpec, KeyUsage
+from kms_core.outcome import Outcome, attach
+from kms_core.policy import Action
 
 if TYPE_CHECKING:
-    from kms_core.service import Authorizer, KeyService
+    from kms_core.service import KeyService
 
 log = logging.getLogger("kubekms.service")
 
@@ -51,19 +54,23 @@ KeyList = list[Key]
 ImportErrors = list[tuple[str, str]]
 
 
-async def export_private_key(svc: KeyService, key_id: str, authz: Authorizer) -> bytes:
-    key = await svc.usable(key_id, "export-private-key", authz)
-    if not key.is_exportable:
-        raise BadRequest("You are not allowed to export this key")
-    return (await svc.keyring(key)).export_private()
+async def export_private_key(svc: KeyService, identity: Identity, key_id: str) -> Outcome[bytes]:
+    key = await svc.usable(identity, key_id, Action.EXPORT)
+    try:
+        if not key.is_exportable:
+            raise BadRequest("You are not allowed to export this key")
+        return Outcome((await svc.keyring(key)).export_private(), key)
+    except Exception as exc:
+        attach(exc, key.project_id, key)
+        raise
 
 
-async def bulk_export(svc: KeyService, key_ids: Iterable[str], authz: Authorizer) -> ExportList:
+async def bulk_export(svc: KeyService, identity: Identity, key_ids: Iterable[str]) -> Outcome[ExportList]:
     """Infisical's checks in Infisical's relative order (disabled -> same project -> exportable),
     but every one of them after the permission check, which runs for each key (its own project
     and name): a caller learns whether the keys are disabled, exportable or in one project only
     once it may export every one of them. Missing ids are still 404 (they reveal nothing the
-    caller did not send)."""
+    caller did not send). The outcome's project is the last key's (the last one asked about)."""
     ids = list(dict.fromkeys(key_ids))  # de-duplicate, keep order
     found = [k for k in [await svc.store.get(i) for i in ids] if k is not None]
     if not found:
@@ -72,27 +79,32 @@ async def bulk_export(svc: KeyService, key_ids: Iterable[str], authz: Authorizer
         missing = sorted(set(ids) - {k.id for k in found}, key=ids.index)
         raise NotFound(f"Keys not found for IDs: {', '.join(missing)}")
     for key in found:
-        await authz("export-private-key", key.project_id, key.name)
-    for key in found:
-        if key.is_disabled:
-            raise BadRequest(f'Key with ID "{key.id}" is disabled')
-    if len({k.project_id for k in found}) > 1:
-        raise BadRequest("All keys must belong to the same project")
-    out: ExportList = []
-    for key in found:
-        if not key.is_exportable:
-            raise BadRequest("You are not allowed to export this key")
-        ring = await svc.keyring(key)
-        public = ring.public_key() if algorithms.is_asymmetric(key.algorithm) else None
-        out.append(ExportedKey(key, ring.export_private(), public))
-    return out
+        await svc.allow(identity, Action.EXPORT, key.project_id, key.name)
+    project = found[-1].project_id
+    try:
+        for key in found:
+            if key.is_disabled:
+                raise BadRequest(f'Key with ID "{key.id}" is disabled')
+        if len({k.project_id for k in found}) > 1:
+            raise BadRequest("All keys must belong to the same project")
+        out: ExportList = []
+        for key in found:
+            if not key.is_exportable:
+                raise BadRequest("You are not allowed to export this key")
+            ring = await svc.keyring(key)
+            public = ring.public_key() if algorithms.is_asymmetric(key.algorithm) else None
+            out.append(ExportedKey(key, ring.export_private(), public))
+    except Exception as exc:
+        attach(exc, project)
+        raise
+    return Outcome(out, None, project)
 
 
 async def bulk_import(
-    svc: KeyService, project_id: str, entries: Iterable[ImportEntry], authz: Authorizer
-) -> tuple[KeyList, ImportErrors]:
+    svc: KeyService, identity: Identity, project_id: str, entries: Iterable[ImportEntry]
+) -> Outcome[tuple[KeyList, ImportErrors]]:
     """Import each entry independently; failures are reported per entry (spec §2.15)."""
-    await authz("create", project_id, None)
+    await svc.allow(identity, Action.CREATE, project_id, None)
     imported: KeyList = []
     errors: ImportErrors = []
     for entry in entries:
@@ -105,7 +117,7 @@ async def bulk_import(
         except Exception:
             log.exception("bulk import entry failed", extra={"key_name": entry.name})
             errors.append((entry.name, "Failed to import key"))
-    return imported, errors
+    return Outcome((imported, errors), None, project_id)
 
 
 async def _import_one(svc: KeyService, project_id: str, entry: ImportEntry) -> Key:

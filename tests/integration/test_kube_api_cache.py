@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from fixtures.callers import POLICY, Caller
 from fixtures.kube import KUBEKMS_NAMESPACE
 from fixtures.kube_api import free_port
 from kms_api.kube.backend import build
@@ -34,8 +35,8 @@ KMSKEYS_LIST = r"/apis/kubekms\.io/v1alpha1/kmskeys$"
 SECRETS_LIST = rf"/api/v1/namespaces/{KUBEKMS_NAMESPACE}/secrets$"
 
 
-async def allow(action: str, project: str, name: str | None) -> None:
-    """Authorisation is tested with the real reviewer elsewhere; here every action is allowed."""
+# Authorisation is tested with the real reviewer elsewhere; here every action is allowed.
+allow = Caller()
 
 
 def seed(cluster: Cluster, namespace: str, name: str, description: str = "") -> str:
@@ -60,15 +61,16 @@ async def store(kube_cluster: Cluster) -> AsyncIterator[KubernetesKeyStore]:
 
 async def test_warm_reads_make_no_api_requests(kube_cluster: Cluster, store: KubernetesKeyStore) -> None:
     key_id = seed(kube_cluster, "team-a", "payments", "pay")
-    service = KeyService(store, SEALER)
-    key = await service.get(key_id, allow)  # cold: syncs the caches, reads kube-system's uid
+    service = KeyService(store, SEALER, POLICY)
+    # Cold: syncs the caches, reads kube-system's uid.
+    key = (await service.get(allow.identity, key_id)).result
     assert (key.name, key.project_id, key.description) == ("payments", "team-a", "pay")
-    ciphertext = await service.encrypt(key_id, b"hello", allow)
+    ciphertext = (await service.encrypt(allow.identity, key_id, b"hello")).result
     before = requests_made(kube_cluster)
     for _ in range(20):
-        assert (await service.get(key_id, allow)).id == key_id
+        assert (await service.get(allow.identity, key_id)).result.id == key_id
         assert (await store.get_by_name("team-a", "payments")) == key
-        assert await service.decrypt(key_id, ciphertext, allow) == b"hello"
+        assert (await service.decrypt(allow.identity, key_id, ciphertext)).result == b"hello"
         page, total = await store.list(ListQuery(project_id="team-a"))
         assert [k.id for k in page] == [key_id] and total == 1
     assert requests_made(kube_cluster) == before
@@ -189,7 +191,7 @@ async def test_not_ready_until_both_caches_hold_a_full_list(
     fails with 503 until the KmsKey and Secret lists have arrived, then passes."""
     seed(kube_cluster, "team-a", "payments")
     kube_cluster.slow(3.0, 1.5, path=KMSKEYS_LIST, method="GET")
-    service = KeyService(store, SEALER)
+    service = KeyService(store, SEALER, POLICY)
     with pytest.raises(Unavailable, match="caches are still loading"):
         await service.ready()
     for _ in range(100):
@@ -209,11 +211,11 @@ async def test_a_key_version_nearing_its_nonce_budget_gets_a_warning_event(
     monkeypatch.setattr(GCM_USAGE, "warn_at", 8)  # counters take these when they are made
     monkeypatch.setattr(GCM_USAGE, "stride", 4)
     key_id = seed(kube_cluster, "team-a", "busy")
-    service = KeyService(store, SEALER)
+    service = KeyService(store, SEALER, POLICY)
     for _ in range(7):
-        await service.encrypt(key_id, b"x", allow)
+        await service.encrypt(allow.identity, key_id, b"x")
     assert not [e for e in kube_cluster.events("team-a", "busy") if e.get("reason") == "RotationRecommended"]
-    await service.encrypt(key_id, b"x", allow)
+    await service.encrypt(allow.identity, key_id, b"x")
 
     def warned() -> list[dict[str, object]]:
         return [e for e in kube_cluster.events("team-a", "busy") if e.get("reason") == "RotationRecommended"]

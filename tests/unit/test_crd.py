@@ -1,4 +1,5 @@
-"""The KmsKey CRD: examples validate against its schema, and it never drifts from kms_core's enums."""
+"""The KmsKey CRD: examples validate against its schema, and it never drifts from kms_core's algorithm
+registry (its algorithm enum and the usage/algorithm rule are the registry's Infisical names)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
-from kms_core.algorithms import ALLOWED, is_compatible
+from kms_core.algorithms import ALGORITHMS, Dialect, is_compatible
 from kms_core.model import Algorithm, KeyUsage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,6 +114,7 @@ def test_schema_accepts_adoption_and_limits() -> None:
 
 def test_enums_match_kms_core() -> None:
     assert SPEC["properties"]["keyUsage"]["enum"] == [u.value for u in KeyUsage]
+    assert SPEC["properties"]["algorithm"]["enum"] == [s.wire[Dialect.INFISICAL] for s in ALGORITHMS]
     assert SPEC["properties"]["algorithm"]["enum"] == [a.value for a in Algorithm]
     assert SPEC["properties"]["deletionPolicy"]["enum"] == ["Retain", "Delete"]
     assert SPEC["properties"]["deletionPolicy"]["default"] == "Retain"
@@ -122,7 +124,10 @@ def test_enums_match_kms_core() -> None:
 def test_compatibility_rule_lists_exactly_the_allowed_pairs() -> None:
     rule = compat_rule()
     clauses = {usage: [a.strip().strip("'") for a in algs.split(",")] for usage, algs in CLAUSE.findall(rule)}
-    assert clauses == {u.value: [a.value for a in algs] for u, algs in ALLOWED.items()}
+    registry = {
+        u.value: [s.wire[Dialect.INFISICAL] for s in ALGORITHMS if u in s.usages] for u in KeyUsage
+    }
+    assert clauses == registry
     assert CLAUSE.sub("", rule).replace("||", "").strip() == "", "nothing but the listed clauses"
 
 

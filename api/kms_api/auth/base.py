@@ -6,18 +6,12 @@ nothing returns "allowed" by default.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Protocol
 
+from kms_core.identity import Identity
+from kms_core.policy import Action
 
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """Who is calling. `id` is stable and safe to log (never the token itself)."""
-
-    id: str
-    name: str
-    kind: str  # "admin" | "token" | "machine-identity" | "serviceaccount"
-    groups: tuple[str, ...] = field(default_factory=tuple)
+__all__ = ["Attempt", "AuthBackend", "BackendPolicy", "Identity"]
 
 
 class Attempt(Protocol):
@@ -52,3 +46,18 @@ class AuthBackend(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class BackendPolicy:
+    """An auth backend's decisions as the `kms_core.policy.Policy` the key service is built with.
+
+    Security property: the service asks the same backend that authenticated the caller, with the
+    identity the binding established for this request and nothing else."""
+
+    __slots__ = ("_backend",)
+
+    def __init__(self, backend: AuthBackend) -> None:
+        self._backend = backend
+
+    async def check(self, identity: Identity, action: Action, project: str, key_name: str | None) -> None:
+        await self._backend.authorize(identity, action, project, key_name)

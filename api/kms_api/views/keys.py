@@ -1,6 +1,6 @@
-"""Key lifecycle views: create, list, get (by id and by name), update, delete, rotate (spec §2.1-2.6, §2.16).
+"""Key lifecycle handlers: create, list, get (by id, by name), update, delete, rotate (spec §2.1-2.6, §2.16).
 
-Security property: responses carry only the key record (`wire.key_json`), never material.
+Security property: replies carry only the key record (`wire.key_json`), never material.
 """
 
 from __future__ import annotations
@@ -9,18 +9,20 @@ from typing import Any
 
 from kms_api.call import Call
 from kms_api.wire import key_json
-from kms_core.model import KeySpec
+from kms_core.model import Key, KeySpec
+from kms_core.outcome import Outcome
 from kms_core.stores.base import ListQuery
+from kms_core.transfer import KeyList
 
 Json = dict[str, Any]
 
 
-def _key(call: Call, key: Any) -> Json:
-    call.note_algorithm(key.algorithm.value)
-    return {"key": key_json(key)}
+def key_reply(call: Call, outcome: Outcome[Key]) -> Json:
+    """Every route that returns one key record."""
+    return {"key": key_json(outcome.result)}
 
 
-async def create_key(call: Call) -> Json:
+async def create_key(call: Call) -> Outcome[Key]:
     b = call.body
     spec = KeySpec(
         project_id=b["projectId"],
@@ -31,10 +33,10 @@ async def create_key(call: Call) -> Json:
         is_exportable=b["isExportable"],
         has_delete_protection=b["hasDeleteProtection"],
     )
-    return _key(call, await call.service.create(spec, call.authz))
+    return await call.service.create(call.caller, spec)
 
 
-async def list_keys(call: Call) -> Json:
+async def list_keys(call: Call) -> Outcome[tuple[KeyList, int]]:
     q = call.query
     query = ListQuery(
         project_id=q["projectId"],
@@ -43,35 +45,37 @@ async def list_keys(call: Call) -> Json:
         search=q["search"] or None,
         descending=q["orderDirection"] == "desc",
     )
-    keys, total = await call.service.list(query, call.authz)
+    return await call.service.list(call.caller, query)
+
+
+def list_reply(call: Call, outcome: Outcome[tuple[KeyList, int]]) -> Json:
+    keys, total = outcome.result
     return {"keys": [key_json(k) for k in keys], "totalCount": total}
 
 
-async def get_key(call: Call) -> Json:
-    return _key(call, await call.service.get(call.key_id, call.authz))
+async def get_key(call: Call) -> Outcome[Key]:
+    return await call.service.get(call.caller, call.key_id)
 
 
-async def get_key_by_name(call: Call) -> Json:
-    key = await call.service.get_by_name(call.query["projectId"], call.params["keyName"], call.authz)
-    return _key(call, key)
+async def get_key_by_name(call: Call) -> Outcome[Key]:
+    return await call.service.get_by_name(call.caller, call.query["projectId"], call.params["keyName"])
 
 
-async def update_key(call: Call) -> Json:
+async def update_key(call: Call) -> Outcome[Key]:
     b = call.body
-    key = await call.service.update(
+    return await call.service.update(
+        call.caller,
         call.key_id,
-        call.authz,
         name=b["name"],
         description=b["description"],
         is_disabled=b["isDisabled"],
         has_delete_protection=b["hasDeleteProtection"],
     )
-    return _key(call, key)
 
 
-async def delete_key(call: Call) -> Json:
-    return _key(call, await call.service.delete(call.key_id, call.authz))
+async def delete_key(call: Call) -> Outcome[Key]:
+    return await call.service.delete(call.caller, call.key_id)
 
 
-async def rotate_key(call: Call) -> Json:
-    return _key(call, await call.service.rotate(call.key_id, call.authz))
+async def rotate_key(call: Call) -> Outcome[Key]:
+    return await call.service.rotate(call.caller, call.key_id)

@@ -1,4 +1,4 @@
-"""Unauthenticated views: health, readiness, the OpenAPI document, and universal-auth login (spec §4).
+"""Unauthenticated handlers: health, readiness, the OpenAPI document, and universal-auth login (spec §4).
 
 Security property: login answers one fixed message for an unknown client id and a wrong secret,
 so it does not reveal which identities exist; a failed login spends the client address's
@@ -15,24 +15,31 @@ from kms_api.appkeys import OPENAPI, auth_of, service_of
 from kms_api.call import Call
 from kms_api.limits import FAILED_AUTH, client_address
 from kms_core.errors import BadRequest, Unauthorized
+from kms_core.outcome import Outcome
 
 Json = dict[str, Any]
+_OK: Outcome[Json] = Outcome({"status": "ok"})
 
 
-async def healthz(call: Call) -> Json:
-    return {"status": "ok"}
+def reply(call: Call, outcome: Outcome[Any]) -> Any:
+    """These handlers' results are their replies (a JSON object or a ready response)."""
+    return outcome.result
 
 
-async def readyz(call: Call) -> Json:
+async def healthz(call: Call) -> Outcome[Json]:
+    return _OK
+
+
+async def readyz(call: Call) -> Outcome[Json]:
     await service_of(call.request.app).ready()
-    return {"status": "ok"}
+    return _OK
 
 
-async def openapi(call: Call) -> web.Response:
-    return web.Response(body=call.request.app[OPENAPI], content_type="application/json")
+async def openapi(call: Call) -> Outcome[web.Response]:
+    return Outcome(web.Response(body=call.request.app[OPENAPI], content_type="application/json"))
 
 
-async def universal_auth_login(call: Call) -> Json:
+async def universal_auth_login(call: Call) -> Outcome[Json]:
     backend = auth_of(call.request.app)
     login = getattr(backend, "login", None)
     if login is None:
@@ -49,9 +56,11 @@ async def universal_auth_login(call: Call) -> Json:
         if failed is not None:
             failed.spend(address)
         raise
-    return {
-        "accessToken": result.access_token,
-        "expiresIn": result.expires_in,
-        "accessTokenMaxTTL": result.max_ttl,
-        "tokenType": "Bearer",
-    }
+    return Outcome(
+        {
+            "accessToken": result.access_token,
+            "expiresIn": result.expires_in,
+            "accessTokenMaxTTL": result.max_ttl,
+            "tokenType": "Bearer",
+        }
+    )

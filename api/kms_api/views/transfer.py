@@ -1,4 +1,4 @@
-"""Key material transfer views: private-key export, bulk export, bulk import (spec §2.13-2.15).
+"""Key material transfer handlers: private-key export, bulk export, bulk import (spec §2.13-2.15).
 
 Security property: export is gated in the service by the `export-private-key` permission and the
 key's `isExportable` flag (default false); import material is handed to the service as bytes and
@@ -11,20 +11,28 @@ from typing import Any
 
 from kms_api.call import Call
 from kms_api.wire import b64
-from kms_core.transfer import ImportEntry
+from kms_core.outcome import Outcome
+from kms_core.transfer import ExportList, ImportEntry, ImportErrors, KeyList
 
 Json = dict[str, Any]
 
 
-async def private_key(call: Call) -> Json:
-    return {"privateKey": b64(await call.service.export_private_key(call.key_id, call.authz))}
+async def private_key(call: Call) -> Outcome[bytes]:
+    return await call.service.export_private_key(call.caller, call.key_id)
 
 
-async def bulk_export(call: Call) -> Json:
+def private_key_reply(call: Call, outcome: Outcome[bytes]) -> Json:
+    return {"privateKey": b64(outcome.result)}
+
+
+async def bulk_export(call: Call) -> Outcome[ExportList]:
     key_ids = list(dict.fromkeys(call.body["keyIds"]))  # de-duplicate, keep order
-    exported = await call.service.bulk_export(key_ids, call.authz)
+    return await call.service.bulk_export(call.caller, key_ids)
+
+
+def bulk_export_reply(call: Call, outcome: Outcome[ExportList]) -> Json:
     entries = []
-    for item in exported:
+    for item in outcome.result:
         entry = {
             "keyId": item.key.id,
             "name": item.key.name,
@@ -38,7 +46,7 @@ async def bulk_export(call: Call) -> Json:
     return {"keys": entries}
 
 
-async def bulk_import(call: Call) -> Json:
+async def bulk_import(call: Call) -> Outcome[tuple[KeyList, ImportErrors]]:
     entries = [
         ImportEntry(
             name=e["name"],
@@ -50,7 +58,11 @@ async def bulk_import(call: Call) -> Json:
         )
         for e in call.body["keys"]
     ]
-    imported, errors = await call.service.bulk_import(call.body["projectId"], entries, call.authz)
+    return await call.service.bulk_import(call.caller, call.body["projectId"], entries)
+
+
+def bulk_import_reply(call: Call, outcome: Outcome[tuple[KeyList, ImportErrors]]) -> Json:
+    imported, errors = outcome.result
     return {
         "keys": [{"id": k.id, "name": k.name} for k in imported],
         "errors": [{"name": name, "message": message} for name, message in errors],
