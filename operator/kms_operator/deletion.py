@@ -17,22 +17,69 @@ from typing import Any
 import kopf
 
 from kms_kube import layout as m
-from kms_kube.client import KubeError
+from kms_kube.client import ApiError, Conflict, KubeError
 from kms_kube.layout import kmskey_path, secrets_path
-from kms_operator import adoption, events
+from kms_operator import adoption, events, rejections
 from kms_operator.runtime import Degraded, Runtime
 
 
 async def release(
-    rt: Runtime, namespace: str | None, name: str, body: dict[str, Any], logger: logging.Logger | Any
+    rt: Runtime,
+    namespace: str | None,
+    name: str,
+    body: dict[str, Any],
+    logger: logging.Logger | Any,
+    retry: int = 0,
 ) -> None:
-    """On deletion: delete the material (deletionPolicy Delete) or keep it, labelled orphaned."""
+    """On deletion: delete the material (deletionPolicy Delete) or keep it, labelled orphaned.
+
+    Errors follow `rejections`: the finalizer stays while conflicts and the API server's trouble
+    are retried; a refused write (e.g. a policy forbidding the Secret's deletion) is attempted a
+    bounded number of times, with a Warning Event, and then the KmsKey is let go with its
+    material left as it is (never deleted without a successful request, never blocking the
+    namespace's deletion forever)."""
     namespace = str(namespace)  # KmsKeys are namespaced
     try:
         await _release(rt, namespace, name, body, logger)
+    except Conflict as e:
+        raise kopf.TemporaryError(f"concurrent change, retrying: {e.reason}", delay=0.5) from e
+    except ApiError as e:
+        if not rejections.is_rejection(e):
+            raise kopf.TemporaryError(f"Kubernetes API error: {e}", delay=_delay(rt, retry)) from e
+        await _refused(rt, namespace, name, body, e, logger)
     except KubeError as e:
-        # The finalizer stays until this succeeds; retry soon rather than after Kopf's 60 s default.
-        raise kopf.TemporaryError(f"Kubernetes API error: {e}", delay=2) from e
+        raise kopf.TemporaryError(f"Kubernetes API error: {e}", delay=_delay(rt, retry)) from e
+    rt.rejections.clear((namespace, name))
+
+
+def _delay(rt: Runtime, retry: int) -> float:
+    return rejections.backoff(rt.settings.retry_delay, retry)
+
+
+async def _refused(
+    rt: Runtime,
+    namespace: str,
+    name: str,
+    body: dict[str, Any],
+    error: ApiError,
+    logger: logging.Logger | Any,
+) -> None:
+    """Count a refused release; retry (TemporaryError) until the attempts are used up."""
+    ref, desire = (namespace, name), rejections.desire_of(body)
+    attempt, limit = rt.rejections.record(ref, desire), rt.settings.rejected_attempts
+    message = rejections.describe(error)
+    if attempt == 1:
+        logger.warning("releasing the material failed: %s", message)
+        await events.warn(body, rejections.REASON, message)
+    if attempt < limit:
+        delay = rejections.backoff(rt.settings.retry_delay, attempt - 1)
+        raise kopf.TemporaryError(f"{message} (attempt {attempt} of {limit})", delay=delay) from error
+    logger.error("giving up releasing the material after %d refused attempts; it is left as it is", attempt)
+    await events.warn(
+        body, "MaterialLeftInPlace",
+        f"Gave up releasing this key's material after {attempt} refused attempts; "
+        "its Secret was left as it is (neither deleted nor labelled orphaned)",
+    )
 
 
 async def _release(

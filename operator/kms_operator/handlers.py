@@ -20,27 +20,34 @@ CHECK_INTERVAL = Settings.from_env().check_interval
 
 
 @kopf.on.create(*KMSKEYS)
-async def create_key(namespace: str | None, name: str, memo: kopf.Memo, logger: Any, **_: Any) -> None:
-    await reconcile.converge(memo["runtime"], namespace, name, logger)
+async def create_key(
+    namespace: str | None, name: str, memo: kopf.Memo, logger: Any, retry: int, **_: Any
+) -> None:
+    await reconcile.converge(memo["runtime"], namespace, name, logger, retry)
 
 
 @kopf.on.resume(*KMSKEYS)
-async def resume_key(namespace: str | None, name: str, memo: kopf.Memo, logger: Any, **_: Any) -> None:
-    await reconcile.converge(memo["runtime"], namespace, name, logger)
+async def resume_key(
+    namespace: str | None, name: str, memo: kopf.Memo, logger: Any, retry: int, **_: Any
+) -> None:
+    await reconcile.converge(memo["runtime"], namespace, name, logger, retry)
 
 
 @kopf.on.update(*KMSKEYS)
-async def update_key(namespace: str | None, name: str, memo: kopf.Memo, logger: Any, **_: Any) -> None:
-    await reconcile.converge(memo["runtime"], namespace, name, logger)
+async def update_key(
+    namespace: str | None, name: str, memo: kopf.Memo, logger: Any, retry: int, **_: Any
+) -> None:
+    await reconcile.converge(memo["runtime"], namespace, name, logger, retry)
 
 
 @kopf.timer(*KMSKEYS, interval=CHECK_INTERVAL, initial_delay=CHECK_INTERVAL, idle=CHECK_INTERVAL)
-async def check_key(namespace: str | None, name: str, memo: kopf.Memo, logger: Any, **_: Any) -> None:
-    await reconcile.converge(memo["runtime"], namespace, name, logger)
+async def check_key(namespace: str | None, name: str, memo: kopf.Memo, logger: Any, **kw: Any) -> None:
+    # Kopf passes `retry` to timers too, but its TimerFn protocol does not declare it.
+    await reconcile.converge(memo["runtime"], namespace, name, logger, int(kw.get("retry", 0)))
 
 
 @kopf.on.delete(*KMSKEYS)
 async def delete_key(
-    namespace: str | None, name: str, body: kopf.Body, memo: kopf.Memo, logger: Any, **_: Any
+    namespace: str | None, name: str, body: kopf.Body, memo: kopf.Memo, logger: Any, retry: int, **_: Any
 ) -> None:
-    await deletion.release(memo["runtime"], namespace, name, dict(body), logger)
+    await deletion.release(memo["runtime"], namespace, name, dict(body), logger, retry)

@@ -11,6 +11,8 @@
 3. a rotation request (annotation `kubekms.io/rotate`) is recorded in the Secret together with
    the new version, in one resourceVersion-guarded patch, so a request is never performed twice;
 4. status is written last, and only when it changed.
+API errors follow `rejections`: a write the API server refuses (CEL, schema, size, RBAC) makes the
+key Degraded/ApiRejected with the server's message and is attempted a bounded number of times.
 A Secret that disappeared, was sealed under another KEK, or does not unseal makes the key
 Degraded (with one Warning event) and is never replaced: old ciphertexts must stay decryptable.
 Each run records in `rt.index` which Secret the key uses and whether it came out Degraded, so the
@@ -36,34 +38,79 @@ from kms_core.keyring import Keyring
 from kms_core.model import Algorithm, KeyUsage
 from kms_core.sealing.base import Sealer, UnsealError
 from kms_kube import layout as m
-from kms_kube.client import Conflict, KubeError
+from kms_kube.client import ApiError, Conflict, KubeError
 from kms_kube.layout import kmskey_path, secrets_path
-from kms_operator import adoption, events, rotation, status
+from kms_operator import adoption, events, rejections, rotation, status
 from kms_operator.runtime import Degraded, Runtime
 
 
-async def converge(rt: Runtime, namespace: str | None, name: str, logger: logging.Logger | Any) -> None:
-    """Bring one KmsKey's material and status to the desired state (see the module docstring)."""
+async def converge(
+    rt: Runtime, namespace: str | None, name: str, logger: logging.Logger | Any, retry: int = 0
+) -> None:
+    """Bring one KmsKey's material and status to the desired state (see the module docstring).
+
+    API errors are classified by `rejections`: conflicts retry soon, the API server's trouble
+    retries with backoff (`retry`: Kopf's retry count of the calling handler), and a refused
+    write makes the key Degraded/ApiRejected with a bounded number of attempts."""
     namespace = str(namespace)  # KmsKeys are namespaced
+    ref = (namespace, name)
     async with rt.lock(namespace, name):
+        key: dict[str, Any] | None = None
         try:
             key = await rt.api.get_or_none(kmskey_path(namespace, name))
             if key is None or key["metadata"].get("deletionTimestamp"):
-                rt.index.forget((namespace, name))
+                rt.index.forget(ref)
+                rt.rejections.clear(ref)
+                return
+            desire = rejections.desire_of(key)
+            if rt.rejections.attempts(ref, desire) >= rt.settings.rejected_attempts:
+                logger.debug("not retrying: the API server refused this spec's writes (ApiRejected)")
                 return
             try:
                 fields = await _converge(rt, key, logger)
             except Degraded as d:
-                rt.index.mark((namespace, name), degraded=True)
+                rt.index.mark(ref, degraded=True)
                 await _report(rt, key, status.Health.degraded(d.reason, d.message), logger, **d.fields)
+                rt.rejections.clear(ref)
                 return
-            rt.index.mark((namespace, name), degraded=False)
+            rt.index.mark(ref, degraded=False)
             disabled = bool(key.get("spec", {}).get("disabled", False))
             await _report(rt, key, status.Health.ok(disabled), logger, disabled=disabled, **fields)
+            rt.rejections.clear(ref)
         except Conflict as e:
             raise kopf.TemporaryError(f"concurrent change, retrying: {e.reason}", delay=0.5) from e
         except KubeError as e:
-            raise kopf.TemporaryError(f"Kubernetes API error: {e}", delay=2) from e
+            if key is not None and isinstance(e, ApiError) and rejections.is_rejection(e):
+                await _rejected(rt, key, e, logger)
+                return
+            delay = rejections.backoff(rt.settings.retry_delay, retry)
+            raise kopf.TemporaryError(f"Kubernetes API error: {e}", delay=delay) from e
+
+
+async def _rejected(rt: Runtime, key: dict[str, Any], error: ApiError, logger: logging.Logger | Any) -> None:
+    """A write was refused: Degraded/ApiRejected with the API server's message, one Warning Event
+    per desire, and a TemporaryError until the attempts for this desire are used up."""
+    meta = key["metadata"]
+    ref, desire = (meta["namespace"], meta["name"]), rejections.desire_of(key)
+    attempt = rt.rejections.record(ref, desire)
+    limit = rt.settings.rejected_attempts
+    message = rejections.describe(error)
+    rt.index.mark(ref, degraded=True)
+    if attempt == 1:
+        logger.warning("KmsKey degraded: %s: %s", rejections.REASON, message)
+        await events.warn(key, rejections.REASON, message)
+    try:
+        await _write_status(rt, key, status.Health.degraded(rejections.REASON, message))
+    except KubeError as e:  # the status write may be the very request that is refused
+        logger.warning("could not record %s in the status: %s", rejections.REASON, e)
+    if attempt >= limit:
+        logger.error(
+            "giving up after %d refused attempts; a spec change, a new rotation request or an "
+            "operator restart tries again", attempt,
+        )
+        return
+    delay = rejections.backoff(rt.settings.retry_delay, attempt - 1)
+    raise kopf.TemporaryError(f"{message} (attempt {attempt} of {limit})", delay=delay) from error
 
 
 async def _converge(rt: Runtime, key: dict[str, Any], logger: logging.Logger | Any) -> dict[str, Any]:
@@ -217,6 +264,12 @@ async def _report(
     if not health.ready and not status.was_degraded_for(st, health.reason):
         logger.warning("KmsKey degraded: %s: %s", health.reason, health.message)
         await events.warn(key, health.reason, health.message)
+    await _write_status(rt, key, health, **fields)
+
+
+async def _write_status(rt: Runtime, key: dict[str, Any], health: status.Health, **fields: Any) -> None:
+    """Merge-patch the status when it changed (a healthy key causes no writes)."""
+    st = key.get("status") or {}
     new = status.desired(st, health, key["metadata"].get("generation"), **fields)
     if status.changed(st, new):
         removed = {k: None for k in st if k not in new}

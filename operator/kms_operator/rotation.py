@@ -3,6 +3,9 @@
 The new version and the request it answers (`kubekms.io/rotation` on the Secret) are written in one
 patch guarded by the Secret's resourceVersion: a request is performed at most once, even across a
 crash between the Secret write and the status write.
+A rotation whose Secret write the API server refuses (e.g. the Secret would exceed 1 MiB) surfaces
+through `reconcile` as Degraded/ApiRejected, attempted a bounded number of times per request
+(`rejections`); a new request value starts over.
 
 Security property: the new material is minted and sealed in one call; only the sealed blob is
 written.

@@ -27,6 +27,11 @@ class Settings:
     liveness: str | None  # e.g. http://[::]:8081/healthz (KUBEKMS_LIVENESS; `::` is dual-stack)
     log_level: str
     request_timeout: float
+    # Backoff base for retried API errors (KUBEKMS_RETRY_DELAY, default 2 s; doubled per retry,
+    # capped at 60 s) and the attempts a refused write gets per desire (KUBEKMS_REJECTED_ATTEMPTS,
+    # default 5; see `rejections`).
+    retry_delay: float = 2.0
+    rejected_attempts: int = 5
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -35,10 +40,18 @@ class Settings:
         try:
             interval = float(env.get("KUBEKMS_CHECK_INTERVAL", str(DEFAULT_CHECK_INTERVAL)))
             timeout = float(env.get("KUBEKMS_REQUEST_TIMEOUT", "30"))
+            retry_delay = float(env.get("KUBEKMS_RETRY_DELAY", "2"))
+            attempts = int(env.get("KUBEKMS_REJECTED_ATTEMPTS", "5"))
         except ValueError as e:
-            raise ConfigError(f"KUBEKMS_CHECK_INTERVAL / KUBEKMS_REQUEST_TIMEOUT must be numbers: {e}") from e
-        if interval <= 0 or timeout <= 0:
-            raise ConfigError("KUBEKMS_CHECK_INTERVAL and KUBEKMS_REQUEST_TIMEOUT must be positive")
+            raise ConfigError(
+                "KUBEKMS_CHECK_INTERVAL, KUBEKMS_REQUEST_TIMEOUT, KUBEKMS_RETRY_DELAY and "
+                f"KUBEKMS_REJECTED_ATTEMPTS must be numbers: {e}"
+            ) from e
+        if interval <= 0 or timeout <= 0 or retry_delay <= 0 or attempts < 1:
+            raise ConfigError(
+                "KUBEKMS_CHECK_INTERVAL, KUBEKMS_REQUEST_TIMEOUT and KUBEKMS_RETRY_DELAY must be "
+                "positive and KUBEKMS_REJECTED_ATTEMPTS at least 1"
+            )
         liveness = env.get("KUBEKMS_LIVENESS", "http://[::]:8081/healthz" if in_pod else "") or None
         watched = tuple(ns.strip() for ns in env.get("KUBEKMS_WATCH_NAMESPACES", "").split(",") if ns.strip())
         return cls(
@@ -48,4 +61,6 @@ class Settings:
             liveness=liveness,
             log_level=env.get("KUBEKMS_LOG_LEVEL", "INFO").upper(),
             request_timeout=timeout,
+            retry_delay=retry_delay,
+            rejected_attempts=attempts,
         )

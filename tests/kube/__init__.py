@@ -1,6 +1,16 @@
 """The emulated Kubernetes API server the operator and API tests drive (see `kube.emulator`)."""
 
-from kube.cluster import ADMIN_TOKEN, CRDS, EVENTS, KMSKEYS, KUBEKMS_NAMESPACE, NAMESPACES, SECRETS, Cluster
+from kube.cluster import (
+    ADMIN_TOKEN,
+    CRDS,
+    EVENTS,
+    KMSKEYS,
+    KUBEKMS_NAMESPACE,
+    LEASES,
+    NAMESPACES,
+    SECRETS,
+    Cluster,
+)
 from kube.emulator import KubeEmulator
 from kube.rbac import Rbac
 
@@ -10,6 +20,7 @@ __all__ = [
     "EVENTS",
     "KMSKEYS",
     "KUBEKMS_NAMESPACE",
+    "LEASES",
     "NAMESPACES",
     "SECRETS",
     "Cluster",

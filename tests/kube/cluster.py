@@ -15,6 +15,7 @@ Every method here is synchronous and thread-safe (it runs the operation on the e
         cluster.delete(KMSKEYS, "team-a", "k")
         cluster.history(SECRETS, ns, name)            # every stored version (None = deleted)
         cluster.cut_watches(); cluster.fail(5); cluster.slow(5, delay=2); cluster.heal()
+        cluster.fail(5, path="/secrets", body=status_body(403, "Forbidden", "denied by policy"))
         cluster.rbac.add_service_account("team-a", "app")
         cluster.wait_for(lambda: ..., timeout=30)     # poll until truthy, return the value
 
@@ -45,6 +46,7 @@ T = TypeVar("T")
 KMSKEYS = "kubekms.io/v1alpha1/kmskeys"
 SECRETS = "v1/secrets"
 EVENTS = "v1/events"
+LEASES = "coordination.k8s.io/v1/leases"
 NAMESPACES = "v1/namespaces"
 CRDS = "apiextensions.k8s.io/v1/customresourcedefinitions"
 ADMIN_TOKEN = "emulator-admin-token"
@@ -210,10 +212,16 @@ class Cluster:
         return self._emu.open_watches
 
     def fail(
-        self, seconds: float, status: int = 503, path: str | None = None, method: str | None = None
+        self,
+        seconds: float,
+        status: int = 503,
+        path: str | None = None,
+        method: str | None = None,
+        body: dict[str, Any] | None = None,
     ) -> None:
-        """Answer `status` to matching requests (`path` regex searched in the URL path) for a while."""
-        self._emu.faults.fail(seconds, status, path, method)
+        """Answer `status` (or the `kind: Status` `body`) to matching requests (`path` regex
+        searched in the URL path) for a while."""
+        self._emu.faults.fail(seconds, status, path, method, body)
 
     def slow(self, seconds: float, delay: float, path: str | None = None, method: str | None = None) -> None:
         """Hold matching requests `delay` seconds before serving them, for a while."""

@@ -48,6 +48,7 @@ class ApiError(Exception):
         self.reason = reason
         self.message = message
         self.causes = causes or []  # details.causes: [{reason, message, field}]
+        self.details: dict[str, str] | None = None  # name/group/kind when not the request's own
 
 
 def parse_path(path: str) -> parsing.ParsedPath:

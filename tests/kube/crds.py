@@ -7,11 +7,12 @@ kmock serves only resources declared up front; a CRD created at run time (by a t
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import kmock
 
-from kube import compat
+from kube import compat, validation
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 
@@ -51,3 +52,30 @@ def established(crd: Mapping[str, Any]) -> dict[str, Any]:
         "storedVersions": [v["name"] for v in spec.get("versions", []) if v.get("storage", True)],
         "conditions": [condition],
     }
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The structural schema of one served version, and the Kind its errors name."""
+
+    kind: str
+    openapi: Mapping[str, Any]
+
+
+def schemas(crd: Mapping[str, Any]) -> dict[kmock.resource, Schema]:
+    """The schema of every served version; refuses a CRD whose CEL rules the emulator cannot
+    evaluate (see `validation`), as kube-apiserver refuses a CRD whose rules do not compile."""
+    spec = crd.get("spec", {})
+    found: dict[kmock.resource, Schema] = {}
+    for version in spec.get("versions", []):
+        openapi = (version.get("schema") or {}).get("openAPIV3Schema")
+        if not version.get("served", True) or not openapi:
+            continue
+        for rule in validation.crd_rules(openapi):
+            try:
+                validation.rule_for(rule)
+            except LookupError as e:
+                raise compat.ApiError(422, "Invalid", str(e)) from e
+        res = kmock.resource(spec["group"], version["name"], spec["names"]["plural"])
+        found[res] = Schema(kind=spec["names"]["kind"], openapi=openapi)
+    return found

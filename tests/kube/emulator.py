@@ -14,18 +14,24 @@ kmock's handlers for resources with kube-apiserver behaviour, in small documente
 - `pages.py`: paginated lists (`limit`/`continue`, `remainingItemCount`), every page served as
   of the first page's resourceVersion (rebuilt from object history), expired tokens 410,
   malformed ones 400;
-- `faults.py`: 503s and delays on demand; `rbac.py`: TokenReview and SubjectAccessReview.
+- `faults.py`: 503s, any given `Status` (e.g. a webhook's 403) and delays on demand;
+  `rbac.py`: TokenReview and SubjectAccessReview;
+- `validation.py`: custom resources checked against their CRD's structural schema and CEL rules,
+  Secrets against the 1 MiB data limit, request bodies against 3 MiB: 422 Invalid with
+  `details.causes` (FieldValueInvalid, FieldValueRequired, FieldValueTooLong...) or 413;
+- Leases (`coordination.k8s.io/v1`, from kmock's bundled discovery) are stored like any object:
+  create-if-absent (409 AlreadyExists) and updates guarded by resourceVersion (409 Conflict).
 Lists are typed (`KmsKeyList`, apiVersion, metadata.resourceVersion). Writes that reached the
 server complete even if their client dies (crash tests rely on this). kmock records every request
 it served (`list(emulator)`: method, url, params), which tests use to count requests.
 
-Not emulated (tests must not rely on them): OpenAPI/CEL validation and defaulting of custom
-resources, server-side apply, Table output (kubectl shows NAME/AGE only), owner-reference garbage
-collection, lists served from a watch cache (`resourceVersion` on a
-list is ignored: every list is a consistent read of the latest state; the inconsistent continue
-token a real server offers with a 410 is not offered), authentication of the emulator's own
-callers unless `authenticate_callers=True` (then only the admin token and live ServiceAccount
-tokens of `rbac` are accepted, anything else is 401; `Cluster(tls=True)` serves HTTPS too).
+Not emulated (tests must not rely on them): defaulting of custom resources, server-side apply,
+Table output (kubectl shows NAME/AGE only), owner-reference garbage collection, lists served from
+a watch cache (`resourceVersion` on a list is ignored: every list is a consistent read of the
+latest state; the inconsistent continue token a real server offers with a 410 is not offered),
+authentication of the emulator's own callers unless `authenticate_callers=True` (then only the
+admin token and live ServiceAccount tokens of `rbac` are accepted, anything else is 401;
+`Cluster(tls=True)` serves HTTPS too).
 
 Test controls: the coroutines `create_object`, `read_object`, `list_objects`, `patch_object`,
 `replace_object`, `delete_object`, `cut_watches` (on the emulator's loop), `faults`, `rbac`,
@@ -48,7 +54,7 @@ import attrs
 import kmock
 from kmock._internal import apps, rendering
 
-from kube import compat
+from kube import compat, crds, validation
 from kube.faults import Faults
 from kube.pages import ListHook, ListPages, Snapshot, SnapshotKey
 from kube.rbac import Rbac
@@ -72,12 +78,14 @@ class KubeEmulator(ObjectStore, WatchStreams, ListPages, kmock.KubernetesEmulato
     list_snapshots: int = 8  # consistent list snapshots kept for continue pages (0: rebuild each)
     list_hook: ListHook | None = None
     authenticate_callers: bool = False  # answer 401 to callers without a token `rbac` accepts
+    max_secret_bytes: int = validation.MAX_SECRET_BYTES  # tests may lower it to reach it quickly
     _rv: int = attrs.field(default=1, init=False)
     _floor: int = attrs.field(default=0, init=False)  # watches from an older resourceVersion: 410
     _log: collections.deque[tuple[int, kmock.resource, dict[str, Any]]] = attrs.field(init=False)
     _changed: asyncio.Condition = attrs.field(factory=asyncio.Condition, init=False)
     _streams: dict[int, aiohttp.web.BaseRequest] = attrs.field(factory=dict, init=False)
     _custom: set[kmock.resource] = attrs.field(factory=set, init=False)
+    _schemas: dict[kmock.resource, crds.Schema] = attrs.field(factory=dict, init=False)
     _inflight: set[asyncio.Future[aiohttp.web.StreamResponse]] = attrs.field(factory=set, init=False)
     _controllers: set[asyncio.Task[None]] = attrs.field(factory=set, init=False)
     _snapshots: collections.OrderedDict[SnapshotKey, Snapshot] = attrs.field(
@@ -92,6 +100,14 @@ class KubeEmulator(ObjectStore, WatchStreams, ListPages, kmock.KubernetesEmulato
         self.resources.load_data(gzip.decompress(bundled))
 
     # -- HTTP entry point ---------------------------------------------------------------------
+
+    async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        # aiohttp refuses bodies over 1 MiB with a bare 413 before any handler runs; kube-apiserver
+        # accepts up to 3 MiB (and answers a Status above). aiohttp reads the limit from this
+        # attribute when the body is read, which kmock does after this point.
+        raw_request._client_max_size = 2 * validation.MAX_REQUEST_BYTES
+        response: aiohttp.web.StreamResponse = await super().__call__(raw_request)
+        return response
 
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         if request.method.value == "GET":
@@ -110,7 +126,10 @@ class KubeEmulator(ObjectStore, WatchStreams, ListPages, kmock.KubernetesEmulato
         if delay:
             await asyncio.sleep(delay)
         if failure is not None:
-            return _json(compat.status_body(failure, "ServiceUnavailable", "injected fault"), failure)
+            return _json(failure, int(failure["code"]))
+        if len(request.body) > validation.MAX_REQUEST_BYTES:
+            error = validation.too_large()
+            return _json(compat.status_body(error.code, error.reason, error.message), error.code)
         res = request.resource
         if res is None or res.plural is None or res.version is None:
             # Discovery and anything else: kmock's own reactions and fallbacks.
@@ -118,7 +137,7 @@ class KubeEmulator(ObjectStore, WatchStreams, ListPages, kmock.KubernetesEmulato
         try:
             return await self._route(request, res)
         except compat.ApiError as e:
-            details: dict[str, Any] = {"name": request.name or "", "kind": res.plural}
+            details: dict[str, Any] = e.details or {"name": request.name or "", "kind": res.plural}
             if e.causes:
                 details["causes"] = e.causes
             return _json(compat.status_body(e.code, e.reason, e.message, details), e.code)

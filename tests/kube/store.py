@@ -18,10 +18,11 @@ from typing import Any
 
 import kmock
 
-from kube import compat, crds
+from kube import compat, crds, validation
 
 CRDS = kmock.resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
 NAMESPACES = kmock.resource("", "v1", "namespaces")
+SECRETS = kmock.resource("", "v1", "secrets")
 Key = tuple[kmock.resource, str | None, str]
 
 
@@ -37,6 +38,8 @@ class ObjectStore:
     _changed: Any
     _custom: set[kmock.resource]
     _controllers: set[asyncio.Task[None]]
+    _schemas: dict[kmock.resource, crds.Schema]
+    max_secret_bytes: int
 
     def _key(self, res: kmock.resource, ns: str | None, name: str) -> Key:
         return (res, ns if self.resources[res].namespaced else None, name)
@@ -104,6 +107,7 @@ class ObjectStore:
                     f'{res.plural} "{key[2]}" is forbidden: unable to create new content in namespace {ns} '
                     "because it is being terminated",
                 )
+            self._validate(res, obj, None)
             if res == CRDS:
                 self._register_crd(obj)
             if key in self.objects:
@@ -253,7 +257,22 @@ class ObjectStore:
             meta["generation"] = old_meta.get("generation", 1) + 1
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
             return await self._remove(res, new)
+        self._validate(res, new, current)
         return await self._store(res, new, "MODIFIED")
+
+    def _validate(self, res: kmock.resource, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        """The CRD's schema and CEL rules, or a Secret's size limit: 422 Invalid with causes."""
+        causes: list[validation.Cause] = []
+        kind, group = "", ""
+        if res in self._schemas:
+            schema = self._schemas[res]
+            causes = validation.schema_causes(schema.openapi, obj, old)
+            kind, group = schema.kind, res.group or ""
+        elif res == SECRETS:
+            causes = validation.secret_causes(obj, self.max_secret_bytes)
+            kind, group = "Secret", ""
+        if causes:
+            raise validation.invalid(kind, group, obj["metadata"]["name"], causes)
 
     async def _store(self, res: kmock.resource, obj: dict[str, Any], event: str) -> dict[str, Any]:
         obj["metadata"]["resourceVersion"] = str(self._rv + 1)
@@ -285,14 +304,18 @@ class ObjectStore:
             self._changed.notify_all()
 
     def _register_crd(self, crd: dict[str, Any]) -> None:
+        schemas = crds.schemas(crd)
         for res, info in crds.served(crd).items():
             self.resources[res] = info
             self._custom.add(res)
+            if res in schemas:
+                self._schemas[res] = schemas[res]
         crd["status"] = crds.established(crd)
 
     def _unregister_crd(self, crd: Mapping[str, Any]) -> None:
         for res in crds.served(crd):
             self._custom.discard(res)
+            self._schemas.pop(res, None)
             if res in self.resources:
                 del self.resources[res]
 

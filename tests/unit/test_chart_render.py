@@ -15,7 +15,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from fixtures.helm import CHART, NAMESPACE, RELEASE, VALUE_SETS, Render, helm
+from fixtures.helm import CHART, NAMESPACE, RELEASE, VALUE_SETS, Render, helm, template
 
 # The oldest is Chart.yaml's kubeVersion (a test checks they agree), the newest a current release.
 KUBE_VERSIONS = ("1.28", "1.35")
@@ -109,10 +109,42 @@ def test_api_probes_and_shutdown(render: Render) -> None:
     assert custom["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > 45
 
 
-def test_operator_is_a_single_recreated_replica(render: Render) -> None:
+def test_operator_replicas_elect_a_leader_and_roll(render: Render) -> None:
     dep = find(render({}), "Deployment", f"{RELEASE}-operator")
+    assert dep["spec"]["replicas"] == 2
+    assert dep["spec"]["strategy"] == {
+        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}
+    }
+    (op,) = dep["spec"]["template"]["spec"]["containers"]
+    env = env_of(op)
+    assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["KUBEKMS_LEADER_ELECTION"]["value"] == "true"
+    role = find(render({}), "Role", f"{RELEASE}-operator")
+    leases = [r for r in role["rules"] if r["resources"] == ["leases"]]
+    assert leases == [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+                       "verbs": ["get", "create", "update"]}]
+
+
+def test_operator_without_leader_election_is_one_recreated_replica(render: Render) -> None:
+    values = {"operator": {"replicas": 1, "leaderElection": {"enabled": False}}}
+    docs = render(values)
+    dep = find(docs, "Deployment", f"{RELEASE}-operator")
     assert dep["spec"]["replicas"] == 1
     assert dep["spec"]["strategy"] == {"type": "Recreate"}
+    (op,) = dep["spec"]["template"]["spec"]["containers"]
+    assert env_of(op)["KUBEKMS_LEADER_ELECTION"]["value"] == "false"
+    role = find(docs, "Role", f"{RELEASE}-operator")
+    assert not [r for r in role["rules"] if "leases" in r["resources"]]
+
+
+def test_operator_replicas_without_leader_election_are_refused() -> None:
+    result = template({"operator": {"replicas": 2, "leaderElection": {"enabled": False}}}, check=False)
+    assert result.returncode != 0
+    assert "operator.replicas > 1 needs operator.leaderElection.enabled" in result.stderr
+
+
+def test_operator_liveness_probe(render: Render) -> None:
+    dep = find(render({}), "Deployment", f"{RELEASE}-operator")
     (op,) = dep["spec"]["template"]["spec"]["containers"]
     assert op["command"] == ["kubekms-operator"]
     probe = op["livenessProbe"]["httpGet"]

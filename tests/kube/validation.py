@@ -1,0 +1,249 @@
+"""Request validation as kube-apiserver does it, answered with the real `Status` shape.
+
+- Custom resources: the CRD's structural OpenAPI schema (type, enum, required, maxLength,
+  pattern, minimum, nested properties and items) and its CEL rules (`x-kubernetes-validations`,
+  transition rules with `oldSelf` only on update). The emulator has no CEL engine: each rule the
+  CRDs use has a Python equivalent in `_RULES`, and a CRD with a rule that has none is refused at
+  registration (so a new rule in crds/ cannot silently go unchecked).
+- Secrets: the 1 MiB limit on the total size of `data` (`corev1.MaxSecretSize`; size limit
+  configurable for tests), and the request body limit (3 MiB, `MaxRequestBodyBytes`) -> 413.
+
+A failure is `422 Invalid` with `details.causes[] = {reason, message, field}`, `reason` one of
+FieldValueInvalid, FieldValueRequired, FieldValueTooLong, FieldValueNotSupported,
+FieldValueTypeInvalid, and the message `<Kind>.<group> "<name>" is invalid: <field>: <message>, ...`
+(k8s.io/apimachinery `errors.NewInvalid`). Defaulting is not emulated.
+
+Security property: none (test infrastructure); Secret values never appear in a message.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from kube import compat
+
+MAX_SECRET_BYTES = 1024 * 1024  # corev1.MaxSecretSize
+MAX_REQUEST_BYTES = 3 * 1024 * 1024  # kube-apiserver's MaxRequestBodyBytes
+
+Cause = dict[str, str]
+Rule = Callable[[Any, Any], bool]
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "object": (dict,),
+    "array": (list,),
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+}
+
+
+def _quote(value: Any) -> str:
+    if isinstance(value, str):
+        return '"' + value + '"'
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def invalid(kind: str, group: str, name: str, causes: list[Cause]) -> compat.ApiError:
+    """`errors.NewInvalid`: 422 with one cause per field error."""
+    qualified = f"{kind}.{group}" if group else kind
+    summary = ", ".join(f"{c['field']}: {c['message']}" if c.get("field") else c["message"] for c in causes)
+    error = compat.ApiError(422, "Invalid", f'{qualified} "{name}" is invalid: {summary}', causes)
+    error.details = {"name": name, "group": group, "kind": kind}
+    return error
+
+
+def too_large() -> compat.ApiError:
+    """kube-apiserver's answer to a request body over MaxRequestBodyBytes (before any decoding)."""
+    return compat.ApiError(413, "RequestEntityTooLarge", f"limit is {MAX_REQUEST_BYTES}")
+
+
+# -- Secrets ------------------------------------------------------------------------------------
+
+
+def secret_causes(secret: Mapping[str, Any], limit: int = MAX_SECRET_BYTES) -> list[Cause]:
+    """`ValidateSecret`'s size rule: the decoded `data` values may total at most `limit` bytes."""
+    total = 0
+    for value in (secret.get("data") or {}).values():
+        try:
+            total += len(base64.b64decode(str(value), validate=True))
+        except ValueError:
+            return [
+                {
+                    "reason": "FieldValueInvalid",
+                    "field": "data",
+                    "message": "Invalid value: illegal base64 data",
+                }
+            ]
+    for value in (secret.get("stringData") or {}).values():
+        total += len(str(value).encode())
+    if total > limit:
+        return [
+            {
+                "reason": "FieldValueTooLong",
+                "field": "data",
+                "message": f"Too long: may not be more than {limit} bytes",
+            }
+        ]
+    return []
+
+
+# -- custom resources ---------------------------------------------------------------------------
+
+
+def schema_causes(
+    schema: Mapping[str, Any], obj: Any, old: Any = None, path: str = "", root: bool = True
+) -> list[Cause]:
+    """Structural-schema and CEL failures of `obj` (`old`: the stored object on an update)."""
+    causes: list[Cause] = []
+    field = path or "<nil>"
+    wanted = schema.get("type")
+    if wanted in _TYPES and not (
+        isinstance(obj, _TYPES[wanted]) and not (wanted in ("integer", "number") and isinstance(obj, bool))
+    ):
+        got = {dict: "object", list: "array", str: "string", bool: "boolean"}.get(type(obj), "number")
+        message = f"Invalid value: {_quote(got)}: {field} in body must be of type {wanted}: {_quote(got)}"
+        return [{"reason": "FieldValueTypeInvalid", "field": field, "message": message}]
+    if "enum" in schema and obj not in schema["enum"]:
+        supported = ", ".join(_quote(v) for v in schema["enum"])
+        causes.append(
+            {
+                "reason": "FieldValueNotSupported",
+                "field": field,
+                "message": f"Unsupported value: {_quote(obj)}: supported values: {supported}",
+            }
+        )
+    if isinstance(obj, str):
+        if "maxLength" in schema and len(obj) > schema["maxLength"]:
+            causes.append(
+                {
+                    "reason": "FieldValueTooLong",
+                    "field": field,
+                    "message": f"Too long: may not be more than {schema['maxLength']} bytes",
+                }
+            )
+        if "pattern" in schema and not re.search(schema["pattern"], obj):
+            causes.append(
+                {
+                    "reason": "FieldValueInvalid",
+                    "field": field,
+                    "message": (
+                        f"Invalid value: {_quote(obj)}: {field} in body should match '{schema['pattern']}'"
+                    ),
+                }
+            )
+    if (
+        isinstance(obj, (int, float))
+        and not isinstance(obj, bool)
+        and "minimum" in schema
+        and obj < schema["minimum"]
+    ):
+        causes.append(
+            {
+                "reason": "FieldValueInvalid",
+                "field": field,
+                "message": (
+                    f"Invalid value: {obj}: {field} in body should be greater than or equal to "
+                    f"{schema['minimum']}"
+                ),
+            }
+        )
+    if isinstance(obj, dict):
+        for required in schema.get("required") or []:
+            if required not in obj:
+                causes.append(
+                    {
+                        "reason": "FieldValueRequired",
+                        "field": _join(path, required),
+                        "message": "Required value",
+                    }
+                )
+        for prop, sub in (schema.get("properties") or {}).items():
+            if prop in obj and not (root and prop in ("metadata", "apiVersion", "kind")):
+                previous = old.get(prop) if isinstance(old, dict) else None
+                causes += schema_causes(sub, obj[prop], previous, _join(path, prop), root=False)
+    if isinstance(obj, list) and isinstance(schema.get("items"), Mapping):
+        for i, item in enumerate(obj):
+            causes += schema_causes(schema["items"], item, None, f"{field}[{i}]", root=False)
+    if not causes:
+        causes += _cel_causes(schema, obj, old, path)
+    return causes
+
+
+def _cel_causes(schema: Mapping[str, Any], obj: Any, old: Any, path: str) -> list[Cause]:
+    causes: list[Cause] = []
+    for rule in schema.get("x-kubernetes-validations") or []:
+        text = normalise(rule["rule"])
+        if "oldSelf" in text and old is None:
+            continue  # transition rules apply to updates of an existing value only
+        if not rule_for(text)(obj, old):
+            field = path + rule["fieldPath"] if rule.get("fieldPath") else (path or "<nil>")
+            message = rule.get("message") or f"failed rule: {rule['rule']}"
+            causes.append(
+                {
+                    "reason": rule.get("reason", "FieldValueInvalid"),
+                    "field": field.lstrip("."),
+                    "message": f'Invalid value: "object": {message}',
+                }
+            )
+    return causes
+
+
+def _join(path: str, prop: str) -> str:
+    return f"{path}.{prop}" if path else prop
+
+
+def crd_rules(schema: Mapping[str, Any]) -> list[str]:
+    """Every CEL rule in a schema (to check at registration that each one can be evaluated)."""
+    found = [normalise(r["rule"]) for r in schema.get("x-kubernetes-validations") or []]
+    for sub in (schema.get("properties") or {}).values():
+        found += crd_rules(sub)
+    if isinstance(schema.get("items"), Mapping):
+        found += crd_rules(schema["items"])
+    return found
+
+
+def normalise(rule: str) -> str:
+    return " ".join(rule.split())
+
+
+# -- CEL: the rules the CRDs use, in Python ----------------------------------------------------
+
+_SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+_PAIR = re.compile(r"\(self\.keyUsage == '([^']+)' && self\.algorithm in \[([^\]]*)\]\)")
+
+
+def _usage_rule(text: str) -> Rule | None:
+    """`(self.keyUsage == 'u' && self.algorithm in ['a', ...]) || ...`, read from the rule itself."""
+    pairs = _PAIR.findall(text)
+    if (
+        not pairs
+        or normalise(" || ".join(f"(self.keyUsage == '{u}' && self.algorithm in [{a}])" for u, a in pairs))
+        != text
+    ):
+        return None
+    allowed = {u: {a.strip().strip("'") for a in algs.split(",")} for u, algs in pairs}
+    return lambda s, _old: s.get("algorithm") in allowed.get(s.get("keyUsage"), set())
+
+
+_RULES: dict[str, Rule] = {
+    "self == oldSelf": lambda s, old: bool(s == old),
+    "self.metadata.name.size() <= 32 && self.metadata.name.matches('^[a-z0-9]+(-[a-z0-9]+)*$')": (
+        lambda s, _old: len(s["metadata"]["name"]) <= 32 and _SLUG.search(s["metadata"]["name"]) is not None
+    ),
+    "!has(oldSelf.keyId) || (has(self.keyId) && self.keyId == oldSelf.keyId)": (
+        lambda s, old: "keyId" not in old or s.get("keyId") == old["keyId"]
+    ),
+}
+
+
+def rule_for(text: str) -> Rule:
+    rule = _RULES.get(text) or _usage_rule(text)
+    if rule is None:
+        raise LookupError(f"the emulator cannot evaluate the CEL rule {text!r}: add it to kube.validation")
+    return rule
