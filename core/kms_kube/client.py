@@ -18,7 +18,7 @@ hold sealed material).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -168,13 +168,16 @@ class KubeClient:
             return None
 
     async def list_all(
-        self, path: str, params: Mapping[str, str] | None = None, *, page_size: int = 500
+        self, path: str, params: Mapping[str, str] | None = None, *, page_size: int = 500,
+        transform: Callable[[JsonDict], JsonDict] | None = None,
     ) -> tuple[list[JsonDict], str]:
         """Every item of a collection and the resourceVersion they are consistent at.
 
         Fetched `page_size` at a time (0: one request) with `continue` tokens, like client-go's
         pager. The API server serves every continue page at the first page's resourceVersion, so
         that is the one returned (where a watch must resume). ContinueExpired when a token expired.
+        `transform` is applied to each item as its page arrives, so what the caller drops (e.g.
+        managedFields) never accumulates for the whole collection.
         """
         items: list[JsonDict] = []
         rv, token = "", ""
@@ -193,7 +196,9 @@ class KubeClient:
             meta = page.get("metadata") or {}
             if not token:
                 rv = str(meta.get("resourceVersion") or "")
-            items.extend(page.get("items") or [])
+            page_items = page.get("items") or []
+            items.extend(map(transform, page_items) if transform is not None else page_items)
+            del page, page_items
             token = str(meta.get("continue") or "")
             if not token:
                 return items, rv

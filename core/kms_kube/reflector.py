@@ -262,7 +262,9 @@ class ObjectCache:
         """
         while True:
             try:
-                return await self.client.list_all(self.list_path, self.params, page_size=self.page_size)
+                return await self.client.list_all(
+                    self.list_path, self.params, page_size=self.page_size, transform=self.transform
+                )
             except ContinueExpired:
                 self.list_restarts += 1
                 log.info("cache %s: list continue token expired; listing again", self.name)
