@@ -11,6 +11,7 @@ __all__ = [
     "liveness",
     "reconcile",
     "rejections",
+    "release",
     "rootkey",
     "rotation",
     "runtime",

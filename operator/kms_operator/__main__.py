@@ -36,6 +36,10 @@ def main() -> None:
             level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
         api = KubeClient(load_config(), timeout=settings.request_timeout)
+        if sys.argv[1:2] == ["release-all"]:  # uninstall for good (see `release`): no sealer needed
+            from kms_operator import release
+
+            sys.exit(release.run(sys.argv[2:], api, settings.namespace))
         env = rootkey.resolve(os.environ, api, settings.namespace)
         sealer = from_env(env)  # data_dir None: ROOT_ENCRYPTION_KEY or HSM_* are required
         del env

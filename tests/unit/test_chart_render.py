@@ -446,3 +446,24 @@ def test_kube_api_server_egress_modes(render: Render, mode: str) -> None:
         (rule,) = pol["spec"]["egress"]
         assert rule["toEntities"] == ["kube-apiserver"]
         assert {p["port"] for p in rule["toPorts"][0]["ports"]} == {"443", "6443"}
+
+
+def test_uninstall_hook_is_opt_in_and_runs_release_all_after_the_operator_is_gone(render: Render) -> None:
+    assert not [d for d in render({}) if "uninstall" in d["metadata"]["name"]]
+    docs = [d for d in render({"uninstall": {"releaseKeys": True, "material": "delete"}})
+            if d["metadata"]["name"].endswith("-uninstall")]
+    assert sorted(d["kind"] for d in docs) == [
+        "ClusterRole", "ClusterRoleBinding", "Job", "Role", "RoleBinding", "ServiceAccount"]
+    for doc in docs:  # post-delete: the operator Deployment is gone, nothing re-adds finalizers
+        notes = doc["metadata"]["annotations"]
+        assert notes["helm.sh/hook"] == "post-delete"
+        assert "hook-succeeded" in notes["helm.sh/hook-delete-policy"]
+    job = next(d for d in docs if d["kind"] == "Job")
+    weights = {d["kind"]: int(d["metadata"]["annotations"]["helm.sh/hook-weight"]) for d in docs}
+    assert weights["Job"] > max(w for k, w in weights.items() if k != "Job")  # RBAC first
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["kubekms-operator", "release-all", "--material", "delete"]
+    role = next(d for d in docs if d["kind"] == "Role")
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list", "delete"]}]
+    cluster_role = next(d for d in docs if d["kind"] == "ClusterRole")
+    assert cluster_role["rules"][0]["verbs"] == ["get", "list", "patch"]
