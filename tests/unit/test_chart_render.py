@@ -467,3 +467,22 @@ def test_uninstall_hook_is_opt_in_and_runs_release_all_after_the_operator_is_gon
     assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list", "delete"]}]
     cluster_role = next(d for d in docs if d["kind"] == "ClusterRole")
     assert cluster_role["rules"][0]["verbs"] == ["get", "list", "patch"]
+
+
+def test_a_short_lived_projected_token_replaces_the_automounted_one(render: Render) -> None:
+    for values, automount in (({}, True), ({"serviceAccountToken": {"expirationSeconds": 600}}, False)):
+        deployments = [d for d in render(values) if d["kind"] == "Deployment"]
+        assert len(deployments) == 2
+        for deployment in deployments:
+            pod = deployment["spec"]["template"]["spec"]
+            assert pod["automountServiceAccountToken"] is automount
+            volumes = {v["name"]: v for v in pod["volumes"]}
+            mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
+            if automount:
+                assert "kube-api-access" not in volumes
+                continue
+            sources = volumes["kube-api-access"]["projected"]["sources"]
+            assert sources[0]["serviceAccountToken"] == {"path": "token", "expirationSeconds": 600}
+            assert {"ca.crt", "namespace"} == {
+                item["path"] for s in sources[1:] for kind in s.values() for item in kind["items"]}
+            assert mounts["kube-api-access"]["mountPath"] == "/var/run/secrets/kubernetes.io/serviceaccount"

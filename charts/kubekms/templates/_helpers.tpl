@@ -187,6 +187,26 @@ container (CreateContainerConfigError, retried) until the Secret exists.
 - name: tmp
   emptyDir:
     sizeLimit: 64Mi
+{{- with .Values.serviceAccountToken.expirationSeconds }}
+{{- /* The automounted volume, with the token's lifetime chosen here (see values.yaml). */}}
+- name: kube-api-access
+  projected:
+    defaultMode: 0444
+    sources:
+      - serviceAccountToken:
+          path: token
+          expirationSeconds: {{ . }}
+      - configMap:
+          name: kube-root-ca.crt
+          items:
+            - key: ca.crt
+              path: ca.crt
+      - downwardAPI:
+          items:
+            - path: namespace
+              fieldRef:
+                fieldPath: metadata.namespace
+{{- end }}
 {{- if .Values.hsm.enabled }}
 {{- if not .Values.hsm.volume }}
 {{- fail "hsm.volume (the volume holding the PKCS#11 library) is required when hsm.enabled" }}
@@ -199,6 +219,11 @@ container (CreateContainerConfigError, retried) until the Secret exists.
 {{- define "kubekms.volumeMounts" -}}
 - name: tmp
   mountPath: /tmp
+{{- if .Values.serviceAccountToken.expirationSeconds }}
+- name: kube-api-access
+  mountPath: /var/run/secrets/kubernetes.io/serviceaccount
+  readOnly: true
+{{- end }}
 {{- if .Values.hsm.enabled }}
 - name: hsm-library
   mountPath: {{ .Values.hsm.mountPath }}
@@ -238,4 +263,9 @@ imagePullSecrets:
       protocol: TCP
     {{- end }}
 {{- end }}
+{{- end }}
+
+{{/* The Pods' own token: the kubelet's automounted one unless serviceAccountToken sets a lifetime. */}}
+{{- define "kubekms.automountToken" -}}
+{{ if .Values.serviceAccountToken.expirationSeconds }}false{{ else }}true{{ end }}
 {{- end }}
