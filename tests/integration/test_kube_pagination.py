@@ -70,7 +70,8 @@ def bulk_cluster() -> Iterator[Cluster]:
         for i in range(1200):
             cluster.create(SECRETS, secret(f"s-{i:04d}", **{kk.KEY_ID_LABEL: f"id-{i}"}), namespace=BULK)
             status = {"keyId": f"id-{i}", "version": 1}
-            cluster.create(KMSKEYS, {"metadata": {"name": f"k-{i:04d}"}, "spec": {}, "status": status},
+            spec = {"keyUsage": "encrypt-decrypt", "algorithm": "aes-256-gcm"}
+            cluster.create(KMSKEYS, {"metadata": {"name": f"k-{i:04d}"}, "spec": spec, "status": status},
                            namespace=BULK)
         yield cluster
 
