@@ -18,8 +18,9 @@ import pytest
 from fixtures.callers import POLICY, Caller
 from fixtures.kube import KUBEKMS_NAMESPACE
 from fixtures.kube_api import free_port
-from kms_api.kube.backend import build
 from kms_api.kube.store import IMPORT_REFUSED, RENAME_REFUSED, KubernetesKeyStore
+from kms_api.modes.kubernetes import build
+from kms_api.settings import Settings
 from kms_core.errors import BadRequest, NotFound, Timeout, Unavailable
 from kms_core.gcmusage import GCM_USAGE
 from kms_core.model import KeySpec
@@ -51,7 +52,8 @@ def requests_made(cluster: Cluster) -> int:
 
 @pytest.fixture
 async def store(kube_cluster: Cluster) -> AsyncIterator[KubernetesKeyStore]:
-    built, auth = build(None, SEALER, config=KubeConfig(server=kube_cluster.url, namespace=KUBEKMS_NAMESPACE))
+    config = KubeConfig(server=kube_cluster.url, namespace=KUBEKMS_NAMESPACE)
+    built, auth = build(Settings(), SEALER, config=config)
     assert isinstance(built, KubernetesKeyStore)
     built.ready_timeout = 1.0
     yield built
@@ -159,7 +161,7 @@ async def test_unsupported_writes_are_refused(kube_cluster: Cluster, store: Kube
 
 
 async def test_unreachable_api_server_is_503() -> None:
-    store, auth = build(None, SEALER, config=KubeConfig(server=f"http://127.0.0.1:{free_port()}"))
+    store, auth = build(Settings(), SEALER, config=KubeConfig(server=f"http://127.0.0.1:{free_port()}"))
     assert isinstance(store, KubernetesKeyStore)
     store.sync_timeout = 0.5
     try:

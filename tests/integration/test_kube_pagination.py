@@ -13,7 +13,6 @@ import json
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
-from types import SimpleNamespace
 from typing import Any
 
 import kmock
@@ -21,8 +20,10 @@ import pytest
 
 from fixtures.kube import CRD_PATH, KUBEKMS_NAMESPACE
 from kms_api.kube import kmskey as kk
-from kms_api.kube.backend import KubeSettings, build
 from kms_api.kube.store import KubernetesKeyStore
+from kms_api.modes.kubernetes import build
+from kms_api.settings import load_settings
+from kms_core.errors import ConfigError
 from kms_core.sealing.rootkey import RootKeySealer
 from kms_kube.client import ApiError, KubeClient
 from kms_kube.config import KubeConfig
@@ -183,7 +184,7 @@ def secrets_cache(client: KubeClient, namespace: str, page_size: int = 500) -> O
 
 
 async def test_caches_load_1200_objects_in_pages_of_500(bulk_cluster: Cluster) -> None:
-    store, auth = build(SimpleNamespace(env={"KUBEKMS_KUBE_LIST_PAGE_SIZE": "500"}), SEALER,
+    store, auth = build(load_settings([], {"KUBEKMS_KUBE_LIST_PAGE_SIZE": "500"}), SEALER,
                         config=KubeConfig(server=bulk_cluster.url, namespace=BULK))
     assert isinstance(store, KubernetesKeyStore)
     since = served(bulk_cluster)
@@ -313,10 +314,12 @@ async def test_a_full_list_freezes_the_loaded_objects(bulk_cluster: Cluster) -> 
 
 
 def test_page_size_setting() -> None:
-    assert KubeSettings.resolve(SimpleNamespace(env={})).list_page_size == 500
-    assert KubeSettings.resolve(SimpleNamespace(env={"KUBEKMS_KUBE_LIST_PAGE_SIZE": "0"})).list_page_size == 0
-    with pytest.raises(ValueError, match="KUBEKMS_KUBE_LIST_PAGE_SIZE"):
-        KubeSettings.resolve(SimpleNamespace(env={"KUBEKMS_KUBE_LIST_PAGE_SIZE": "-1"}))
+    assert load_settings([], {}).kube.list_page_size == 500
+    assert load_settings([], {"KUBEKMS_KUBE_LIST_PAGE_SIZE": "0"}).kube.list_page_size == 0
+    assert load_settings(["--kube-list-page-size", "50"], {}).kube.list_page_size == 50
+    for bad in ("-1", "many"):
+        with pytest.raises(ConfigError, match="KUBEKMS_KUBE_LIST_PAGE_SIZE"):
+            load_settings([], {"KUBEKMS_KUBE_LIST_PAGE_SIZE": bad})
 
 
 async def test_a_watch_that_ends_normally_is_resumed_not_relisted(
