@@ -33,6 +33,8 @@ from kube import KMSKEYS, SECRETS, Cluster
 SECRETS_ALL = "/api/v1/secrets"
 SEALER = RootKeySealer(bytes(range(32)))
 BULK = "bulk"  # the namespace holding the 1,200 objects
+# The emulator validates against the CRD schema: the two required fields.
+BULK_SPEC = {"keyUsage": "encrypt-decrypt", "algorithm": "aes-256-gcm"}
 
 
 def secret(name: str, **labels: str) -> dict[str, Any]:
@@ -71,7 +73,7 @@ def bulk_cluster() -> Iterator[Cluster]:
         for i in range(1200):
             cluster.create(SECRETS, secret(f"s-{i:04d}", **{kk.KEY_ID_LABEL: f"id-{i}"}), namespace=BULK)
             status = {"keyId": f"id-{i}", "version": 1}
-            cluster.create(KMSKEYS, {"metadata": {"name": f"k-{i:04d}"}, "spec": {}, "status": status},
+            cluster.create(KMSKEYS, {"metadata": {"name": f"k-{i:04d}"}, "spec": BULK_SPEC, "status": status},
                            namespace=BULK)
         yield cluster
 
