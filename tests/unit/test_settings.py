@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kms_api.settings import KubeSettings, Settings, _parser, load_settings, options
+from kms_api.settings import KubeSettings, Option, Settings, _parser, load_settings, options
 from kms_core.errors import ConfigError
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
@@ -36,8 +36,8 @@ def test_the_command_line_is_the_declaration() -> None:
 
 
 @pytest.mark.parametrize(("name", "option"), DECLARED, ids=[n for n, _ in DECLARED])
-def test_readme_documents_every_setting(name: str, option: object) -> None:
-    flag, env = getattr(option, "flag"), getattr(option, "env")
+def test_readme_documents_every_setting(name: str, option: Option) -> None:
+    flag, env = option.flag, option.env
     assert f"`{env}`" in README, env
     if flag:
         assert re.search(rf"^\| [^|]*`{re.escape(flag)}`", README, re.M), flag
@@ -68,4 +68,4 @@ def test_the_admin_token_is_never_shown() -> None:
 def test_bad_values_are_refused_by_name(env: dict[str, str], needle: str) -> None:
     with pytest.raises(ConfigError, match=needle) as info:
         load_settings([], env)
-    assert list(env.values())[0] not in str(info.value)  # named, never echoed
+    assert next(iter(env.values())) not in str(info.value)  # named, never echoed
