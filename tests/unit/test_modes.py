@@ -3,6 +3,7 @@ its store and auth backend from the settings object alone (never from the proces
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 
@@ -17,11 +18,21 @@ from kms_api.modes import kubernetes
 from kms_api.settings import STORES, KubeSettings, Settings
 from kms_core.errors import SealerMismatch
 from kms_core.sealing.rootkey import RootKeySealer
+from kms_core.stores.base import KeyStore
 from kms_core.stores.sqlite import SqliteStore
 from kms_kube.config import KubeConfig
 
 SEALER = RootKeySealer(os.urandom(32))
 NOWHERE = KubeConfig(server="http://127.0.0.1:9")  # never contacted: building makes no request
+
+
+@pytest.mark.parametrize("store", [SqliteStore, KubernetesKeyStore])
+def test_every_store_implements_the_whole_protocol(store: type) -> None:
+    """No capability is optional: callers never probe a store with getattr."""
+    protocol = [n for n, f in vars(KeyStore).items() if inspect.iscoroutinefunction(f)]
+    assert "count_by_state" in protocol
+    assert all(inspect.iscoroutinefunction(getattr(store, n, None)) for n in protocol), store
+    assert isinstance(store.generates_material, bool)
 
 
 def test_every_store_setting_has_exactly_one_mode() -> None:
