@@ -117,6 +117,9 @@ class KubeSettings:
         "--kubeconfig", "KUBEKMS_KUBECONFIG", _first_path,
         "kubeconfig file outside a pod (else KUBECONFIG's first file, in-cluster, ~/.kube/config)",
         fallback=_kubeconfig))
+    serviceaccount_dir: Path | None = field(default=None, metadata=option(
+        None, "KUBEKMS_SERVICEACCOUNT_DIR", _path,
+        "where the pod's ServiceAccount token, ca.crt and namespace are mounted, if not the standard path"))
     context: str | None = field(default=None, metadata=option(
         "--kube-context", "KUBEKMS_KUBE_CONTEXT", _str, "kubeconfig context (default: its current one)"))
     token_audiences: tuple[str, ...] = field(default=(), metadata=option(

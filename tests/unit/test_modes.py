@@ -15,7 +15,7 @@ from kms_api.auth.kubernetes import KubernetesAuth
 from kms_api.auth.tokens import TokenAuth
 from kms_api.kube.store import KubernetesKeyStore
 from kms_api.modes import kubernetes
-from kms_api.settings import STORES, KubeSettings, Settings
+from kms_api.settings import STORES, KubeSettings, Settings, load_settings
 from kms_core.errors import SealerMismatch
 from kms_core.sealing.rootkey import RootKeySealer
 from kms_core.stores.base import KeyStore
@@ -104,5 +104,25 @@ async def test_kubernetes_mode_reads_the_kubeconfig_and_context_it_is_given(
     store, auth = kubernetes.build(settings, SEALER)
     assert isinstance(store, KubernetesKeyStore)
     assert store.client.config.server == "http://127.0.0.1:2"
+    await store.close()
+    await auth.close()
+
+
+async def test_kubernetes_mode_in_a_pod_reads_the_serviceaccount_dir_it_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mounted = tmp_path / "sa"
+    mounted.mkdir()
+    (mounted / "token").write_text("t")
+    (mounted / "namespace").write_text("kubekms-prod")
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "6443")
+    monkeypatch.setenv("KUBEKMS_SERVICEACCOUNT_DIR", str(tmp_path / "elsewhere"))  # the settings win
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    settings = load_settings([], {"KUBEKMS_SERVICEACCOUNT_DIR": str(mounted)})
+    store, auth = kubernetes.build(settings, SEALER)
+    assert isinstance(store, KubernetesKeyStore)
+    assert store.client.config.server == "https://10.0.0.1:6443"
+    assert store.namespace == "kubekms-prod"  # the pod's namespace, read from the mounted dir
     await store.close()
     await auth.close()

@@ -33,7 +33,7 @@ def build(
     for); `config` overrides kubeconfig/in-cluster discovery (tests pass the emulator's address).
     """
     kube = settings.kube
-    cfg = config or load_config(kube.kubeconfig, kube.context)
+    cfg = config or load_config(kube.kubeconfig, kube.context, serviceaccount_dir=kube.serviceaccount_dir)
     namespace = kube.namespace or cfg.namespace or DEFAULT_NAMESPACE
     client = KubeClient(cfg, timeout=kube.request_timeout)
     store = KubernetesKeyStore(
