@@ -20,6 +20,7 @@ __all__ = [
     "logs",
     "metrics",
     "middleware",
+    "modes",
     "objects",
     "openapi",
     "payloads",

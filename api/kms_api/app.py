@@ -10,44 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 import orjson
 from aiohttp import web
 
-from kms_api import cors, metrics
+from kms_api import cors, metrics, modes
 from kms_api.appkeys import OPENAPI, RESOURCES, SETTINGS, Resources, service_of
 from kms_api.auth.base import AuthBackend, BackendPolicy
-from kms_api.auth.tokens import build_token_auth
 from kms_api.body import CRYPTO_LIMIT
 from kms_api.limits import FAILED_AUTH, LIMITER, FailedAuthLimiter, RateLimiter
 from kms_api.middleware import request_middleware
 from kms_api.openapi import build_openapi
 from kms_api.routes import ROUTES, add_routes
 from kms_api.settings import Settings
-from kms_core.errors import ConfigError
 from kms_core.sealing.base import Sealer
 from kms_core.sealing.factory import describe, from_env
 from kms_core.service import KeyService
-from kms_core.stores.base import KeyStore
 
 log = logging.getLogger("kubekms.api")
 KEY_COUNT_INTERVAL = 30.0
-
-
-async def _kubernetes_backend(settings: Settings, sealer: Sealer) -> tuple[KeyStore, AuthBackend]:
-    try:
-        from kms_api.kube import backend
-    except ImportError as exc:
-        raise ConfigError(f"--store kubernetes is unavailable in this build: {exc}") from None
-    built: Any = backend.build(settings, sealer)
-    if inspect.isawaitable(built):
-        built = await built
-    store, auth = built
-    return store, auth
 
 
 def build_sealer(settings: Settings) -> Sealer:
@@ -60,18 +43,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     sealer = build_sealer(settings)
     log.info(describe(sealer))
     try:
-        if settings.store == "embedded":
-            from kms_core.stores.sqlite import SqliteStore
-
-            store: KeyStore = SqliteStore.open(settings.data_dir, sealer.kek_id)
-            auth: AuthBackend = build_token_auth(
-                settings.data_dir, settings.tokens_file, settings.admin_token
-            )
-        else:
-            store, auth = await _kubernetes_backend(settings, sealer)
+        store, auth = modes.build(settings, sealer)
         service = KeyService(store, sealer, BackendPolicy(auth))
     except BaseException:
-        _close_sealer(sealer)
+        sealer.close()
         raise
     app[RESOURCES].service = service
     app[RESOURCES].auth = auth
@@ -80,24 +55,17 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     finally:
         await service.close()
         await auth.close()
-        _close_sealer(sealer)
-
-
-def _close_sealer(sealer: Sealer) -> None:
-    close = getattr(sealer, "close", None)
-    if close is not None:
-        close()
+        sealer.close()
 
 
 async def _count_keys(app: web.Application) -> None:
-    """Refresh the keys-by-state gauge when the store can count (a store-specific extension)."""
-    counter = getattr(service_of(app).store, "count_by_state", None)
-    if counter is None:
-        return
+    """Refresh the keys-by-state gauge from the store (`KeyStore.count_by_state`)."""
+    store = service_of(app).store
     while True:
         with contextlib.suppress(Exception):  # a failed refresh keeps the last values
-            enabled, disabled = await counter()
-            metrics.set_key_counts(enabled, disabled)
+            counts = await store.count_by_state()
+            if counts is not None:  # None: the store cannot count yet; keep the last values
+                metrics.set_key_counts(*counts)
         await asyncio.sleep(KEY_COUNT_INTERVAL)
 
 

@@ -53,7 +53,7 @@ def main() -> int:
         if not settings.env.get("HSM_LIB_PATH"):
             # Generates `.kubekms/root.key` on first run; an HSM is opened by the server itself
             # (never before forking workers).
-            from_env(settings.env, settings.data_dir).close()  # type: ignore[attr-defined]
+            from_env(settings.env, settings.data_dir).close()
         token = server.prepare_data_dir(settings, announce=False)
     except (ConfigError, SealerMismatch, OSError) as exc:
         print(f"devserver: {exc}", file=sys.stderr)

@@ -100,12 +100,18 @@ def in_cluster() -> bool:
     return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
 
 
-def load_config(kubeconfig: str | None = None, context: str | None = None) -> KubeConfig:
+def load_config(
+    kubeconfig: str | None = None, context: str | None = None, *, serviceaccount_dir: Path | None = None
+) -> KubeConfig:
     """An explicit kubeconfig file wins; else in-cluster config in a pod; else $KUBECONFIG or
-    ~/.kube/config. Raises ConfigError with the reason when none is usable."""
+    ~/.kube/config. Raises ConfigError with the reason when none is usable.
+
+    `serviceaccount_dir` is where the pod's token, ca.crt and namespace are mounted; without it,
+    $KUBEKMS_SERVICEACCOUNT_DIR or the standard path (a process with its own settings
+    declaration passes it explicitly)."""
     if kubeconfig:
         return load_kubeconfig(Path(kubeconfig), context)
-    sa_dir = Path(os.environ.get(SERVICEACCOUNT_DIR_ENV) or SERVICEACCOUNT_DIR)
+    sa_dir = serviceaccount_dir or Path(os.environ.get(SERVICEACCOUNT_DIR_ENV) or SERVICEACCOUNT_DIR)
     if in_cluster() and (sa_dir / "token").exists():
         return load_incluster(sa_dir)
     env = os.environ.get("KUBECONFIG")

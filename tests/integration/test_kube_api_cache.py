@@ -18,8 +18,9 @@ import pytest
 from fixtures.callers import POLICY, Caller
 from fixtures.kube import KUBEKMS_NAMESPACE
 from fixtures.kube_api import free_port
-from kms_api.kube.backend import build
 from kms_api.kube.store import IMPORT_REFUSED, RENAME_REFUSED, KubernetesKeyStore
+from kms_api.modes.kubernetes import build
+from kms_api.settings import Settings
 from kms_core.errors import BadRequest, NotFound, Timeout, Unavailable
 from kms_core.gcmusage import GCM_USAGE
 from kms_core.model import KeySpec
@@ -28,7 +29,7 @@ from kms_core.service import KeyService
 from kms_core.stores.base import ListQuery
 from kms_kube.config import KubeConfig
 from kube import KMSKEYS, Cluster
-from kube.kmskeys import seed_ready_key
+from kube.kmskeys import kmskey, seed_ready_key
 
 SEALER = RootKeySealer(os.urandom(32))
 KMSKEYS_LIST = r"/apis/kubekms\.io/v1alpha1/kmskeys$"
@@ -51,7 +52,8 @@ def requests_made(cluster: Cluster) -> int:
 
 @pytest.fixture
 async def store(kube_cluster: Cluster) -> AsyncIterator[KubernetesKeyStore]:
-    built, auth = build(None, SEALER, config=KubeConfig(server=kube_cluster.url, namespace=KUBEKMS_NAMESPACE))
+    config = KubeConfig(server=kube_cluster.url, namespace=KUBEKMS_NAMESPACE)
+    built, auth = build(Settings(), SEALER, config=config)
     assert isinstance(built, KubernetesKeyStore)
     built.ready_timeout = 1.0
     yield built
@@ -89,6 +91,28 @@ async def test_list_pages_search_and_empty_page_quirk(
     page, total = await store.list(ListQuery(project_id="team-a", search="GAMMA_", descending=True))
     assert [k.name for k in page] == ["gamma-2", "gamma-1"] and total == 2
     assert await store.list(ListQuery(project_id="team-a", offset=4)) == ([], 0)
+
+
+async def test_count_by_state_counts_ready_keys_from_the_cache_once_synced(
+    kube_cluster: Cluster, store: KubernetesKeyStore
+) -> None:
+    seed(kube_cluster, "team-a", "on-1")
+    seed(kube_cluster, "team-b", "on-2")
+    kube_cluster.ensure_namespace("team-b")
+    seed_ready_key(kube_cluster, SEALER, "team-b", "off", disabled=True)
+    kube_cluster.create(KMSKEYS, kmskey("pending"), namespace="team-a")  # no material yet: not counted
+    assert await store.count_by_state() is None  # never starts the watches itself
+    assert not store.keys.synced
+    await store.start()
+    await store.keys.wait_for(lambda: len(list(store.keys.values())) == 4 or None, 10)
+    before = requests_made(kube_cluster)
+    assert await store.count_by_state() == (2, 1)
+    assert requests_made(kube_cluster) == before  # from the cache alone
+    kube_cluster.patch(KMSKEYS, "team-a", "on-1", {"spec": {"disabled": True}})
+    await store.keys.wait_for(
+        lambda: (store.keys.get("team-a", "on-1") or {}).get("spec", {}).get("disabled") or None, 10
+    )
+    assert await store.count_by_state() == (1, 2)
 
 
 async def test_cache_miss_reads_through_while_watches_are_down(
@@ -159,7 +183,7 @@ async def test_unsupported_writes_are_refused(kube_cluster: Cluster, store: Kube
 
 
 async def test_unreachable_api_server_is_503() -> None:
-    store, auth = build(None, SEALER, config=KubeConfig(server=f"http://127.0.0.1:{free_port()}"))
+    store, auth = build(Settings(), SEALER, config=KubeConfig(server=f"http://127.0.0.1:{free_port()}"))
     assert isinstance(store, KubernetesKeyStore)
     store.sync_timeout = 0.5
     try:

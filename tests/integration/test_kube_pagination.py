@@ -13,7 +13,6 @@ import json
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
-from types import SimpleNamespace
 from typing import Any
 
 import kmock
@@ -21,8 +20,10 @@ import pytest
 
 from fixtures.kube import CRD_PATH, KUBEKMS_NAMESPACE
 from kms_api.kube import kmskey as kk
-from kms_api.kube.backend import KubeSettings, build
 from kms_api.kube.store import KubernetesKeyStore
+from kms_api.modes.kubernetes import build
+from kms_api.settings import load_settings
+from kms_core.errors import ConfigError
 from kms_core.sealing.rootkey import RootKeySealer
 from kms_kube.client import ApiError, KubeClient
 from kms_kube.config import KubeConfig
@@ -32,6 +33,8 @@ from kube import KMSKEYS, SECRETS, Cluster
 SECRETS_ALL = "/api/v1/secrets"
 SEALER = RootKeySealer(bytes(range(32)))
 BULK = "bulk"  # the namespace holding the 1,200 objects
+# The emulator validates against the CRD schema: the two required fields.
+BULK_SPEC = {"keyUsage": "encrypt-decrypt", "algorithm": "aes-256-gcm"}
 
 
 def secret(name: str, **labels: str) -> dict[str, Any]:
@@ -70,8 +73,7 @@ def bulk_cluster() -> Iterator[Cluster]:
         for i in range(1200):
             cluster.create(SECRETS, secret(f"s-{i:04d}", **{kk.KEY_ID_LABEL: f"id-{i}"}), namespace=BULK)
             status = {"keyId": f"id-{i}", "version": 1}
-            spec = {"keyUsage": "encrypt-decrypt", "algorithm": "aes-256-gcm"}
-            cluster.create(KMSKEYS, {"metadata": {"name": f"k-{i:04d}"}, "spec": spec, "status": status},
+            cluster.create(KMSKEYS, {"metadata": {"name": f"k-{i:04d}"}, "spec": BULK_SPEC, "status": status},
                            namespace=BULK)
         yield cluster
 
@@ -184,7 +186,7 @@ def secrets_cache(client: KubeClient, namespace: str, page_size: int = 500) -> O
 
 
 async def test_caches_load_1200_objects_in_pages_of_500(bulk_cluster: Cluster) -> None:
-    store, auth = build(SimpleNamespace(env={"KUBEKMS_KUBE_LIST_PAGE_SIZE": "500"}), SEALER,
+    store, auth = build(load_settings([], {"KUBEKMS_KUBE_LIST_PAGE_SIZE": "500"}), SEALER,
                         config=KubeConfig(server=bulk_cluster.url, namespace=BULK))
     assert isinstance(store, KubernetesKeyStore)
     since = served(bulk_cluster)
@@ -314,10 +316,12 @@ async def test_a_full_list_freezes_the_loaded_objects(bulk_cluster: Cluster) -> 
 
 
 def test_page_size_setting() -> None:
-    assert KubeSettings.resolve(SimpleNamespace(env={})).list_page_size == 500
-    assert KubeSettings.resolve(SimpleNamespace(env={"KUBEKMS_KUBE_LIST_PAGE_SIZE": "0"})).list_page_size == 0
-    with pytest.raises(ValueError, match="KUBEKMS_KUBE_LIST_PAGE_SIZE"):
-        KubeSettings.resolve(SimpleNamespace(env={"KUBEKMS_KUBE_LIST_PAGE_SIZE": "-1"}))
+    assert load_settings([], {}).kube.list_page_size == 500
+    assert load_settings([], {"KUBEKMS_KUBE_LIST_PAGE_SIZE": "0"}).kube.list_page_size == 0
+    assert load_settings(["--kube-list-page-size", "50"], {}).kube.list_page_size == 50
+    for bad in ("-1", "many"):
+        with pytest.raises(ConfigError, match="KUBEKMS_KUBE_LIST_PAGE_SIZE"):
+            load_settings([], {"KUBEKMS_KUBE_LIST_PAGE_SIZE": bad})
 
 
 async def test_a_watch_that_ends_normally_is_resumed_not_relisted(

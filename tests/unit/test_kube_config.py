@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import os
 import ssl
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from kms_api.kube.backend import KubeSettings
+from kms_api.settings import KubeSettings, load_settings
 from kms_core.errors import ConfigError
 from kms_kube import config as kc
 
@@ -154,15 +155,28 @@ def test_in_cluster_reads_the_serviceaccount_and_rereads_a_rotated_token(
     assert isinstance(cfg.ssl_context(), ssl.SSLContext)
 
 
-def test_settings_resolve_from_settings_object_then_environment() -> None:
-    class Settings:
-        kube_namespace = "from-settings"
-        env = {"KUBEKMS_NAMESPACE": "ignored", "KUBEKMS_TOKEN_AUDIENCE": "kubekms, other",
-               "KUBEKMS_KUBE_READY_TIMEOUT": "2.5", "KUBEKMS_KUBE_REQUEST_TIMEOUT": "4"}
+def test_kube_settings_come_from_flags_over_the_environment() -> None:
+    env = {"KUBEKMS_NAMESPACE": "from-env", "KUBEKMS_TOKEN_AUDIENCE": "kubekms, other",
+           "KUBEKMS_KUBE_READY_TIMEOUT": "2.5", "KUBEKMS_KUBE_REQUEST_TIMEOUT": "4",
+           "KUBECONFIG": os.pathsep.join(["/first/config", "/second/config"])}
+    kube = load_settings(["--namespace", "from-flag", "--kube-context", "ctx"], env).kube
+    assert kube.request_timeout == 4.0
+    assert kube.namespace == "from-flag"
+    assert kube.context == "ctx"
+    assert kube.token_audiences == ("kubekms", "other")
+    assert kube.ready_timeout == 2.5
+    assert kube.auth_cache_ttl == 10.0
+    assert kube.kubeconfig == "/first/config"  # KUBECONFIG's first file, as kubectl merges
+    assert load_settings([], {**env, "KUBEKMS_KUBECONFIG": "/mine"}).kube.kubeconfig == "/mine"
+    assert load_settings([], {}).kube == KubeSettings()
 
-    ks = KubeSettings.resolve(Settings())
-    assert ks.request_timeout == 4.0
-    assert ks.namespace == "from-settings"
-    assert ks.token_audiences == ("kubekms", "other")
-    assert ks.ready_timeout == 2.5
-    assert ks.auth_cache_ttl == 10.0
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [({"KUBEKMS_KUBE_READY_TIMEOUT": "soon"}, "kube ready timeout must be a number"),
+     ({"KUBEKMS_KUBE_REQUEST_TIMEOUT": "0"}, "kube request timeout must be > 0"),
+     ({"KUBEKMS_AUTH_CACHE_TTL": "-1"}, "auth cache TTL must be >= 0")],
+)  # fmt: skip
+def test_bad_kube_settings_are_refused_at_startup(env: dict[str, str], needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        load_settings([], env)

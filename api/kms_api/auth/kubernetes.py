@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kms_api.auth.base import Attempt, Identity
-from kms_api.kube.kmskey import GROUP, PLURAL
-from kms_api.kube.ttlcache import TtlCache, token_digest
+from kms_api.auth.ttlcache import TtlCache, token_digest
 from kms_core.errors import PermissionDenied, TokenError, Unavailable
 from kms_kube.client import ApiError, JsonDict, KubeClient, KubeUnavailable
+from kms_kube.layout import GROUP, PLURAL
 
 log = logging.getLogger(__name__)
 

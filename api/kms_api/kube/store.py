@@ -201,6 +201,24 @@ class KubernetesKeyStore:
             found = kk.to_versions(secret, key_id) if secret is not None else []
         return found
 
+    async def count_by_state(self) -> tuple[int, int] | None:
+        """(enabled, disabled) Ready KmsKeys in every namespace, from the KmsKey cache alone.
+
+        None until that cache holds a full list: the count never starts a watch (a replica's
+        caches start with its first request or readiness probe) nor reads the API server. It
+        counts what the operator reports Ready without opening owner records (a gauge, not an
+        access decision), and each replica reports the cluster-wide count."""
+        if not self.keys.synced:
+            return None
+        enabled = disabled = 0
+        for obj in self.keys.values():
+            if kk.is_ready(obj):
+                if (obj.get("spec") or {}).get("disabled"):
+                    disabled += 1
+                else:
+                    enabled += 1
+        return enabled, disabled
+
     # ---- writes (KmsKeyWriter sends the requests) ---------------------------------------------
     async def create(self, key_id: str, spec: KeySpec, sealed: bytes | None) -> Key:
         """Write a KmsKey and wait until the operator reports it Ready.

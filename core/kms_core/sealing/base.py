@@ -33,6 +33,10 @@ class Sealer(Protocol):
         """Return the plaintext; raise `kms_core.sealing.base.UnsealError` if it does not authenticate."""
         ...
 
+    def close(self) -> None:
+        """Release the KEK (wipe a root key, log out of the token); idempotent, called at shutdown."""
+        ...
+
 
 class UnsealError(Exception):
     """A sealed blob is malformed, was sealed under another KEK, or its AAD does not match."""

@@ -39,6 +39,11 @@ class KeyStore(Protocol):
     - `get*` return None when absent; `update`/`delete`/`rotate` raise `NotFound` (message
       `Key with ID <id> not found`).
     - `list` returns (page, totalCount) with the spec's quirk: totalCount is 0 when the page is empty.
+    - `count_by_state` returns (enabled, disabled) over every project for the keys-by-state
+      gauge, or None when the store cannot count right now (the gauge keeps its last values).
+
+    Every capability a caller may use is declared here: callers never probe a store with
+    `getattr`, so a mode added later cannot silently lack one.
     """
 
     generates_material: bool
@@ -74,5 +79,9 @@ class KeyStore(Protocol):
         ...
 
     async def rotate(self, key_id: str, expected_version: int, sealed: bytes | None) -> Key: ...
+
+    async def count_by_state(self) -> tuple[int, int] | None:
+        """(enabled, disabled) keys over every project, or None: cannot count now (e.g. still loading)."""
+        ...
 
     async def close(self) -> None: ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kms_api.kube.ttlcache import TtlCache, token_digest
+from kms_api.auth.ttlcache import TtlCache, token_digest
 
 
 class Clock:
