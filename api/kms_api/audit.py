@@ -22,6 +22,7 @@ from aiohttp import web
 
 from kms_api.appkeys import exchange_of
 from kms_api.call import Call
+from kms_api.errors import status_of
 from kms_api.fields import is_uuid
 from kms_api.jsonlines import CLOCK, EventLog
 from kms_core.errors import KmsError
@@ -141,8 +142,11 @@ def record(call: Call, event: Audit, outcome: Outcome[Any] | None, exc: BaseExce
     if exc is None:
         status, error, verdict = 200, None, "success"
     else:
-        status = exc.status if isinstance(exc, KmsError | web.HTTPException) else 500
-        error = exc.error if isinstance(exc, KmsError) else type(exc).__name__
+        if isinstance(exc, KmsError):
+            status, error = status_of(exc)
+        else:
+            status = exc.status if isinstance(exc, web.HTTPException) else 500
+            error = type(exc).__name__
         verdict = "denied" if status in DENIED_STATUSES else "failure"
     exchange = exchange_of(request)
     exchange.audited = True

@@ -1,7 +1,8 @@
 """Request ids, and every failure mapped to `{reqId, statusCode, message, error}` (used by the one
 request middleware, `kms_api.middleware`, and the connection layer, `kms_api.protocol`).
 
-Domain errors (`kms_core.errors.KmsError`) carry their status and name; aiohttp's own HTTP errors
+Domain errors (`kms_core.errors.KmsError`) carry only their meaning: `STATUSES` maps each class to
+Infisical's HTTP status and `error` name here, at the edge. aiohttp's own HTTP errors
 (unknown route, body too large) get the same shape; anything else is a 500 "Something went wrong"
 whose details go to the log only. Security property: unexpected exception texts never reach the
 client, and no response of ours echoes request payloads.
@@ -19,11 +20,58 @@ import orjson
 from aiohttp import web
 
 from kms_api.appkeys import exchange_of
-from kms_core.errors import KmsError, PayloadTooLarge, RateLimited, Unavailable, ValidationFailure
+from kms_core.errors import (
+    BadRequest,
+    Forbidden,
+    KmsError,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+    RateLimited,
+    Timeout,
+    TokenError,
+    Unauthorized,
+    Unavailable,
+    ValidationFailure,
+)
 
 log = logging.getLogger("kubekms.api")
 
 HEADER = "X-Request-Id"
+
+
+class RequestTimeout(KmsError):
+    """The client did not send its request body in time (an HTTP-edge failure, hence defined here)."""
+
+
+# Infisical's status and `error` name for each failure (the most specific class wins). A
+# `Forbidden` is named by its own `reason`.
+STATUSES: dict[type[KmsError], tuple[int, str]] = {
+    KmsError: (500, "InternalServerError"),
+    BadRequest: (400, "BadRequest"),
+    Unauthorized: (401, "UnauthorizedError"),
+    TokenError: (403, "TokenError"),
+    PermissionDenied: (403, "PermissionDenied"),
+    Forbidden: (403, "ForbiddenError"),
+    NotFound: (404, "NotFound"),
+    RequestTimeout: (408, "RequestTimeout"),
+    PayloadTooLarge: (413, "PayloadTooLarge"),
+    ValidationFailure: (422, "ValidationFailure"),
+    RateLimited: (429, "RateLimitExceeded"),
+    Unavailable: (503, "ServiceUnavailable"),
+    Timeout: (504, "GatewayTimeout"),
+}
+
+
+def status_of(exc: KmsError) -> tuple[int, str]:
+    """The HTTP status and Infisical `error` name `exc` is reported with."""
+    for cls in type(exc).__mro__:
+        found = STATUSES.get(cls)
+        if found is not None:
+            if isinstance(exc, Forbidden):
+                return found[0], exc.reason
+            return found
+    raise AssertionError("unreachable: KmsError is in every KmsError's MRO")
 
 
 class _RequestIds:
@@ -67,12 +115,13 @@ def error_body(req_id: str, status: int, message: Any, error: str) -> dict[str, 
 
 def kms_error_response(req_id: str, exc: KmsError) -> web.Response:
     message: Any = [i.to_dict() for i in exc.issues] if isinstance(exc, ValidationFailure) else exc.message
+    status, error = status_of(exc)
     headers = {HEADER: req_id}
     if isinstance(exc, RateLimited | Unavailable):
         headers["Retry-After"] = str(max(1, round(exc.retry_after)))
     return web.Response(
-        body=orjson.dumps(error_body(req_id, exc.status, message, exc.error)),
-        status=exc.status,
+        body=orjson.dumps(error_body(req_id, status, message, error)),
+        status=status,
         content_type="application/json",
         headers=headers,
     )
@@ -96,9 +145,10 @@ def _http_error(request: web.Request, req_id: str, exc: web.HTTPException) -> we
 def error_response(request: web.Request, req_id: str, exc: Exception) -> web.Response:
     """The JSON error reply for a failed request (re-raises an HTTPException below 400)."""
     if isinstance(exc, KmsError):
-        exchange_of(request).error_name = exc.error
-        if exc.status >= 500:
-            log.warning("request failed", extra={"reqId": req_id, "error": exc.error, "status": exc.status})
+        status, error = status_of(exc)
+        exchange_of(request).error_name = error
+        if status >= 500:
+            log.warning("request failed", extra={"reqId": req_id, "error": error, "status": status})
         return kms_error_response(req_id, exc)
     if isinstance(exc, web.HTTPException):
         if exc.status < 400:

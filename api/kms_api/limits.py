@@ -24,18 +24,11 @@ from typing import Any, Final
 from aiohttp import web
 
 from kms_api import metrics
-from kms_core.errors import KmsError, RateLimited, Unavailable
+from kms_core.errors import RateLimited, Unavailable
 
 EXEMPT_ROUTES: Final = frozenset({"healthz", "readyz", "openapi"})
 MAX_BUCKETS: Final = 100_000
 SATURATED = "The server is at capacity; retry shortly"
-
-
-class RequestTimeout(KmsError):
-    """The client did not send its request body in time (408)."""
-
-    status = 408
-    error = "RequestTimeout"
 
 
 class RateLimiter:
