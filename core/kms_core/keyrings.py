@@ -115,6 +115,19 @@ class KeyringLoader:
             return await self.offload(material.mint, key_id, version, algorithm, self.sealer)
         return material.mint(key_id, version, algorithm, self.sealer)
 
+    async def seal_imported(self, key_id: str, version: int, algorithm: Algorithm, raw: bytes) -> bytes:
+        """`raw` (a client's material for `algorithm`) validated and sealed for `version` of
+        `key_id`; raises BadRequest when it is not valid material. Offloaded like `new_material`:
+        an HSM round trip or an RSA key check never runs on the event loop."""
+
+        def seal() -> bytes:
+            parsed = material.parse_import(algorithm, raw)
+            return material.seal(key_id, version, algorithm, parsed, self.sealer)
+
+        if algorithm == Algorithm.RSA_4096 or not self._unseal_inline:
+            return await self.offload(seal)
+        return seal()
+
     async def ready(self) -> None:
         """Raise Unavailable unless the store can serve and the sealer can seal and unseal."""
         try:

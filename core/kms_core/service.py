@@ -325,18 +325,26 @@ class KeyService:
             raise
 
     # ----------------------------------------------------------------- export and import
-    # The logic lives in kms_core.transfer; these keep one entry point for every route.
+    # Authorisation here; moving the material is kms_core.transfer's, given the loader.
 
     async def export_private_key(self, identity: Identity, key_id: str) -> Outcome[bytes]:
-        return await transfer.export_private_key(self, identity, key_id)
+        key = await self.usable(identity, key_id, Action.EXPORT)
+        return Outcome(await transfer.export_private_key(self._loader, key), key)
 
     async def bulk_export(self, identity: Identity, key_ids: Iterable[str]) -> Outcome[ExportList]:
-        return await transfer.bulk_export(self, identity, key_ids)
+        """The permission check runs for each key (its own project and name) before any other:
+        a caller learns whether the keys are disabled, exportable or in one project only once it
+        may export every one of them. The outcome's project is the last key's."""
+        found = await transfer.find_all(self._loader, key_ids)
+        for key in found:
+            await self.allow(identity, Action.EXPORT, key.project_id, key.name)
+        return Outcome(await transfer.export_all(self._loader, found), None, found[-1].project_id)
 
     async def bulk_import(
         self, identity: Identity, project_id: str, entries: Iterable[ImportEntry]
     ) -> Outcome[tuple[KeyList, ImportErrors]]:
-        return await transfer.bulk_import(self, identity, project_id, entries)
+        await self.allow(identity, Action.CREATE, project_id, None)
+        return Outcome(await transfer.import_all(self._loader, project_id, entries), None, project_id)
 
     # ----------------------------------------------------------------- lifecycle
 
