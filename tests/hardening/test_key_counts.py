@@ -7,8 +7,8 @@ from pathlib import Path
 
 from fixtures.api import ApiProcess
 from hardening.rawhttp import build, send
-from kms_api import metrics
 from kms_api.app import _count_keys
+from kms_api.observe import metrics
 from kms_core.model import KeySpec
 from kms_core.stores.sqlite import SqliteStore
 

@@ -1,11 +1,11 @@
-"""The failed-authentication budget per client address (`kms_api.limits.FailedAuthLimiter`)."""
+"""The failed-authentication budget per client address (`kms_api.http.limits.FailedAuthLimiter`)."""
 
 from __future__ import annotations
 
 import pytest
 
-from kms_api.errors import status_of
-from kms_api.limits import AddressAttempt, FailedAuthLimiter
+from kms_api.http.errors import status_of
+from kms_api.http.limits import AddressAttempt, FailedAuthLimiter
 from kms_core.errors import RateLimited
 
 

@@ -8,10 +8,10 @@ from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kms_api import projects
 from kms_api.appkeys import SETTINGS
-from kms_api.errors import status_of
-from kms_api.fields import INVALID, DnsLabel
+from kms_api.http.errors import status_of
+from kms_api.schema import projects
+from kms_api.schema.fields import INVALID, DnsLabel
 from kms_api.settings import Settings
 from kms_core.errors import Issue, ValidationFailure
 

@@ -3,13 +3,13 @@
 Each aiohttp middleware is a further coroutine and `functools.partial` call on every request, so
 the four concerns of the request envelope share one function; each concern's logic stays in its
 own module (`errors`, `limits`, `metrics`). Order, from the outside in: the connection's head
-deadline stops (`kms_api.protocol`), the latency clock starts, the request id is made, the
+deadline stops (`kms_api.http.protocol`), the latency clock starts, the request id is made, the
 in-flight bound admits the request, the handler runs; any failure, including a refused
 admission, becomes the API's JSON error with the request id; the reply is counted by operation,
 status class and algorithm.
 
 Security property: every reply, success or failure, carries the request id and no exception
-text (see `kms_api.errors`); a saturated process refuses at once instead of queueing.
+text (see `kms_api.http.errors`); a saturated process refuses at once instead of queueing.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from typing import Any
 
 from aiohttp import web
 
-from kms_api import metrics
 from kms_api.appkeys import EXCHANGE, Exchange
-from kms_api.errors import HEADER, error_response, new_request_id
-from kms_api.limits import InFlight
-from kms_api.protocol import request_finished, request_started
+from kms_api.http.errors import HEADER, error_response, new_request_id
+from kms_api.http.limits import InFlight
+from kms_api.http.protocol import request_finished, request_started
+from kms_api.observe import metrics
 
 
 def request_middleware(max_concurrency: int) -> Any:

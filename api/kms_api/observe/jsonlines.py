@@ -1,7 +1,7 @@
 """JSON log lines, one object per line: the formatter, the process's handler, and `EventLog`.
 
 Two paths produce the same line. Ordinary log calls go through `logging` and `JsonFormatter`.
-The per-request events (the access line in `kms_api.logs`, the audit event in `kms_api.audit`)
+The per-request events (the access line in `kms_api.observe.logs`, the audit event in `kms_api.observe.audit`)
 go through `EventLog`, which writes the line straight to the `JsonLineHandler` when that handler
 is the only one listening (the production set-up of `configure_logging`): no LogRecord, no
 caller lookup, one `orjson.dumps`. When anything else listens (pytest's caplog, an embedding
@@ -9,7 +9,7 @@ application's handlers), `EventLog` falls back to an ordinary `logger.info(..., 
 record carrying the same fields, so nothing is ever lost or reshaped.
 
 Security property: this module writes what callers hand it; the callers build their fields from
-allow-lists (see `kms_api.logs` and `kms_api.audit`), never from request bodies or headers.
+allow-lists (see `kms_api.observe.logs` and `kms_api.observe.audit`), never from request bodies or headers.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Request ids, and every failure mapped to `{reqId, statusCode, message, error}` (used by the one
-request middleware, `kms_api.middleware`, and the connection layer, `kms_api.protocol`).
+request middleware, `kms_api.http.middleware`, and the connection layer, `kms_api.http.protocol`).
 
 Domain errors (`kms_core.errors.KmsError`) carry only their meaning: `STATUSES` maps each class to
 Infisical's HTTP status and `error` name here, at the edge. aiohttp's own HTTP errors

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kms_api.fields import INVALID, MISSING, Field, Path, invalid_type, too_big, too_small
+from kms_api.schema.fields import INVALID, MISSING, Field, Path, invalid_type, too_big, too_small
 from kms_core.errors import Issue
 
 

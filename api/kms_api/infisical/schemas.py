@@ -1,4 +1,4 @@
-"""Request schemas of every route (spec §1-§2), built from `kms_api.fields`.
+"""Request schemas of every route (spec §1-§2), built from `kms_api.schema.fields`.
 
 The same objects validate requests and generate /openapi.json. Limits are the V2+ ones from
 `kms_core.algorithms`. Security property: payloads are decoded here once and handed to the service
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from kms_api.fields import Boolean, Enum, Path, QueryInt, Slug, String, Uuid
-from kms_api.objects import Array, Schema
-from kms_api.payloads import Base64
+from kms_api.schema.fields import Boolean, Enum, Path, QueryInt, Slug, String, Uuid
+from kms_api.schema.objects import Array, Schema
+from kms_api.schema.payloads import Base64
 from kms_core import algorithms as alg
 from kms_core.errors import Issue
 from kms_core.model import Algorithm, KeyUsage, SigningAlgorithm

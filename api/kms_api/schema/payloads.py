@@ -11,7 +11,7 @@ from typing import Any
 
 import pybase64
 
-from kms_api.fields import INVALID, Field, Path, invalid_type
+from kms_api.schema.fields import INVALID, Field, Path, invalid_type
 from kms_core.errors import Issue
 
 

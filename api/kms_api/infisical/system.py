@@ -12,8 +12,8 @@ from typing import Any
 from aiohttp import web
 
 from kms_api.appkeys import OPENAPI, auth_of, service_of
-from kms_api.call import Call
-from kms_api.limits import FAILED_AUTH, client_address
+from kms_api.http.limits import FAILED_AUTH, client_address
+from kms_api.pipeline.call import Call
 from kms_core.errors import BadRequest, Unauthorized
 from kms_core.outcome import Outcome
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kms_api.call import Call
-from kms_api.wire import b64
+from kms_api.infisical.wire import b64
+from kms_api.pipeline.call import Call
 from kms_core.outcome import Outcome
 from kms_core.transfer import ExportList, ImportEntry, ImportErrors, KeyList
 

@@ -15,8 +15,8 @@ from typing import Any, Final
 from aiohttp import web
 
 from kms_api.appkeys import SETTINGS
-from kms_api.fields import INVALID, DnsLabel
-from kms_api.objects import Schema
+from kms_api.schema.fields import INVALID, DnsLabel
+from kms_api.schema.objects import Schema
 from kms_core.errors import Issue, ValidationFailure
 
 FIELD: Final = "projectId"

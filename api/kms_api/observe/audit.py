@@ -1,7 +1,7 @@
 """The audit trail: one structured event per operation and per denial, on the logger `kubekms.audit`.
 
 Event types are Infisical's (spec §6: create-cmek, cmek-encrypt, ...) and each route declares its
-own (`kms_api.route.Audit`). Each event carries time, type, outcome (success | denied | failure),
+own (`kms_api.pipeline.route.Audit`). Each event carries time, type, outcome (success | denied | failure),
 status, error name, identity id, project, key id, reqId and a small allow-listed metadata object
 (names, algorithms, versions, validity flags), built by the `describe` functions below from the
 operation's `kms_core.outcome.Outcome`: the key record it used and its result.
@@ -21,18 +21,18 @@ from typing import TYPE_CHECKING, Any, Final
 from aiohttp import web
 
 from kms_api.appkeys import exchange_of
-from kms_api.call import Call
-from kms_api.errors import status_of
-from kms_api.fields import is_uuid
-from kms_api.jsonlines import CLOCK, EventLog
+from kms_api.http.errors import status_of
+from kms_api.observe.jsonlines import CLOCK, EventLog
+from kms_api.pipeline.call import Call
+from kms_api.schema.fields import is_uuid
 from kms_core.errors import KmsError
 from kms_core.outcome import Outcome
 
 if TYPE_CHECKING:
-    from kms_api.route import Audit
+    from kms_api.pipeline.route import Audit
 
 AUDIT_LOG = logging.getLogger("kubekms.audit")
-# Written without a LogRecord when the process's JSON handler is the only listener (kms_api.logs).
+# Written without a LogRecord when the process's JSON handler is the only listener (kms_api.observe.logs).
 AUDIT_EVENTS = EventLog(AUDIT_LOG)
 
 LOGIN_EVENT: Final = "login-identity-universal-auth"
@@ -168,7 +168,7 @@ def record(call: Call, event: Audit, outcome: Outcome[Any] | None, exc: BaseExce
             # A failure's key id is only the one the caller named (the path's).
             "keyId": _key_id(request, outcome if exc is None else None),
             "reqId": exchange.req_id or None,
-            # The access fields, so an audited request needs no second line (kms_api.logs).
+            # The access fields, so an audited request needs no second line (kms_api.observe.logs).
             "method": request.method,
             "route": resource.canonical if resource is not None else None,
             "duration_ms": took,  # until the reply was ready (the access line's ends after sending)

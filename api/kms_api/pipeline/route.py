@@ -1,7 +1,7 @@
 """One route, declared in one place: method, path, handler, encoder, audit event, action, schemas.
 
 A dialect (Infisical's today, Vault Transit's next) is a tuple of `Route`s; the binding
-(`kms_api.binding`) turns each into an aiohttp handler, the OpenAPI document is generated from
+(`kms_api.pipeline.binding`) turns each into an aiohttp handler, the OpenAPI document is generated from
 them, and the registry test checks every authenticated route against the service.
 
 Security property: a route that is not `public` cannot be declared without its audit event and
@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kms_api.body import DEFAULT_LIMIT
-from kms_api.call import Call
-from kms_api.objects import Schema
+from kms_api.http.body import DEFAULT_LIMIT
+from kms_api.pipeline.call import Call
+from kms_api.schema.objects import Schema
 from kms_core.outcome import Outcome
 from kms_core.policy import Action
 

@@ -1,6 +1,6 @@
 """Logging set-up and the access log line of every request that wrote no audit event.
 
-`configure_logging` installs one `JsonLineHandler` (kms_api.jsonlines) on the root logger; the
+`configure_logging` installs one `JsonLineHandler` (kms_api.observe.jsonlines) on the root logger; the
 access line is written through its record-free path, after the reply, and may share a write
 with the next lines (see `JsonLineHandler`). Audited requests (every key operation) are logged
 by their audit event alone, which carries the same fields: one line per request either way.
@@ -20,8 +20,8 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from kms_api.appkeys import EXCHANGE
-from kms_api.fields import is_uuid
-from kms_api.jsonlines import EventLog, JsonFormatter, JsonLineHandler, flush_logs
+from kms_api.observe.jsonlines import EventLog, JsonFormatter, JsonLineHandler, flush_logs
+from kms_api.schema.fields import is_uuid
 
 __all__ = [
     "ACCESS_LOG",
@@ -51,7 +51,7 @@ ACCESS_EVENTS = EventLog(ACCESS_LOG, deferred=True)
 
 class AccessLogger(AbstractAccessLogger):
     """One line per request that wrote no audit event: reqId, method, route, keyId, identity,
-    status, duration_ms. An audited request's event carries the same fields (kms_api.audit), so
+    status, duration_ms. An audited request's event carries the same fields (kms_api.observe.audit), so
     every request is logged exactly once and a crypto request costs one line, not two."""
 
     @property

@@ -24,14 +24,14 @@ import sys
 import uvloop
 from aiohttp import web
 
-from kms_api import metrics
 from kms_api.app import create_app
 from kms_api.auth.secretfiles import ensure_secret_file
 from kms_api.auth.tokens import admin_token
-from kms_api.logs import ACCESS_LOG, AccessLogger, flush_logs
-from kms_api.protocol import GuardedListener, api_runner
+from kms_api.http.protocol import GuardedListener, api_runner
+from kms_api.http.tls import CertReloader, server_tls
+from kms_api.observe import metrics
+from kms_api.observe.logs import ACCESS_LOG, AccessLogger, flush_logs
 from kms_api.settings import Settings
-from kms_api.tls import CertReloader, server_tls
 from kms_core.errors import ConfigError, KmsError, SealerMismatch
 from kms_core.listener import dual_stack_socket, is_any
 

@@ -3,8 +3,8 @@ encoder, audit event, action, metrics label and schemas; it drives validation, a
 auditing and the OpenAPI document.
 
 Security property: only health, readiness, the OpenAPI document and login are `public`; every
-other route requires a bearer token (see `kms_api.binding`) and declares its audit event and the
-action the service enforces (`kms_api.route.Route` refuses one without; a test proves the
+other route requires a bearer token (see `kms_api.pipeline.binding`) and declares its audit event and the
+action the service enforces (`kms_api.pipeline.route.Route` refuses one without; a test proves the
 action by calling the service with a policy that denies).
 """
 
@@ -14,16 +14,16 @@ from typing import Any
 
 from aiohttp import web
 
-from kms_api import audit
-from kms_api import schemas as s
-from kms_api.binding import bind
-from kms_api.body import CRYPTO_LIMIT
-from kms_api.call import Call
-from kms_api.dispatch import KeyOperations
-from kms_api.route import Audit, Route
-from kms_api.trailingslash import TrailingSlash
-from kms_api.views import crypto, keys, system, transfer
-from kms_api.wire import KEY_DOC
+from kms_api.http.body import CRYPTO_LIMIT
+from kms_api.http.dispatch import KeyOperations
+from kms_api.http.trailingslash import TrailingSlash
+from kms_api.infisical import crypto, keys, system, transfer
+from kms_api.infisical import schemas as s
+from kms_api.infisical.wire import KEY_DOC
+from kms_api.observe import audit
+from kms_api.pipeline.binding import bind
+from kms_api.pipeline.call import Call
+from kms_api.pipeline.route import Audit, Route
 from kms_core.outcome import Outcome
 from kms_core.policy import Action
 

@@ -14,7 +14,7 @@ import orjson
 from aiohttp import web
 
 from kms_api.appkeys import SETTINGS
-from kms_api.errors import RequestTimeout
+from kms_api.http.errors import RequestTimeout
 from kms_core.errors import Issue, PayloadTooLarge, ValidationFailure
 
 CRYPTO_LIMIT: Final = 2 * 1024 * 1024

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from kms_api.route import Route
+from kms_api.pipeline.route import Route
 
 ERROR = {
     "type": "object",

@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from kms_api import metrics
+from kms_api.observe import metrics
 from kms_core.errors import RateLimited, Unavailable
 
 EXEMPT_ROUTES: Final = frozenset({"healthz", "readyz", "openapi"})
@@ -171,7 +171,7 @@ def client_address(request: web.BaseRequest) -> str:
 class InFlight:
     """At most `limit` requests inside handlers at once: `enter` refuses the one beyond with 503
     (at once, instead of queueing without bound); health probes are exempt. The one request
-    middleware (`kms_api.middleware`) calls `enter` before and `leave` after the handler."""
+    middleware (`kms_api.http.middleware`) calls `enter` before and `leave` after the handler."""
 
     __slots__ = ("count", "limit")
 

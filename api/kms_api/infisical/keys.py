@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kms_api.call import Call
-from kms_api.wire import key_json
+from kms_api.infisical.wire import key_json
+from kms_api.pipeline.call import Call
 from kms_core.model import Key, KeySpec
 from kms_core.outcome import Outcome
 from kms_core.stores.base import ListQuery
