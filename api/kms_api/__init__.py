@@ -3,7 +3,7 @@
 # The package's face: its modules (tests/unit/test_package_faces.py keeps this list exact).
 __all__ = [
     "app",
-    "appkeys",
+    "appstate",
     "auth",
     "devserver",
     "http",

@@ -17,10 +17,10 @@ import orjson
 from aiohttp import web
 
 from kms_api import modes
-from kms_api.appkeys import OPENAPI, RESOURCES, SETTINGS, Resources, service_of
+from kms_api.appstate import OPENAPI, RESOURCES, SETTINGS, Resources, service_of
 from kms_api.auth.base import AuthBackend, BackendPolicy
 from kms_api.http import cors
-from kms_api.http.body import CRYPTO_LIMIT
+from kms_api.http.json_body import CRYPTO_LIMIT
 from kms_api.http.limits import FAILED_AUTH, LIMITER, FailedAuthLimiter, RateLimiter
 from kms_api.http.middleware import request_middleware
 from kms_api.infisical.routes import ROUTES, add_routes

@@ -2,7 +2,7 @@
 
 Each error says what went wrong (not found, bad request, permission denied, ...), nothing about
 transport: the mapping to HTTP status codes and Infisical `error` names lives at the API edge
-(`kms_api.http.errors`), so a second dialect can map the same meaning its own way. Security property:
+(`kms_api.http.error_replies`), so a second dialect can map the same meaning its own way. Security property:
 messages are fixed texts or ids and names supplied by the caller, never key material or plaintext.
 """
 

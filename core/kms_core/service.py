@@ -33,7 +33,7 @@ from kms_core import algorithms, transfer
 from kms_core.errors import BadRequest, DecryptionFailed, DuplicateName, NotFound
 from kms_core.identity import Identity
 from kms_core.keyring import Keyring
-from kms_core.keyrings import KeyringLoader
+from kms_core.keyring_loader import KeyringLoader
 from kms_core.metrics import CRYPTO_FAILURES
 from kms_core.model import Key, KeySpec, KeyUsage, SigningAlgorithm
 from kms_core.outcome import Outcome, attach
@@ -69,7 +69,7 @@ class KeyService:
 
     Slow private-key operations (RSA, key generation, HSM unsealing) run in `executor` so the
     event loop never stalls; fast ones (AES, HMAC, EC verify) run inline. Loading, caching and
-    minting material is the `KeyringLoader`'s job (kms_core.keyrings); this class holds the
+    minting material is the `KeyringLoader`'s job (kms_core.keyring_loader); this class holds the
     checks and the order they run in.
     """
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from kms_core import algorithms
 from kms_core.errors import BadRequest, DuplicateName, NotFound
-from kms_core.keyrings import KeyringLoader
+from kms_core.keyring_loader import KeyringLoader
 from kms_core.model import Algorithm, Key, KeySpec, KeyUsage
 from kms_core.outcome import attach
 

@@ -18,7 +18,7 @@ import pytest
 from fixtures.callers import POLICY, Caller
 from fixtures.kube import KUBEKMS_NAMESPACE
 from fixtures.kube_api import free_port
-from kms_api.http.errors import status_of
+from kms_api.http.error_replies import status_of
 from kms_api.kube.store import IMPORT_REFUSED, RENAME_REFUSED, KubernetesKeyStore
 from kms_api.modes.kubernetes import build
 from kms_api.settings import Settings

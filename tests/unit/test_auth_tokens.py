@@ -17,7 +17,7 @@ from kms_api.auth.roles import ALL_ACTIONS, ROLES
 from kms_api.auth.secretfiles import ensure_secret_file
 from kms_api.auth.tokenfile import TokenFile, parse_token_file
 from kms_api.auth.tokens import EXPIRED, MALFORMED, TokenAuth, build_token_auth
-from kms_api.http.errors import status_of
+from kms_api.http.error_replies import status_of
 from kms_core.errors import ConfigError, Forbidden, PermissionDenied, TokenError, Unauthorized
 
 

@@ -11,7 +11,7 @@ import inspect
 import pytest
 
 import kms_core.errors as core_errors
-from kms_api.http.errors import STATUSES, RequestTimeout, status_of
+from kms_api.http.error_replies import STATUSES, RequestTimeout, status_of
 from kms_core.errors import (
     BadRequest,
     DecryptionFailed,

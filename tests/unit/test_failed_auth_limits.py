@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kms_api.http.errors import status_of
+from kms_api.http.error_replies import status_of
 from kms_api.http.limits import AddressAttempt, FailedAuthLimiter
 from kms_core.errors import RateLimited
 

@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from kms_api.auth.kubernetes import ACTION_VERBS, KubernetesAuth, rbac_verb
-from kms_api.http.errors import status_of
+from kms_api.http.error_replies import status_of
 from kms_api.http.limits import AddressAttempt, FailedAuthLimiter
 from kms_core.errors import PermissionDenied, RateLimited, TokenError, Unavailable
 from kms_kube.client import KubeClient

@@ -8,8 +8,8 @@ from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kms_api.appkeys import SETTINGS
-from kms_api.http.errors import status_of
+from kms_api.appstate import SETTINGS
+from kms_api.http.error_replies import status_of
 from kms_api.schema import projects
 from kms_api.schema.fields import INVALID, DnsLabel
 from kms_api.settings import Settings

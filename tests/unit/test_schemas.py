@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 
 from kms_api.infisical import schemas as s
 from kms_api.infisical.routes import ROUTES
+from kms_api.schema.base64_fields import Base64, decode_base64
+from kms_api.schema.composite_fields import Schema
 from kms_api.schema.fields import INVALID, UUID_PATTERN, is_uuid
-from kms_api.schema.objects import Schema
 from kms_api.schema.openapi import build_openapi
-from kms_api.schema.payloads import Base64, decode_base64
 from kms_core.errors import Issue
 from kms_core.model import Algorithm, KeyUsage
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.callers import POLICY, Caller
-from kms_api.http.errors import status_of
+from kms_api.http.error_replies import status_of
 from kms_core.errors import BadRequest, KmsError, NotFound, PermissionDenied
 from kms_core.model import Algorithm, Key, KeySpec, KeyUsage, SigningAlgorithm
 from kms_core.outcome import failure_of

@@ -8,10 +8,10 @@ token or payload in it.
 
 # The package's face: its modules (tests/unit/test_package_faces.py keeps this list exact).
 __all__ = [
-    "body",
     "cors",
     "dispatch",
-    "errors",
+    "error_replies",
+    "json_body",
     "limits",
     "middleware",
     "protocol",

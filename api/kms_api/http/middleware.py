@@ -9,7 +9,7 @@ admission, becomes the API's JSON error with the request id; the reply is counte
 status class and algorithm.
 
 Security property: every reply, success or failure, carries the request id and no exception
-text (see `kms_api.http.errors`); a saturated process refuses at once instead of queueing.
+text (see `kms_api.http.error_replies`); a saturated process refuses at once instead of queueing.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
-from kms_api.appkeys import EXCHANGE, Exchange
-from kms_api.http.errors import HEADER, error_response, new_request_id
+from kms_api.appstate import EXCHANGE, Exchange
+from kms_api.http.error_replies import HEADER, error_response, new_request_id
 from kms_api.http.limits import InFlight
 from kms_api.http.protocol import request_finished, request_started
 from kms_api.observe import metrics

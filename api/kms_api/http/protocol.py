@@ -35,7 +35,7 @@ import orjson
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from kms_api.http.errors import HEADER, error_body, new_request_id
+from kms_api.http.error_replies import HEADER, error_body, new_request_id
 from kms_core.listener import dual_stack_socket, is_any
 
 __all__ = [

@@ -8,10 +8,10 @@ sibling package built from the same `kms_api.pipeline` and `kms_api.schema` part
 # The package's face: its modules (tests/unit/test_package_faces.py keeps this list exact).
 __all__ = [
     "crypto",
+    "encoding",
     "keys",
     "routes",
     "schemas",
     "system",
     "transfer",
-    "wire",
 ]

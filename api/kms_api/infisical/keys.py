@@ -1,13 +1,13 @@
 """Key lifecycle handlers: create, list, get (by id, by name), update, delete, rotate (spec §2.1-2.6, §2.16).
 
-Security property: replies carry only the key record (`wire.key_json`), never material.
+Security property: replies carry only the key record (`encoding.key_json`), never material.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from kms_api.infisical.wire import key_json
+from kms_api.infisical.encoding import key_json
 from kms_api.pipeline.call import Call
 from kms_core.model import Key, KeySpec
 from kms_core.outcome import Outcome

@@ -14,12 +14,12 @@ from typing import Any
 
 from aiohttp import web
 
-from kms_api.http.body import CRYPTO_LIMIT
 from kms_api.http.dispatch import KeyOperations
+from kms_api.http.json_body import CRYPTO_LIMIT
 from kms_api.http.trailingslash import TrailingSlash
 from kms_api.infisical import crypto, keys, system, transfer
 from kms_api.infisical import schemas as s
-from kms_api.infisical.wire import KEY_DOC
+from kms_api.infisical.encoding import KEY_DOC
 from kms_api.observe import audit
 from kms_api.pipeline.binding import bind
 from kms_api.pipeline.call import Call

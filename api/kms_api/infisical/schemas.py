@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from kms_api.schema.base64_fields import Base64
+from kms_api.schema.composite_fields import Array, Schema
 from kms_api.schema.fields import Boolean, Enum, Path, QueryInt, Slug, String, Uuid
-from kms_api.schema.objects import Array, Schema
-from kms_api.schema.payloads import Base64
 from kms_core import algorithms as alg
 from kms_core.errors import Issue
 from kms_core.model import Algorithm, KeyUsage, SigningAlgorithm

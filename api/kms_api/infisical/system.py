@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from kms_api.appkeys import OPENAPI, auth_of, service_of
+from kms_api.appstate import OPENAPI, auth_of, service_of
 from kms_api.http.limits import FAILED_AUTH, client_address
 from kms_api.pipeline.call import Call
 from kms_core.errors import BadRequest, Unauthorized

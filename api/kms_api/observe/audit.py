@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
 
-from kms_api.appkeys import exchange_of
-from kms_api.http.errors import status_of
+from kms_api.appstate import exchange_of
+from kms_api.http.error_replies import status_of
 from kms_api.observe.jsonlines import CLOCK, EventLog
 from kms_api.pipeline.call import Call
 from kms_api.schema.fields import is_uuid

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from kms_api.appkeys import EXCHANGE
+from kms_api.appstate import EXCHANGE
 from kms_api.observe.jsonlines import EventLog, JsonFormatter, JsonLineHandler, flush_logs
 from kms_api.schema.fields import is_uuid
 

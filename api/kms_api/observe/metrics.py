@@ -24,8 +24,8 @@ from prometheus_client import (
     generate_latest,
 )
 
-from kms_api.appkeys import exchange_of
-from kms_core.tally import TALLY
+from kms_api.appstate import exchange_of
+from kms_core.batched_metrics import TALLY
 
 REQUESTS: Final = Counter(
     "kubekms_requests_total",
@@ -93,7 +93,7 @@ def observe_request(request: web.Request, response: web.StreamResponse, started:
     operation = operation_of(request)
     exchange = exchange_of(request)
     requests, latency = _children(operation, response.status, exchange.algorithm)
-    # Applied at the end of the loop iteration, batched (kms_core.tally): a scrape sees them.
+    # Applied at the end of the loop iteration, batched (kms_core.batched_metrics): a scrape sees them.
     TALLY.inc(requests)
     TALLY.observe(latency, time.perf_counter() - started)
     if exchange.error_name is not None:

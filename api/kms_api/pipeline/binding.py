@@ -16,16 +16,16 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from kms_api.appkeys import auth_of, exchange_of
+from kms_api.appstate import auth_of, exchange_of
 from kms_api.auth.base import Attempt, Identity
-from kms_api.http.body import read_json
+from kms_api.http.json_body import read_json
 from kms_api.http.limits import EXEMPT_ROUTES, FAILED_AUTH, LIMITER, AddressAttempt, client_address
 from kms_api.observe import audit
 from kms_api.pipeline.call import Call
 from kms_api.pipeline.route import Route
 from kms_api.schema import projects
+from kms_api.schema.composite_fields import Schema
 from kms_api.schema.fields import INVALID
-from kms_api.schema.objects import Schema
 from kms_core.errors import Issue, TokenError, Unauthorized, ValidationFailure
 from kms_core.outcome import Outcome, failure_of
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from kms_api.appkeys import service_of
+from kms_api.appstate import service_of
 from kms_api.auth.base import Identity
 
 if TYPE_CHECKING:

@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kms_api.http.body import DEFAULT_LIMIT
+from kms_api.http.json_body import DEFAULT_LIMIT
 from kms_api.pipeline.call import Call
-from kms_api.schema.objects import Schema
+from kms_api.schema.composite_fields import Schema
 from kms_core.outcome import Outcome
 from kms_core.policy import Action
 

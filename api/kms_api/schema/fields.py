@@ -1,7 +1,7 @@
 """A small declarative schema layer: each field both validates input and describes itself in OpenAPI.
 
-Scalar fields live here; base64 payloads in `kms_api.schema.payloads`, arrays and objects in
-`kms_api.schema.objects`.
+Scalar fields live here; base64 payloads in `kms_api.schema.base64_fields`, arrays and objects in
+`kms_api.schema.composite_fields`.
 
 Request validation and /openapi.json come from the same `Field` objects, so the documented
 contract cannot drift from the enforced one. Issues use Infisical's zod shapes and texts (spec §1,

@@ -14,9 +14,9 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from kms_api.appkeys import SETTINGS
+from kms_api.appstate import SETTINGS
+from kms_api.schema.composite_fields import Schema
 from kms_api.schema.fields import INVALID, DnsLabel
-from kms_api.schema.objects import Schema
 from kms_core.errors import Issue, ValidationFailure
 
 FIELD: Final = "projectId"

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from kms_api.appkeys import exchange_of
+from kms_api.appstate import exchange_of
 from kms_core.errors import (
     BadRequest,
     Forbidden,

@@ -13,8 +13,8 @@ from typing import Any, Final
 import orjson
 from aiohttp import web
 
-from kms_api.appkeys import SETTINGS
-from kms_api.http.errors import RequestTimeout
+from kms_api.appstate import SETTINGS
+from kms_api.http.error_replies import RequestTimeout
 from kms_core.errors import Issue, PayloadTooLarge, ValidationFailure
 
 CRYPTO_LIMIT: Final = 2 * 1024 * 1024

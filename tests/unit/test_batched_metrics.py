@@ -8,7 +8,7 @@ import threading
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from kms_core.tally import Tally
+from kms_core.batched_metrics import Tally
 
 BUCKETS = (0.001, 0.005, 0.01, 0.1, 1.0)
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
+from kms_core.batched_metrics import TALLY
 from kms_core.keyring import Keyring
 from kms_core.metrics import CACHE_REQUESTS
-from kms_core.tally import TALLY
 
 _HIT = CACHE_REQUESTS.labels(cache="keyring", result="hit")
 _MISS = CACHE_REQUESTS.labels(cache="keyring", result="miss")
 
 
-class KeyringCache:
+class KeyringLru:
     """Thread-safe LRU; `size` bounds the number of keyrings held."""
 
     def __init__(self, size: int) -> None:

@@ -8,7 +8,7 @@ fast work (AES, HMAC, EC verification, root-key unsealing) runs inline, where a 
 cost more than the work.
 
 Security property: unsealed material exists only inside `Keyring` objects held in the bounded
-`KeyringCache`; a version that cannot be unsealed (wrong KEK, tampered store) reaches callers as
+`KeyringLru`; a version that cannot be unsealed (wrong KEK, tampered store) reaches callers as
 a generic `KmsError` with no detail, and the log records only the key id and the exception type.
 """
 
@@ -25,8 +25,8 @@ from kms_core.algorithms import is_symmetric
 from kms_core.errors import KmsError, Unavailable
 from kms_core.executor import crypto_threads
 from kms_core.gcmusage import GCM_USAGE, GcmUsage
-from kms_core.keycache import KeyringCache
 from kms_core.keyring import Keyring
+from kms_core.keyring_lru import KeyringLru
 from kms_core.metrics import CRYPTO_FAILURES
 from kms_core.model import Algorithm, Key
 from kms_core.sealing.base import Sealer
@@ -62,7 +62,7 @@ class KeyringLoader:
         self._executor = executor or ThreadPoolExecutor(
             max_workers=crypto_threads(), thread_name_prefix="kubekms-crypto"
         )
-        self._keyrings = KeyringCache(cache_size)
+        self._keyrings = KeyringLru(cache_size)
         self._usage = usage
         # Unsealing with a root key costs microseconds; an HSM round trip may block for longer.
         self._unseal_inline = sealer.backend == "rootkey"
