@@ -30,11 +30,11 @@ def _ablate(parts: set[str]) -> None:
         for name in ("kubekms.audit", "kubekms.access"):
             logging.getLogger(name).setLevel(logging.WARNING)
     if "metrics" in parts:
-        from kms_api import metrics
+        from kms_api.observe import metrics
 
         metrics.observe_request = lambda *args, **kwargs: None  # type: ignore[assignment]
     if "auth" in parts:
-        from kms_api import binding
+        from kms_api.pipeline import binding
 
         verify = binding.authenticate
         known: dict[str | None, Any] = {}

@@ -27,8 +27,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Must be set before prometheus_client is imported, so workers share their counters.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="kubekms-metrics-")
-    from kms_api import server
-    from kms_api.logs import configure_logging
+    from kms_api.http import server
+    from kms_api.observe.logs import configure_logging
 
     configure_logging(settings.log_level)
     try:

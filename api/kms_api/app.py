@@ -16,14 +16,16 @@ from collections.abc import AsyncIterator
 import orjson
 from aiohttp import web
 
-from kms_api import cors, metrics, modes
-from kms_api.appkeys import OPENAPI, RESOURCES, SETTINGS, Resources, service_of
+from kms_api import modes
+from kms_api.appstate import OPENAPI, RESOURCES, SETTINGS, Resources, service_of
 from kms_api.auth.base import AuthBackend, BackendPolicy
-from kms_api.body import CRYPTO_LIMIT
-from kms_api.limits import FAILED_AUTH, LIMITER, FailedAuthLimiter, RateLimiter
-from kms_api.middleware import request_middleware
-from kms_api.openapi import build_openapi
-from kms_api.routes import ROUTES, add_routes
+from kms_api.http import cors
+from kms_api.http.json_body import CRYPTO_LIMIT
+from kms_api.http.limits import FAILED_AUTH, LIMITER, FailedAuthLimiter, RateLimiter
+from kms_api.http.middleware import request_middleware
+from kms_api.infisical.routes import ROUTES, add_routes
+from kms_api.observe import metrics
+from kms_api.schema.openapi import build_openapi
 from kms_api.settings import Settings
 from kms_core.sealing.base import Sealer
 from kms_core.sealing.factory import describe, from_env

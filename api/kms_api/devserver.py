@@ -44,8 +44,8 @@ def main() -> int:
         return 2
     if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="kubekms-metrics-")
-    from kms_api import server
-    from kms_api.logs import configure_logging
+    from kms_api.http import server
+    from kms_api.observe.logs import configure_logging
     from kms_core.sealing.factory import from_env
 
     configure_logging(settings.log_level)

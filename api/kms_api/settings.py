@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kms_api.cors import parse_origins
+from kms_api.http.cors import parse_origins
 from kms_core.errors import ConfigError
 
 STORES = ("embedded", "kubernetes")

@@ -7,14 +7,15 @@ never imports kopf or aiohttp, so neither framework can reach material except th
 # The package's face: its modules (tests/unit/test_package_faces.py keeps this list exact).
 __all__ = [
     "algorithms",
+    "batched_metrics",
     "ciphertext",
     "errors",
     "executor",
     "gcmusage",
     "identity",
-    "keycache",
     "keyring",
-    "keyrings",
+    "keyring_loader",
+    "keyring_lru",
     "listener",
     "material",
     "metrics",
@@ -26,6 +27,5 @@ __all__ = [
     "sealing",
     "service",
     "stores",
-    "tally",
     "transfer",
 ]

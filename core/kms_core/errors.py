@@ -1,8 +1,9 @@
 """One error taxonomy for every KubeKMS component.
 
-Each error carries the HTTP status and the Infisical `error` name the API maps it to, so views
-never build error JSON themselves. Security property: messages are fixed texts or ids and names
-supplied by the caller, never key material or plaintext.
+Each error says what went wrong (not found, bad request, permission denied, ...), nothing about
+transport: the mapping to HTTP status codes and Infisical `error` names lives at the API edge
+(`kms_api.http.error_replies`), so a second dialect can map the same meaning its own way. Security property:
+messages are fixed texts or ids and names supplied by the caller, never key material or plaintext.
 """
 
 from __future__ import annotations
@@ -13,10 +14,7 @@ from typing import Any
 
 
 class KmsError(Exception):
-    """Base class: a failure the API reports to the client with `status` and `error`."""
-
-    status: int = 500
-    error: str = "InternalServerError"
+    """Base class: a failure reported to the client (as an internal error unless a subclass says more)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -24,10 +22,7 @@ class KmsError(Exception):
 
 
 class BadRequest(KmsError):
-    """The request is well-formed but cannot be served (400 BadRequest)."""
-
-    status = 400
-    error = "BadRequest"
+    """The request is well-formed but cannot be served."""
 
 
 class DecryptionFailed(BadRequest):
@@ -49,15 +44,13 @@ class DuplicateName(BadRequest):
 
 
 class NotFound(KmsError):
-    """The key (or project) does not exist (404 NotFound)."""
+    """The key (or project) does not exist."""
 
-    status = 404
-    error = "NotFound"
 
 
 @dataclass(frozen=True)
 class Issue:
-    """One schema problem in Infisical's 422 shape: `{code, message, path}` plus the code's own
+    """One schema problem in Infisical's validation shape: `{code, message, path}` plus the code's own
     fields as zod v4 reports them (`expected`, `values`, `origin`, `minimum`, `format`, ...)."""
 
     code: str
@@ -70,10 +63,7 @@ class Issue:
 
 
 class ValidationFailure(KmsError):
-    """Schema validation failed (422 ValidationFailure; `message` is the list of issues)."""
-
-    status = 422
-    error = "ValidationFailure"
+    """Schema validation failed (`issues` lists each problem)."""
 
     def __init__(self, issues: Sequence[Issue]) -> None:
         super().__init__("; ".join(i.message for i in issues) or "Validation failed")
@@ -81,24 +71,15 @@ class ValidationFailure(KmsError):
 
 
 class Unauthorized(KmsError):
-    """No credentials were presented (401)."""
-
-    status = 401
-    error = "UnauthorizedError"
+    """No credentials were presented."""
 
 
 class TokenError(KmsError):
-    """Credentials were presented but are invalid or expired (403 TokenError, as Infisical)."""
-
-    status = 403
-    error = "TokenError"
+    """Credentials were presented but are invalid or expired."""
 
 
 class PermissionDenied(KmsError):
-    """The identity lacks the action on the key's project (403 PermissionDenied)."""
-
-    status = 403
-    error = "PermissionDenied"
+    """The identity lacks the action on the key's project."""
 
     def __init__(self, action: str, subject: str = "cmek") -> None:
         super().__init__(f"You are not allowed to {action} on {subject}")
@@ -106,27 +87,20 @@ class PermissionDenied(KmsError):
 
 
 class Forbidden(KmsError):
-    """A generic refusal with a custom `error` name (403)."""
+    """A refusal named by its `reason` (e.g. the identity is not a member of the project)."""
 
-    status = 403
-
-    def __init__(self, message: str, error: str = "ForbiddenError") -> None:
+    def __init__(self, message: str, reason: str = "ForbiddenError") -> None:
         super().__init__(message)
-        self.error = error
+        # Infisical names some refusals by their cause (e.g. "You are not member of this project").
+        self.reason = reason
 
 
 class PayloadTooLarge(KmsError):
-    """The request body exceeds the route's limit (413)."""
-
-    status = 413
-    error = "PayloadTooLarge"
+    """The request body exceeds the route's limit."""
 
 
 class RateLimited(KmsError):
-    """The identity exceeded its request budget (429 RateLimitExceeded)."""
-
-    status = 429
-    error = "RateLimitExceeded"
+    """The identity exceeded its request budget; it may retry after `retry_after` seconds."""
 
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
@@ -134,10 +108,7 @@ class RateLimited(KmsError):
 
 
 class Unavailable(KmsError):
-    """A dependency (store, HSM, Kubernetes API) is unavailable; the client may retry (503)."""
-
-    status = 503
-    error = "ServiceUnavailable"
+    """A dependency (store, HSM, Kubernetes API) is unavailable; the client may retry."""
 
     def __init__(self, message: str, retry_after: float = 1.0) -> None:
         super().__init__(message)
@@ -145,10 +116,7 @@ class Unavailable(KmsError):
 
 
 class Timeout(KmsError):
-    """A dependency did not answer in time (504)."""
-
-    status = 504
-    error = "GatewayTimeout"
+    """A dependency did not answer in time."""
 
 
 class SealerMismatch(Exception):

@@ -33,7 +33,7 @@ from kms_core import algorithms, transfer
 from kms_core.errors import BadRequest, DecryptionFailed, DuplicateName, NotFound
 from kms_core.identity import Identity
 from kms_core.keyring import Keyring
-from kms_core.keyrings import KeyringLoader
+from kms_core.keyring_loader import KeyringLoader
 from kms_core.metrics import CRYPTO_FAILURES
 from kms_core.model import Key, KeySpec, KeyUsage, SigningAlgorithm
 from kms_core.outcome import Outcome, attach
@@ -69,7 +69,7 @@ class KeyService:
 
     Slow private-key operations (RSA, key generation, HSM unsealing) run in `executor` so the
     event loop never stalls; fast ones (AES, HMAC, EC verify) run inline. Loading, caching and
-    minting material is the `KeyringLoader`'s job (kms_core.keyrings); this class holds the
+    minting material is the `KeyringLoader`'s job (kms_core.keyring_loader); this class holds the
     checks and the order they run in.
     """
 
@@ -325,18 +325,26 @@ class KeyService:
             raise
 
     # ----------------------------------------------------------------- export and import
-    # The logic lives in kms_core.transfer; these keep one entry point for every route.
+    # Authorisation here; moving the material is kms_core.transfer's, given the loader.
 
     async def export_private_key(self, identity: Identity, key_id: str) -> Outcome[bytes]:
-        return await transfer.export_private_key(self, identity, key_id)
+        key = await self.usable(identity, key_id, Action.EXPORT)
+        return Outcome(await transfer.export_private_key(self._loader, key), key)
 
     async def bulk_export(self, identity: Identity, key_ids: Iterable[str]) -> Outcome[ExportList]:
-        return await transfer.bulk_export(self, identity, key_ids)
+        """The permission check runs for each key (its own project and name) before any other:
+        a caller learns whether the keys are disabled, exportable or in one project only once it
+        may export every one of them. The outcome's project is the last key's."""
+        found = await transfer.find_all(self._loader, key_ids)
+        for key in found:
+            await self.allow(identity, Action.EXPORT, key.project_id, key.name)
+        return Outcome(await transfer.export_all(self._loader, found), None, found[-1].project_id)
 
     async def bulk_import(
         self, identity: Identity, project_id: str, entries: Iterable[ImportEntry]
     ) -> Outcome[tuple[KeyList, ImportErrors]]:
-        return await transfer.bulk_import(self, identity, project_id, entries)
+        await self.allow(identity, Action.CREATE, project_id, None)
+        return Outcome(await transfer.import_all(self._loader, project_id, entries), None, project_id)
 
     # ----------------------------------------------------------------- lifecycle
 

@@ -1,9 +1,14 @@
 """Moving key material across the boundary: private-key export (single and bulk) and bulk import.
 
-These are the only paths by which material leaves or enters KubeKMS in the clear. Security
-property: export requires the key's `isExportable` flag (false by default, fixed at creation)
-and the `export-private-key` permission, and never serves a disabled key; imported material is
-validated for its declared algorithm and sealed before it is stored.
+These are the only paths by which material leaves or enters KubeKMS in the clear. `KeyService`
+authorises first and then calls these functions with the keys it allowed and its
+`KeyringLoader`; they never import the service (one direction: service -> transfer), and all
+sealing and unsealing goes through the loader, so an HSM sealer runs off the event loop.
+
+Security property: export requires the key's `isExportable` flag (false by default, fixed at
+creation) and is only reached after the `export-private-key` permission, and never serves a
+disabled key; imported material is validated for its declared algorithm and sealed before it is
+stored.
 """
 
 from __future__ import annotations
@@ -12,17 +17,12 @@ import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from kms_core import algorithms, material
+from kms_core import algorithms
 from kms_core.errors import BadRequest, DuplicateName, NotFound
-from kms_core.identity import Identity
+from kms_core.keyring_loader import KeyringLoader
 from kms_core.model import Algorithm, Key, KeySpec, KeyUsage
-from kms_core.outcome import Outcome, attach
-from kms_core.policy import Action
-
-if TYPE_CHECKING:
-    from kms_core.service import KeyService
+from kms_core.outcome import attach
 
 log = logging.getLogger("kubekms.service")
 
@@ -54,62 +54,64 @@ KeyList = list[Key]
 ImportErrors = list[tuple[str, str]]
 
 
-async def export_private_key(svc: KeyService, identity: Identity, key_id: str) -> Outcome[bytes]:
-    key = await svc.usable(identity, key_id, Action.EXPORT)
+async def export_private_key(loader: KeyringLoader, key: Key) -> bytes:
+    """The private material of `key`, which the caller may export (already checked)."""
     try:
         if not key.is_exportable:
             raise BadRequest("You are not allowed to export this key")
-        return Outcome((await svc.keyring(key)).export_private(), key)
+        return (await loader.keyring(key)).export_private()
     except Exception as exc:
         attach(exc, key.project_id, key)
         raise
 
 
-async def bulk_export(svc: KeyService, identity: Identity, key_ids: Iterable[str]) -> Outcome[ExportList]:
-    """Infisical's checks in Infisical's relative order (disabled -> same project -> exportable),
-    but every one of them after the permission check, which runs for each key (its own project
-    and name): a caller learns whether the keys are disabled, exportable or in one project only
-    once it may export every one of them. Missing ids are still 404 (they reveal nothing the
-    caller did not send). The outcome's project is the last key's (the last one asked about)."""
+async def find_all(loader: KeyringLoader, key_ids: Iterable[str]) -> KeyList:
+    """The keys of `key_ids` (de-duplicated, in order). Missing ids are 404: they reveal nothing
+    the caller did not send."""
     ids = list(dict.fromkeys(key_ids))  # de-duplicate, keep order
-    found = [k for k in [await svc.store.get(i) for i in ids] if k is not None]
+    found = [k for k in [await loader.store.get(i) for i in ids] if k is not None]
     if not found:
         raise NotFound("No keys found for the provided IDs")
     if len(found) != len(ids):
         missing = sorted(set(ids) - {k.id for k in found}, key=ids.index)
         raise NotFound(f"Keys not found for IDs: {', '.join(missing)}")
-    for key in found:
-        await svc.allow(identity, Action.EXPORT, key.project_id, key.name)
-    project = found[-1].project_id
+    return found
+
+
+async def export_all(loader: KeyringLoader, keys: KeyList) -> ExportList:
+    """Infisical's checks in Infisical's relative order (disabled -> same project -> exportable),
+    then every key's material. The caller has already been allowed to export every key, so it
+    learns these states only then. Failures carry the last key's project (the last asked about)."""
+    project = keys[-1].project_id
     try:
-        for key in found:
+        for key in keys:
             if key.is_disabled:
                 raise BadRequest(f'Key with ID "{key.id}" is disabled')
-        if len({k.project_id for k in found}) > 1:
+        if len({k.project_id for k in keys}) > 1:
             raise BadRequest("All keys must belong to the same project")
         out: ExportList = []
-        for key in found:
+        for key in keys:
             if not key.is_exportable:
                 raise BadRequest("You are not allowed to export this key")
-            ring = await svc.keyring(key)
+            ring = await loader.keyring(key)
             public = ring.public_key() if algorithms.is_asymmetric(key.algorithm) else None
             out.append(ExportedKey(key, ring.export_private(), public))
     except Exception as exc:
         attach(exc, project)
         raise
-    return Outcome(out, None, project)
+    return out
 
 
-async def bulk_import(
-    svc: KeyService, identity: Identity, project_id: str, entries: Iterable[ImportEntry]
-) -> Outcome[tuple[KeyList, ImportErrors]]:
-    """Import each entry independently; failures are reported per entry (spec §2.15)."""
-    await svc.allow(identity, Action.CREATE, project_id, None)
+async def import_all(
+    loader: KeyringLoader, project_id: str, entries: Iterable[ImportEntry]
+) -> tuple[KeyList, ImportErrors]:
+    """Import each entry independently into `project_id` (creation already allowed); failures are
+    reported per entry (spec §2.15)."""
     imported: KeyList = []
     errors: ImportErrors = []
     for entry in entries:
         try:
-            imported.append(await _import_one(svc, project_id, entry))
+            imported.append(await _import_one(loader, project_id, entry))
         except DuplicateName:
             errors.append((entry.name, f'A key with the name "{entry.name}" already exists in this project'))
         except BadRequest as exc:
@@ -117,15 +119,14 @@ async def bulk_import(
         except Exception:
             log.exception("bulk import entry failed", extra={"key_name": entry.name})
             errors.append((entry.name, "Failed to import key"))
-    return Outcome((imported, errors), None, project_id)
+    return imported, errors
 
 
-async def _import_one(svc: KeyService, project_id: str, entry: ImportEntry) -> Key:
-    if await svc.store.get_by_name(project_id, entry.name) is not None:
+async def _import_one(loader: KeyringLoader, project_id: str, entry: ImportEntry) -> Key:
+    if await loader.store.get_by_name(project_id, entry.name) is not None:
         raise DuplicateName(entry.name, project_id)
-    raw = material.parse_import(entry.algorithm, entry.material)
     key_id = str(uuid.uuid4())
-    sealed = material.seal(key_id, 1, entry.algorithm, raw, svc.sealer)
+    sealed = await loader.seal_imported(key_id, 1, entry.algorithm, entry.material)
     spec = KeySpec(
         project_id=project_id,
         name=entry.name,
@@ -134,4 +135,4 @@ async def _import_one(svc: KeyService, project_id: str, entry: ImportEntry) -> K
         is_exportable=entry.is_exportable,
         has_delete_protection=entry.has_delete_protection,
     )
-    return await svc.store.create(key_id, spec, sealed)
+    return await loader.store.create(key_id, spec, sealed)

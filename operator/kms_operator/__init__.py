@@ -3,6 +3,7 @@
 # The package's face: its modules (tests/unit/test_package_faces.py keeps this list exact).
 __all__ = [
     "adoption",
+    "context",
     "deletion",
     "events",
     "handlers",
@@ -14,7 +15,6 @@ __all__ = [
     "release",
     "rootkey",
     "rotation",
-    "runtime",
     "secretwatch",
     "settings",
     "startup",

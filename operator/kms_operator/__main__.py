@@ -24,8 +24,8 @@ from kms_core.sealing.factory import from_env
 from kms_kube.client import KubeClient
 from kms_kube.config import load_config
 from kms_operator import rootkey
+from kms_operator.context import Runtime
 from kms_operator.leadership import Leadership, LeaseConfig, run_when_leading
-from kms_operator.runtime import Runtime
 from kms_operator.settings import Settings
 
 

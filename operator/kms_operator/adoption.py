@@ -36,7 +36,7 @@ from kms_core.ownership import (
 from kms_kube import layout as m
 from kms_kube.layout import kmskey_path, secrets_path
 from kms_operator import events
-from kms_operator.runtime import Degraded, Runtime, escape, set_label
+from kms_operator.context import Degraded, Runtime, escape, set_label
 
 ADOPTION_RULE = (
     "material is adopted only from the namespace of the KmsKey that created it, or from a namespace "

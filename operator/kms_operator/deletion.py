@@ -20,7 +20,7 @@ from kms_kube import layout as m
 from kms_kube.client import ApiError, Conflict, KubeError
 from kms_kube.layout import kmskey_path, secrets_path
 from kms_operator import adoption, events, rejections
-from kms_operator.runtime import Degraded, Runtime
+from kms_operator.context import Degraded, Runtime
 
 
 async def release(

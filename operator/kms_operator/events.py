@@ -20,7 +20,7 @@ from typing import Any
 import kopf
 
 from kms_kube.client import KubeClient, KubeError
-from kms_operator.runtime import ref
+from kms_operator.context import ref
 
 COMPONENT = "kubekms-operator"
 _MAX_MESSAGE = 1024  # what kube-apiserver accepts for an Event message

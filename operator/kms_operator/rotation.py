@@ -24,7 +24,7 @@ from kms_core.model import Algorithm, KeyUsage
 from kms_kube import layout as m
 from kms_kube.layout import secrets_path
 from kms_operator import events
-from kms_operator.runtime import Runtime, escape
+from kms_operator.context import Runtime, escape
 
 
 async def rotate(

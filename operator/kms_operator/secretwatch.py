@@ -36,8 +36,8 @@ from kms_kube import layout as m
 from kms_kube.client import Gone, KubeError
 from kms_kube.layout import secrets_path
 from kms_operator import events, reconcile
+from kms_operator.context import Runtime
 from kms_operator.keyindex import KeyRef
-from kms_operator.runtime import Runtime
 from kms_operator.workqueue import KeyQueue
 
 log = logging.getLogger("kubekms.operator.secretwatch")

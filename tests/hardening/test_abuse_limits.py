@@ -18,7 +18,7 @@ from cryptography.x509.oid import NameOID
 from fixtures.api import ADMIN, OPERATOR, ApiProcess
 from fixtures.hardening import start_hardened
 from hardening.rawhttp import assert_error_shape, build, send
-from kms_api.limits import RateLimiter
+from kms_api.http.limits import RateLimiter
 from kms_core.errors import RateLimited
 
 K = "/api/v1/kms/keys"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from fixtures.api import ADMIN
 from fixtures.hardening import start_hardened
-from kms_api.routes import ROUTES
+from kms_api.infisical.routes import ROUTES
 
 EXAMPLES = int(os.environ.get("KUBEKMS_FUZZ_EXAMPLES", "20"))
 CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformance,status_code_conformance"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from fixtures.api import ApiProcess
 from hardening.rawhttp import build, send
-from kms_api import metrics
 from kms_api.app import _count_keys
+from kms_api.observe import metrics
 from kms_core.model import KeySpec
 from kms_core.stores.sqlite import SqliteStore
 
@@ -44,7 +44,7 @@ async def test_app_refreshes_the_gauge_from_the_store(tmp_path: Path) -> None:
 
     from aiohttp import web
 
-    from kms_api.appkeys import RESOURCES, Resources
+    from kms_api.appstate import RESOURCES, Resources
 
     store = SqliteStore.open(tmp_path / "data", "00" * 8)
     for i in range(3):

@@ -1,4 +1,4 @@
-"""The connection layer (kms_api.protocol) over real loopback sockets, in-process.
+"""The connection layer (kms_api.http.protocol) over real loopback sockets, in-process.
 
 A small application behind the API's own request middleware, served by `api_runner` and
 `GuardedListener`: the head deadline cuts off heads that trickle, also on a kept-alive connection,
@@ -17,8 +17,8 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from kms_api.middleware import request_middleware
-from kms_api.protocol import MAX_HEADERS, GuardedListener, api_runner
+from kms_api.http.middleware import request_middleware
+from kms_api.http.protocol import MAX_HEADERS, GuardedListener, api_runner
 
 READ_TIMEOUT = 0.4
 SECRET = "s3cr3t-t0ken-value"

@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 from fixtures.api import ADMIN, OPERATOR, ROOT_KEY, TOKENS_YAML, Api, b64
 from fixtures.softhsm import HsmConfig
 from kms_api.app import create_app
-from kms_api.appkeys import service_of
+from kms_api.appstate import service_of
 from kms_api.settings import Settings
 
 

@@ -21,9 +21,9 @@ import pytest
 from fixtures.api import ADMIN, Api, b64
 from kms_api.auth.base import Identity
 from kms_api.auth.tokens import build_token_auth
-from kms_api.route import Audit, Route
-from kms_api.routes import ROUTES
-from kms_api.views import system
+from kms_api.infisical import system
+from kms_api.infisical.routes import ROUTES
+from kms_api.pipeline.route import Audit, Route
 from kms_core.errors import PermissionDenied
 from kms_core.model import KeySpec
 from kms_core.policy import Action

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -211,3 +212,37 @@ async def test_no_key_material_in_logs(svc: KeyService, caplog: pytest.LogCaptur
         for form in (s.hex(), base64.b64encode(s).decode(), repr(s)):
             assert form not in text
     assert "secret-plaintext" not in text
+
+
+
+class ThreadNoting(RootKeySealer):
+    """A real root-key sealer that reports itself as `backend` and notes the threads it seals on."""
+
+    def __init__(self, root: bytes, backend: str) -> None:
+        super().__init__(root)
+        self._backend = backend
+        self.seal_threads: list[int] = []
+
+    @property
+    def backend(self) -> str:
+        return self._backend
+
+    def seal(self, plaintext: bytes, aad: bytes) -> bytes:
+        self.seal_threads.append(threading.get_ident())
+        return super().seal(plaintext, aad)
+
+
+@pytest.mark.parametrize(("backend", "off_loop"), [("pkcs11", True), ("rootkey", False)])
+async def test_bulk_import_seals_off_the_event_loop_with_an_hsm(
+    tmp_path: Path, backend: str, off_loop: bool
+) -> None:
+    sealer = ThreadNoting(os.urandom(32), backend)
+    service = KeyService(SqliteStore.open(tmp_path, sealer.kek_id), sealer, POLICY)
+    try:
+        entry = ImportEntry("imp", KeyUsage.ENCRYPT_DECRYPT, Algorithm.AES_256_GCM, os.urandom(32))
+        keys, errors = (await service.bulk_import(Recorder().identity, P, [entry])).result
+        assert [k.name for k in keys] == ["imp"] and errors == []
+        assert len(sealer.seal_threads) == 1
+        assert (sealer.seal_threads[0] != threading.get_ident()) is off_loop
+    finally:
+        await service.close()

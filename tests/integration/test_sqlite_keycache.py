@@ -19,12 +19,12 @@ import pytest
 
 from fixtures.api import ADMIN, OPERATOR, Api, P, b64, unb64
 from fixtures.hardening import start_hardened
+from kms_core.batched_metrics import TALLY
 from kms_core.metrics import CACHE_REQUESTS
 from kms_core.model import Key, KeySpec
 from kms_core.stores.base import ListQuery
 from kms_core.stores.recordcache import KeyRecordCache
 from kms_core.stores.sqlite import SqliteStore
-from kms_core.tally import TALLY
 
 KEK = "0123456789abcdef"
 

@@ -17,6 +17,7 @@ from kms_api.auth.roles import ALL_ACTIONS, ROLES
 from kms_api.auth.secretfiles import ensure_secret_file
 from kms_api.auth.tokenfile import TokenFile, parse_token_file
 from kms_api.auth.tokens import EXPIRED, MALFORMED, TokenAuth, build_token_auth
+from kms_api.http.error_replies import status_of
 from kms_core.errors import ConfigError, Forbidden, PermissionDenied, TokenError, Unauthorized
 
 
@@ -146,7 +147,7 @@ async def test_bad_tokens_are_malformed(auth: TokenAuth, token: str) -> None:
     with pytest.raises(TokenError) as info:
         await auth.authenticate(token)
     assert info.value.message == MALFORMED
-    assert info.value.status == 403
+    assert status_of(info.value) == (403, "TokenError")
 
 
 async def test_login_issues_a_verifiable_jwt(auth: TokenAuth) -> None:
@@ -213,7 +214,8 @@ async def test_roles(auth: TokenAuth) -> None:
     assert info.value.message == "You are not allowed to encrypt on cmek"
     with pytest.raises(Forbidden) as member:
         await auth.authorize(reader, "read", "q", None)
-    assert member.value.error == "You are not member of this project"
+    assert member.value.reason == "You are not member of this project"
+    assert status_of(member.value) == (403, "You are not member of this project")
     assert member.value.message == "You are not allowed to access this resource"
 
 

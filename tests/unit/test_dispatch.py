@@ -15,8 +15,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from kms_api.dispatch import KeyOperations
-from kms_api.routes import ROUTES, add_routes
+from kms_api.http.dispatch import KeyOperations
+from kms_api.infisical.routes import ROUTES, add_routes
 from kms_api.settings import Settings
 
 P = "/api/v1/kms/keys"

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from kms_api.jsonlines import EventLog, JsonLineHandler, flush_logs
-from kms_api.logs import configure_logging
+from kms_api.observe.jsonlines import EventLog, JsonLineHandler, flush_logs
+from kms_api.observe.logs import configure_logging
 
 FIELDS = {"reqId": "req-1", "status": 200, "keyId": None, "metadata": {"macValid": True}}
 

@@ -1,10 +1,11 @@
-"""The failed-authentication budget per client address (`kms_api.limits.FailedAuthLimiter`)."""
+"""The failed-authentication budget per client address (`kms_api.http.limits.FailedAuthLimiter`)."""
 
 from __future__ import annotations
 
 import pytest
 
-from kms_api.limits import AddressAttempt, FailedAuthLimiter
+from kms_api.http.error_replies import status_of
+from kms_api.http.limits import AddressAttempt, FailedAuthLimiter
 from kms_core.errors import RateLimited
 
 
@@ -22,7 +23,7 @@ def test_failures_spend_the_budget_and_checks_alone_do_not() -> None:
         limiter.spend("a")
     with pytest.raises(RateLimited) as refused:
         limiter.check("a")
-    assert refused.value.status == 429 and refused.value.error == "RateLimitExceeded"
+    assert status_of(refused.value) == (429, "RateLimitExceeded")
     assert refused.value.retry_after == pytest.approx(2.0)  # one token at 0.5/s
     assert "Too many failed authentication attempts" in refused.value.message
     limiter.check("b")  # budgets are per address

@@ -16,7 +16,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from kms_api.auth.kubernetes import ACTION_VERBS, KubernetesAuth, rbac_verb
-from kms_api.limits import AddressAttempt, FailedAuthLimiter
+from kms_api.http.error_replies import status_of
+from kms_api.http.limits import AddressAttempt, FailedAuthLimiter
 from kms_core.errors import PermissionDenied, RateLimited, TokenError, Unavailable
 from kms_kube.client import KubeClient
 from kms_kube.config import KubeConfig
@@ -119,7 +120,7 @@ async def test_unknown_token_is_token_error(reviewer: Reviewer) -> None:
     try:
         with pytest.raises(TokenError) as info:
             await auth.authenticate("not-a-token")
-        assert info.value.status == 403 and "not-a-token" not in info.value.message
+        assert status_of(info.value) == (403, "TokenError") and "not-a-token" not in info.value.message
         with pytest.raises(TokenError):
             await auth.authenticate("")
     finally:
@@ -205,7 +206,7 @@ async def test_reviewer_errors_fail_closed_with_503(reviewer: Reviewer) -> None:
         reviewer.fail = True
         with pytest.raises(Unavailable) as info:
             await auth.authorize(ident, "encrypt", "team-a", "k1")
-        assert info.value.status == 503
+        assert status_of(info.value)[0] == 503
         with pytest.raises(Unavailable):
             await auth.authenticate(reviewer.rbac.add_service_account("team-a", "other"))
         reviewer.fail = False

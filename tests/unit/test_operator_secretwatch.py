@@ -11,8 +11,8 @@ from kms_core.sealing.rootkey import RootKeySealer
 from kms_kube import layout as m
 from kms_kube.client import KubeClient
 from kms_kube.config import KubeConfig
+from kms_operator.context import Runtime
 from kms_operator.keyindex import KeyIndex
-from kms_operator.runtime import Runtime
 from kms_operator.secretwatch import Fingerprint, SecretWatch
 from kms_operator.settings import Settings
 from kms_operator.workqueue import KeyQueue

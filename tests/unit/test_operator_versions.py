@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from kms_operator.context import Degraded
 from kms_operator.reconcile import _check_versions
-from kms_operator.runtime import Degraded
 
 BLOB = b"sealed"
 

@@ -8,9 +8,10 @@ from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kms_api import projects
-from kms_api.appkeys import SETTINGS
-from kms_api.fields import INVALID, DnsLabel
+from kms_api.appstate import SETTINGS
+from kms_api.http.error_replies import status_of
+from kms_api.schema import projects
+from kms_api.schema.fields import INVALID, DnsLabel
 from kms_api.settings import Settings
 from kms_core.errors import Issue, ValidationFailure
 
@@ -34,7 +35,7 @@ def test_namespace_names_pass(value: str) -> None:
 def test_anything_else_is_a_validation_failure_in_kubernetes_mode(value: str) -> None:
     with pytest.raises(ValidationFailure) as info:
         projects.check(app("kubernetes"), {"projectId": value})
-    assert info.value.status == 422
+    assert status_of(info.value) == (422, "ValidationFailure")
     [issue] = info.value.issues
     assert issue.path == ("projectId",) and issue.code == "invalid_string"
     assert "Kubernetes namespace name" in issue.message

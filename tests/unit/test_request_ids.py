@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 
-from kms_api.errors import _RequestIds, new_request_id
+from kms_api.http.error_replies import _RequestIds, new_request_id
 
 SHAPE = re.compile(r"req-[A-Za-z0-9_-]{16}")
 

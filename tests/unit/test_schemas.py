@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kms_api import schemas as s
-from kms_api.fields import INVALID, UUID_PATTERN, is_uuid
-from kms_api.objects import Schema
-from kms_api.openapi import build_openapi
-from kms_api.payloads import Base64, decode_base64
-from kms_api.routes import ROUTES
+from kms_api.infisical import schemas as s
+from kms_api.infisical.routes import ROUTES
+from kms_api.schema.base64_fields import Base64, decode_base64
+from kms_api.schema.composite_fields import Schema
+from kms_api.schema.fields import INVALID, UUID_PATTERN, is_uuid
+from kms_api.schema.openapi import build_openapi
 from kms_core.errors import Issue
 from kms_core.model import Algorithm, KeyUsage
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.callers import POLICY, Caller
+from kms_api.http.error_replies import status_of
 from kms_core.errors import BadRequest, KmsError, NotFound, PermissionDenied
 from kms_core.model import Algorithm, Key, KeySpec, KeyUsage, SigningAlgorithm
 from kms_core.outcome import failure_of
@@ -104,7 +105,7 @@ async def _outcome(op: Operation, svc: KeyService, key_id: str, authz: ProjectAu
     try:
         await op(svc, key_id, authz)
     except KmsError as exc:
-        return type(exc).__name__, exc.status, exc.message
+        return type(exc).__name__, status_of(exc)[0], exc.message
     return "ok", 200, ""
 
 

@@ -15,7 +15,7 @@ __all__ = ["Attempt", "AuthBackend", "BackendPolicy", "Identity"]
 
 
 class Attempt(Protocol):
-    """The failed-authentication budget of the client making one request (`kms_api.limits`)."""
+    """The failed-authentication budget of the client making one request (`kms_api.http.limits`)."""
 
     def hold(self) -> None:
         """Reserve one attempt before costly work that awaits (a TokenReview); raise

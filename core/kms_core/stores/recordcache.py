@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Final
 
+from kms_core.batched_metrics import TALLY
 from kms_core.metrics import CACHE_REQUESTS
 from kms_core.model import Key
-from kms_core.tally import TALLY
 
 DEFAULT_SIZE: Final = 10_000
 

@@ -1,0 +1,163 @@
+"""Request ids, and every failure mapped to `{reqId, statusCode, message, error}` (used by the one
+request middleware, `kms_api.http.middleware`, and the connection layer, `kms_api.http.protocol`).
+
+Domain errors (`kms_core.errors.KmsError`) carry only their meaning: `STATUSES` maps each class to
+Infisical's HTTP status and `error` name here, at the edge. aiohttp's own HTTP errors
+(unknown route, body too large) get the same shape; anything else is a 500 "Something went wrong"
+whose details go to the log only. Security property: unexpected exception texts never reach the
+client, and no response of ours echoes request payloads.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import secrets
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from kms_api.appstate import exchange_of
+from kms_core.errors import (
+    BadRequest,
+    Forbidden,
+    KmsError,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+    RateLimited,
+    Timeout,
+    TokenError,
+    Unauthorized,
+    Unavailable,
+    ValidationFailure,
+)
+
+log = logging.getLogger("kubekms.api")
+
+HEADER = "X-Request-Id"
+
+
+class RequestTimeout(KmsError):
+    """The client did not send its request body in time (an HTTP-edge failure, hence defined here)."""
+
+
+# Infisical's status and `error` name for each failure (the most specific class wins). A
+# `Forbidden` is named by its own `reason`.
+STATUSES: dict[type[KmsError], tuple[int, str]] = {
+    KmsError: (500, "InternalServerError"),
+    BadRequest: (400, "BadRequest"),
+    Unauthorized: (401, "UnauthorizedError"),
+    TokenError: (403, "TokenError"),
+    PermissionDenied: (403, "PermissionDenied"),
+    Forbidden: (403, "ForbiddenError"),
+    NotFound: (404, "NotFound"),
+    RequestTimeout: (408, "RequestTimeout"),
+    PayloadTooLarge: (413, "PayloadTooLarge"),
+    ValidationFailure: (422, "ValidationFailure"),
+    RateLimited: (429, "RateLimitExceeded"),
+    Unavailable: (503, "ServiceUnavailable"),
+    Timeout: (504, "GatewayTimeout"),
+}
+
+
+def status_of(exc: KmsError) -> tuple[int, str]:
+    """The HTTP status and Infisical `error` name `exc` is reported with."""
+    for cls in type(exc).__mro__:
+        found = STATUSES.get(cls)
+        if found is not None:
+            if isinstance(exc, Forbidden):
+                return found[0], exc.reason
+            return found
+    raise AssertionError("unreachable: KmsError is in every KmsError's MRO")
+
+
+class _RequestIds:
+    """`req-` + 16 url-safe characters (96 random bits). The OS generator is read 4,092 bytes at a
+    time and base64-encoded in one go (12 bytes encode to exactly 16 characters, so the ids are
+    slices of one string): one system call and one encoding per 341 ids instead of per request.
+    Ids need to be unique and unguessable enough not to collide, not secret. Used from the event
+    loop thread."""
+
+    _ID_BYTES = 12  # a multiple of 3: no padding, and ids never straddle a base64 group
+    _BATCH = 341
+
+    def __init__(self) -> None:
+        self._pool = ""
+        self._at = 0
+
+    def reset(self) -> None:
+        self._pool, self._at = "", 0
+
+    def next(self) -> str:
+        at = self._at
+        if at >= len(self._pool):
+            raw = secrets.token_bytes(self._ID_BYTES * self._BATCH)
+            self._pool, at = base64.urlsafe_b64encode(raw).decode(), 0
+        self._at = at + 16
+        return "req-" + self._pool[at : at + 16]
+
+
+_IDS = _RequestIds()
+# A forked worker must not replay its parent's remaining pool.
+os.register_at_fork(after_in_child=_IDS.reset)
+
+
+def new_request_id() -> str:
+    return _IDS.next()
+
+
+def error_body(req_id: str, status: int, message: Any, error: str) -> dict[str, Any]:
+    return {"reqId": req_id, "statusCode": status, "message": message, "error": error}
+
+
+def kms_error_response(req_id: str, exc: KmsError) -> web.Response:
+    message: Any = [i.to_dict() for i in exc.issues] if isinstance(exc, ValidationFailure) else exc.message
+    status, error = status_of(exc)
+    headers = {HEADER: req_id}
+    if isinstance(exc, RateLimited | Unavailable):
+        headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+    return web.Response(
+        body=orjson.dumps(error_body(req_id, status, message, error)),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def _http_error(request: web.Request, req_id: str, exc: web.HTTPException) -> web.Response:
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return kms_error_response(req_id, PayloadTooLarge("Request body is too large"))
+    if isinstance(exc, web.HTTPNotFound | web.HTTPMethodNotAllowed):
+        # Fastify answers an unknown method on a known path with the same 404.
+        body = error_body(req_id, 404, f"Route {request.method}:{request.path} not found", "Not Found")
+        status = 404
+    else:
+        status = exc.status
+        body = error_body(req_id, status, exc.reason, exc.reason.replace(" ", ""))
+    return web.Response(
+        body=orjson.dumps(body), status=status, content_type="application/json", headers={HEADER: req_id}
+    )
+
+
+def error_response(request: web.Request, req_id: str, exc: Exception) -> web.Response:
+    """The JSON error reply for a failed request (re-raises an HTTPException below 400)."""
+    if isinstance(exc, KmsError):
+        status, error = status_of(exc)
+        exchange_of(request).error_name = error
+        if status >= 500:
+            log.warning("request failed", extra={"reqId": req_id, "error": error, "status": status})
+        return kms_error_response(req_id, exc)
+    if isinstance(exc, web.HTTPException):
+        if exc.status < 400:
+            raise exc
+        exchange_of(request).error_name = "HTTPError"
+        return _http_error(request, req_id, exc)
+    exchange_of(request).error_name = "InternalServerError"
+    log.error("unhandled error", extra={"reqId": req_id}, exc_info=exc)
+    body = error_body(req_id, 500, "Something went wrong", "InternalServerError")
+    return web.Response(
+        body=orjson.dumps(body), status=500, content_type="application/json", headers={HEADER: req_id}
+    )

@@ -1,0 +1,177 @@
+"""The audit trail: one structured event per operation and per denial, on the logger `kubekms.audit`.
+
+Event types are Infisical's (spec §6: create-cmek, cmek-encrypt, ...) and each route declares its
+own (`kms_api.pipeline.route.Audit`). Each event carries time, type, outcome (success | denied | failure),
+status, error name, identity id, project, key id, reqId and a small allow-listed metadata object
+(names, algorithms, versions, validity flags), built by the `describe` functions below from the
+operation's `kms_core.outcome.Outcome`: the key record it used and its result.
+
+Security property: events are built from an allow-list, never from request or response bodies
+wholesale: plaintexts, ciphertexts, signatures, MACs, shared secrets, exported material and
+tokens never reach the audit log (Infisical logs signatures and MACs; we deliberately do not).
+Login events, successful or not, carry the client id and the client address, never the secret.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+from aiohttp import web
+
+from kms_api.appstate import exchange_of
+from kms_api.http.error_replies import status_of
+from kms_api.observe.jsonlines import CLOCK, EventLog
+from kms_api.pipeline.call import Call
+from kms_api.schema.fields import is_uuid
+from kms_core.errors import KmsError
+from kms_core.outcome import Outcome
+
+if TYPE_CHECKING:
+    from kms_api.pipeline.route import Audit
+
+AUDIT_LOG = logging.getLogger("kubekms.audit")
+# Written without a LogRecord when the process's JSON handler is the only listener (kms_api.observe.logs).
+AUDIT_EVENTS = EventLog(AUDIT_LOG)
+
+LOGIN_EVENT: Final = "login-identity-universal-auth"
+DENIED_STATUSES: Final = frozenset({401, 403, 429})
+
+Meta = dict[str, Any]
+
+
+# -- describe functions: (call, outcome) -> metadata; on success only unless the event says so --
+
+
+def key_record(call: Call, outcome: Outcome[Any] | None) -> Meta:
+    """Operations that return one key record: its name."""
+    assert outcome is not None and outcome.key is not None
+    return {"keyName": outcome.key.name}
+
+
+def key_created(call: Call, outcome: Outcome[Any] | None) -> Meta:
+    assert outcome is not None and outcome.key is not None
+    key = outcome.key
+    return {
+        "keyName": key.name,
+        "version": key.version,
+        "algorithm": key.algorithm.value,
+        "isExportable": key.is_exportable,
+        "hasDeleteProtection": key.has_delete_protection,
+    }
+
+
+def key_rotated(call: Call, outcome: Outcome[Any] | None) -> Meta:
+    assert outcome is not None and outcome.key is not None
+    key = outcome.key
+    return {"keyName": key.name, "version": key.version, "algorithm": key.algorithm.value}
+
+
+def key_updated(call: Call, outcome: Outcome[Any] | None) -> Meta:
+    """The name and which fields the request changed (names only, never values)."""
+    assert outcome is not None and outcome.key is not None
+    return {"keyName": outcome.key.name, "changed": sorted(k for k, v in call.body.items() if v is not None)}
+
+
+def keys_listed(call: Call, outcome: Outcome[Any] | None) -> Meta:
+    assert outcome is not None
+    keys, _total = outcome.result
+    return {"keyIds": [k.id for k in keys]}
+
+
+def keys_exported(call: Call, outcome: Outcome[Any] | None) -> Meta:
+    """Which keys left, by id and name (never their material)."""
+    assert outcome is not None
+    return {"keys": [{"keyId": e.key.id, "name": e.key.name} for e in outcome.result]}
+
+
+def keys_imported(call: Call, outcome: Outcome[Any] | None) -> Meta:
+    assert outcome is not None
+    imported, errors = outcome.result
+    return {"keyNames": [k.name for k in imported], "failedKeyNames": [name for name, _ in errors]}
+
+
+def signed(call: Call, outcome: Outcome[Any] | None) -> Meta:
+    return {"signingAlgorithm": call.body["signingAlgorithm"]}
+
+
+def verified(call: Call, outcome: Outcome[Any] | None) -> Meta:
+    assert outcome is not None
+    return {"signingAlgorithm": call.body["signingAlgorithm"], "signatureValid": outcome.result}
+
+
+def mac_generated(call: Call, outcome: Outcome[Any] | None) -> Meta:
+    assert outcome is not None and outcome.key is not None
+    return {"macAlgorithm": outcome.key.algorithm.value}
+
+
+def mac_verified(call: Call, outcome: Outcome[Any] | None) -> Meta:
+    assert outcome is not None and outcome.key is not None
+    return {"macAlgorithm": outcome.key.algorithm.value, "macValid": outcome.result}
+
+
+_MAX_CLIENT_ID: Final = 128  # client ids are UUIDs; a longer value is cut so it cannot flood the log
+
+
+def login_attempt(call: Call, outcome: Outcome[Any] | None) -> Meta:
+    """Who tried to log in, from where: the client id (an identifier, not a secret) and the client
+    address, whatever the outcome. The client secret is never read here."""
+    client_id = call.body.get("clientId")
+    return {
+        "clientId": client_id[:_MAX_CLIENT_ID] if isinstance(client_id, str) else None,
+        "clientAddress": call.request.remote,
+    }
+
+
+def _key_id(request: web.Request, outcome: Outcome[Any] | None) -> str | None:
+    value = request.match_info.get("keyId")
+    if isinstance(value, str) and is_uuid(value):
+        return value
+    if outcome is not None and outcome.key is not None:
+        return outcome.key.id
+    return None
+
+
+def record(call: Call, event: Audit, outcome: Outcome[Any] | None, exc: BaseException | None = None) -> None:
+    """Emit the audit event of one finished request: `outcome` is the operation's on success,
+    the context its failure carried (or None) when `exc` is set."""
+    if not AUDIT_EVENTS.enabled:
+        return
+    request = call.request
+    if exc is None:
+        status, error, verdict = 200, None, "success"
+    else:
+        if isinstance(exc, KmsError):
+            status, error = status_of(exc)
+        else:
+            status = exc.status if isinstance(exc, web.HTTPException) else 500
+            error = type(exc).__name__
+        verdict = "denied" if status in DENIED_STATUSES else "failure"
+    exchange = exchange_of(request)
+    exchange.audited = True
+    resource = request.match_info.route.resource
+    took = round((time.perf_counter() - exchange.started) * 1000, 3) if exchange.started else None
+    identity = exchange.identity
+    describe = event.describe
+    metadata = describe(call, outcome) if describe is not None and (exc is None or event.on_failure) else {}
+    AUDIT_EVENTS.emit(
+        "audit",
+        {
+            "time": CLOCK.now(),
+            "type": event.type,
+            "outcome": verdict,
+            "status": status,
+            "error": error,
+            "identity": identity.id if identity is not None else None,
+            "project": outcome.project if outcome is not None else None,
+            # A failure's key id is only the one the caller named (the path's).
+            "keyId": _key_id(request, outcome if exc is None else None),
+            "reqId": exchange.req_id or None,
+            # The access fields, so an audited request needs no second line (kms_api.observe.logs).
+            "method": request.method,
+            "route": resource.canonical if resource is not None else None,
+            "duration_ms": took,  # until the reply was ready (the access line's ends after sending)
+            "metadata": metadata,
+        },
+    )
