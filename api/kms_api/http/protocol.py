@@ -183,7 +183,15 @@ class _GuardedTransport(asyncio.Transport):
             self._send_rewrite()
 
     def writelines(self, list_of_data: Any) -> None:
-        for data in list_of_data:
+        # aiohttp sends a response's head and body in one writelines call: keep it one call (one
+        # send on the socket), unless it may be one of aiohttp's own error answers to rewrite.
+        chunks = list(list_of_data)
+        if not self._swallow and self._rewrite is None and chunks:
+            first = chunks[0]
+            if not (len(first) > 9 and first[9] in _ERROR_CLASSES):
+                self._transport.writelines(chunks)
+                return
+        for data in chunks:
             self.write(data)
 
     def _send_rewrite(self) -> None:
