@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import signal
 import socket
 import ssl
@@ -11,8 +10,6 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from fixtures.api import ADMIN, OPERATOR, ApiProcess
@@ -20,6 +17,7 @@ from fixtures.hardening import start_hardened
 from hardening.rawhttp import assert_error_shape, build, send
 from kms_api.http.limits import RateLimiter
 from kms_core.errors import RateLimited
+from kube.tls import ServerCert
 
 K = "/api/v1/kms/keys"
 
@@ -167,28 +165,8 @@ def test_idle_connection_without_a_request_is_closed(limited: ApiProcess) -> Non
 
 
 def _self_signed(directory: Path, common_name: str) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / f"{common_name}.crt", directory / f"{common_name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return cert_path, key_path
+    cert = ServerCert.create(directory, common_name=common_name, stem=common_name)
+    return cert.cert_file, cert.key_file
 
 
 def _served_common_name(port: int) -> str:

@@ -1,4 +1,5 @@
-"""TLS for the emulated API server, so tests can drive the real in-cluster configuration path
+"""Self-signed TLS certificates for tests, and TLS for the emulated API server, so tests can drive
+the real in-cluster configuration path
 (https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT verified against the mounted ca.crt).
 
 `ServerCert.create(dir)` makes a self-signed certificate for 127.0.0.1/localhost (it is its own
@@ -30,9 +31,12 @@ class ServerCert:
     key_file: Path
 
     @classmethod
-    def create(cls, directory: Path) -> ServerCert:
+    def create(
+        cls, directory: Path, common_name: str = "kube-apiserver (emulated)", stem: str = "apiserver"
+    ) -> ServerCert:
+        """A certificate for 127.0.0.1 and localhost, written as `<stem>.crt` / `<stem>.key`."""
         key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver (emulated)")])
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
         now = datetime.datetime.now(datetime.UTC)
         cert = (
             x509.CertificateBuilder()
@@ -52,7 +56,7 @@ class ServerCert:
             .sign(key, hashes.SHA256())
         )
         directory.mkdir(parents=True, exist_ok=True)
-        cert_file, key_file = directory / "apiserver.crt", directory / "apiserver.key"
+        cert_file, key_file = directory / f"{stem}.crt", directory / f"{stem}.key"
         cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         key_file.write_bytes(
             key.private_bytes(

@@ -35,7 +35,31 @@ _UNCLAIMED: Final[tuple[None, set[str]]] = (None, set())
 _FALL_THROUGH: Final = frozenset("%{}")
 
 
-class KeyOperations(AbstractResource):
+class RootResource(AbstractResource):
+    """A resource that routes by itself on the root application and owns no routes of its own:
+    the URL building, prefixing and iteration parts of aiohttp's resource interface, answered
+    once for every such resource (`KeyOperations`, `trailingslash.TrailingSlash`)."""
+
+    def url_for(self, **kwargs: str) -> URL:
+        raise NotImplementedError("use the named route's url_for")
+
+    def add_prefix(self, prefix: str) -> None:
+        raise NotImplementedError(f"{type(self).__name__} is for the root application only")
+
+    def get_info(self) -> Any:  # aiohttp's TypedDict for it is private
+        return {"formatter": self.canonical}
+
+    def raw_match(self, path: str) -> bool:
+        return False
+
+    def __len__(self) -> int:
+        return 0
+
+    def __iter__(self) -> Iterator[AbstractRoute]:
+        return iter(())
+
+
+class KeyOperations(RootResource):
     """`<prefix>/{keyId}/<operation>` for every operation route added with `add`."""
 
     def __init__(self, prefix: str) -> None:
@@ -85,24 +109,6 @@ class KeyOperations(AbstractResource):
     @property
     def canonical(self) -> str:
         return self._prefix + "{keyId}/{operation}"
-
-    def url_for(self, **kwargs: str) -> URL:
-        raise NotImplementedError("use the named route's url_for")
-
-    def add_prefix(self, prefix: str) -> None:
-        raise NotImplementedError("KeyOperations is for the root application only")
-
-    def get_info(self) -> Any:  # aiohttp's TypedDict for it is private
-        return {"formatter": self.canonical}
-
-    def raw_match(self, path: str) -> bool:
-        return False
-
-    def __len__(self) -> int:
-        return 0
-
-    def __iter__(self) -> Iterator[AbstractRoute]:
-        return iter(())
 
     @property
     def operations(self) -> tuple[str, ...]:

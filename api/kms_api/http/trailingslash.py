@@ -14,17 +14,17 @@ only one slash is ignored (as in Fastify), so `//` stays a 404.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import web
-from aiohttp.web import AbstractResource, AbstractRoute, UrlMappingMatchInfo
-from yarl import URL
+from aiohttp.web import UrlMappingMatchInfo
+
+from kms_api.http.dispatch import RootResource
 
 _UNMATCHED: tuple[None, set[str]] = (None, set())
 
 
-class TrailingSlash(AbstractResource):
+class TrailingSlash(RootResource):
     """Resolves `<path>/` as `<path>` through `router`; claims nothing else."""
 
     def __init__(self, router: web.UrlDispatcher) -> None:
@@ -47,20 +47,5 @@ class TrailingSlash(AbstractResource):
     def canonical(self) -> str:
         return "/"
 
-    def url_for(self, **kwargs: str) -> URL:
-        raise NotImplementedError("use the named route's url_for")
-
-    def add_prefix(self, prefix: str) -> None:
-        raise NotImplementedError("TrailingSlash is for the root application only")
-
     def get_info(self) -> Any:  # aiohttp's TypedDict for it is private
         return {"path": "/"}
-
-    def raw_match(self, path: str) -> bool:
-        return False
-
-    def __len__(self) -> int:
-        return 0
-
-    def __iter__(self) -> Iterator[AbstractRoute]:
-        return iter(())
