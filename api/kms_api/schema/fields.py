@@ -43,26 +43,22 @@ def invalid_type(expected: str, value: Any, path: Path) -> Issue:
 
 def too_small(origin: str, minimum: int, path: Path, message: str | None = None) -> Issue:
     """zod v4's `too_small` for a length (string, array) or a number bound (inclusive)."""
-    unit = _UNITS.get(origin)
-    if message is None:
-        message = (
-            f"Too small: expected {origin} to have >={minimum} {unit}"
-            if unit
-            else f"Too small: expected {origin} to be >={minimum}"
-        )
-    return Issue("too_small", message, path, {"origin": origin, "minimum": minimum, "inclusive": True})
+    return _bound("too_small", "Too small", ">=", "minimum", origin, minimum, path, message)
 
 
 def too_big(origin: str, maximum: int, path: Path, message: str | None = None) -> Issue:
     """zod v4's `too_big`, the counterpart of `too_small`."""
+    return _bound("too_big", "Too big", "<=", "maximum", origin, maximum, path, message)
+
+
+def _bound(
+    code: str, words: str, op: str, key: str, origin: str, limit: int, path: Path, message: str | None
+) -> Issue:
     unit = _UNITS.get(origin)
     if message is None:
-        message = (
-            f"Too big: expected {origin} to have <={maximum} {unit}"
-            if unit
-            else f"Too big: expected {origin} to be <={maximum}"
-        )
-    return Issue("too_big", message, path, {"origin": origin, "maximum": maximum, "inclusive": True})
+        has = f"to have {op}{limit} {unit}" if unit else f"to be {op}{limit}"
+        message = f"{words}: expected {origin} {has}"
+    return Issue(code, message, path, {"origin": origin, key: limit, "inclusive": True})
 
 
 _UNITS: Final = {"string": "characters", "array": "items"}
