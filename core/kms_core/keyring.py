@@ -1,8 +1,17 @@
 """A key's versions, loaded once into ready-to-use primitive objects.
 
-A `Keyring` is immutable after construction and every primitive it holds is stateless per call,
-so one instance may be cached by (key_id, current_version) and shared between threads and the
-event loop. Security property: it is the only holder of unsealed material on the hot path; it
+A `Keyring` holds every stored version of one key at or above its decryption bound; each
+version's primitives are built on first use (an old RSA version costs nothing until it is
+asked for). Every primitive is stateless per call, so one instance may be cached by the key's
+`generation` (version and bounds) and shared between threads and the event loop; building a
+version twice in a race is harmless.
+
+Operations take an optional `version`: without one, encryption, signing and MAC use the current
+version, and decryption and verification try the allowed versions (the one a ciphertext names
+first, then newest first). Versions below `min_decryption_version` are never tried, and a
+ciphertext naming one is refused with `VersionDisallowed` (a clear 400: the version is public).
+
+Security property: it is the only holder of unsealed material on the hot path; it
 never logs or returns material except through `export_private` (which the service gates on
 `isExportable`), and every decryption failure is the one opaque `DecryptionFailed`.
 """
@@ -16,8 +25,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from kms_core import ciphertext, material
 from kms_core.algorithms import Primitive, spec_of
-from kms_core.errors import DecryptionFailed
+from kms_core.errors import BadRequest, DecryptionFailed
 from kms_core.gcmusage import EncryptionCount
+from kms_core.lifecycle import VersionDisallowed
 from kms_core.model import Algorithm, SigningAlgorithm
 from kms_core.primitives import keys
 from kms_core.primitives.aead import Aead
@@ -27,21 +37,47 @@ from kms_core.primitives.rsa_oaep import RsaOaep
 from kms_core.primitives.signing import Signer, check_arguments, signer_for
 
 
+class _Generation:
+    """The primitives of one version, built once on first use."""
+
+    __slots__ = ("aead", "ecdh", "hmac", "oaep", "private", "signer")
+
+    def __init__(self, algorithm: Algorithm, raw: bytes) -> None:
+        self.aead: Aead | None = None
+        self.hmac: Hmac | None = None
+        self.private: keys.PrivateKey | None = None
+        self.signer: Signer | None = None
+        self.oaep: RsaOaep | None = None
+        self.ecdh: Ecdh | None = None
+        primitive = spec_of(algorithm).primitive
+        if primitive is Primitive.AES_GCM:
+            self.aead = Aead(raw)
+        elif primitive is Primitive.HMAC:
+            self.hmac = Hmac(algorithm, raw)
+        else:
+            # The material came out of an authenticated seal: the slow RSA consistency check is
+            # skipped.
+            private = keys.load_private_key(algorithm, raw, trusted=True)
+            self.private = private
+            self.signer = signer_for(private)
+            if isinstance(private, rsa.RSAPrivateKey):
+                self.oaep = RsaOaep(private)
+            if isinstance(private, ec.EllipticCurvePrivateKey):
+                self.ecdh = Ecdh(private)
+
+
 class Keyring:
-    """Encrypt/decrypt, sign/verify, MAC and key agreement with one key's material."""
+    """Encrypt/decrypt, sign/verify, MAC and key agreement with one key's versions."""
 
     __slots__ = (
-        "_aead",
         "_algorithm",
+        "_built",
         "_current_version",
-        "_decrypt_order",
-        "_ecdh",
-        "_hmac",
-        "_material",
-        "_oaep",
-        "_private",
-        "_signer",
+        "_materials",
+        "_min_decryption",
+        "_primary",
         "_slow",
+        "_try_order",
         "_usage",
     )
 
@@ -52,40 +88,53 @@ class Keyring:
         current_version: int,
         *,
         usage: EncryptionCount | None = None,
+        min_decryption_version: int = 1,
     ) -> None:
-        """`usage` counts the AES-GCM encryptions of the current version (`kms_core.gcmusage`)."""
+        """`materials` maps version -> unsealed material; versions below `min_decryption_version`
+        are dropped at once. `usage` counts the AES-GCM encryptions of the current version
+        (`kms_core.gcmusage`)."""
         if current_version not in materials:
             raise ValueError(f"current version {current_version} has no material")
         self._algorithm = algorithm
         self._current_version = current_version
-        self._material = materials[current_version]
+        self._min_decryption = max(1, min(min_decryption_version, current_version))
+        self._materials: Mapping[int, bytes] = MappingProxyType(
+            {v: m for v, m in materials.items() if v >= self._min_decryption}
+        )
         self._usage = usage
-        self._aead: Mapping[int, Aead] = MappingProxyType({})
-        self._decrypt_order: tuple[int, ...] = ()
-        self._hmac: Hmac | None = None
-        self._private: keys.PrivateKey | None = None
-        self._signer: Signer | None = None
-        self._oaep: RsaOaep | None = None
-        self._ecdh: Ecdh | None = None
-        spec = spec_of(algorithm)
-        self._slow = spec.slow
-        if spec.primitive is Primitive.AES_GCM:
-            # Every generation stays loaded: old ciphertexts must keep decrypting after rotation.
-            self._aead = MappingProxyType({v: Aead(m) for v, m in materials.items()})
-            older = sorted((v for v in materials if v != current_version), reverse=True)
-            self._decrypt_order = (current_version, *older)
-        elif spec.primitive is Primitive.HMAC:
-            self._hmac = Hmac(algorithm, self._material)
-        else:
-            # Asymmetric keys never rotate: only the current generation is used. The material
-            # came out of an authenticated seal, so the slow RSA consistency check is skipped.
-            private = keys.load_private_key(algorithm, self._material, trusted=True)
-            self._private = private
-            self._signer = signer_for(private)
-            if isinstance(private, rsa.RSAPrivateKey):
-                self._oaep = RsaOaep(private)
-            if isinstance(private, ec.EllipticCurvePrivateKey):
-                self._ecdh = Ecdh(private)
+        self._slow = spec_of(algorithm).slow
+        self._built: dict[int, _Generation] = {}
+        # Built now: a bad current material fails the load, not a later request.
+        self._primary = self._generation(current_version)
+        self._try_order = tuple(sorted(self._materials, reverse=True))
+
+    def _generation(self, version: int) -> _Generation:
+        built = self._built.get(version)
+        if built is None:
+            built = _Generation(self._algorithm, self._materials[version])
+            self._built[version] = built
+        return built
+
+    def _version(self, version: int | None) -> _Generation:
+        """The primitives of `version` (None = current) for encrypting, signing, MAC-ing."""
+        if version is None or version == self._current_version:
+            return self._primary
+        if version < self._min_decryption:
+            raise VersionDisallowed()
+        if version not in self._materials:
+            raise BadRequest(f"key version {version} does not exist")
+        return self._generation(version)
+
+    def _candidates(self, version: int | None) -> tuple[int, ...]:
+        """The versions to try for decrypting or verifying: `version` alone when given, else all
+        allowed ones, newest first."""
+        if version is None:
+            return self._try_order
+        if version < self._min_decryption:
+            raise VersionDisallowed()
+        if version not in self._materials:
+            raise DecryptionFailed()  # a version that does not exist authenticates nothing
+        return (version,)
 
     @property
     def algorithm(self) -> Algorithm:
@@ -94,6 +143,11 @@ class Keyring:
     @property
     def current_version(self) -> int:
         return self._current_version
+
+    @property
+    def versions(self) -> tuple[int, ...]:
+        """The versions this keyring may use, newest first."""
+        return self._try_order
 
     def __repr__(self) -> str:  # never show material
         return f"Keyring(algorithm={self.algorithm.value}, current_version={self.current_version})"
@@ -107,77 +161,122 @@ class Keyring:
         # A programming error: the service checks key usage before calling the keyring.
         return TypeError(f"{self.algorithm.value} keys do not support {operation}")
 
-    def encrypt(self, plaintext: bytes) -> bytes:
-        """The wire ciphertext (spec §5.1): AES-GCM with the v01/v02 trailer, or RSA-OAEP + "v01"."""
-        if self._aead:
+    def encrypt(self, plaintext: bytes, version: int | None = None) -> bytes:
+        """The wire ciphertext (spec §5.1) under `version` (default: current): AES-GCM or
+        RSA-OAEP, with the v01/v02 trailer naming the version."""
+        gen = self._version(version)
+        used = self._current_version if version is None else version
+        if gen.aead is not None:
             usage = self._usage
-            if usage is not None:
+            if usage is not None and used == self._current_version:
                 usage.add()  # an int increment: random nonces wear out after 2^32 encryptions
-            return ciphertext.pack(self._aead[self.current_version].encrypt(plaintext), self.current_version)
-        if self._oaep is not None:
-            return ciphertext.pack(self._oaep.encrypt(plaintext), 1)
+            return ciphertext.pack(gen.aead.encrypt(plaintext), used)
+        if gen.oaep is not None:
+            return ciphertext.pack(gen.oaep.encrypt(plaintext), used)
         raise self._unsupported("encryption")
 
     def decrypt(self, blob: bytes) -> bytes:
-        """The plaintext; DecryptionFailed if no version authenticates the blob (one opaque error)."""
+        """The plaintext; DecryptionFailed if no allowed version authenticates the blob (one
+        opaque error), VersionDisallowed if the blob names a version below the decryption bound."""
         raw, embedded = ciphertext.unpack(blob)
-        if self._oaep is not None:
-            return self._oaep.decrypt(raw)
-        if not self._aead:
+        # "v01" is what version 1 produces (spec §5.1), so it names version 1.
+        return self.decrypt_raw(raw, 1 if embedded is None else embedded, hint_only=True)
+
+    def decrypt_raw(self, raw: bytes, version: int | None, *, hint_only: bool = False) -> bytes:
+        """Decrypt `raw` (no trailer) with `version`, or with every allowed version when None.
+
+        `hint_only`: the version came from the unauthenticated v01/v02 trailer, so it is tried
+        first but the others are tried too (a tampered trailer changes only the order)."""
+        if self._primary.aead is None and self._primary.oaep is None:
             raise self._unsupported("decryption")
-        order = self._decrypt_order
-        if embedded is not None and embedded in self._aead and embedded != self.current_version:
-            order = (embedded, *(v for v in order if v != embedded))
-        for version in order:
+        order = self._candidates(None if hint_only else version)
+        if hint_only and version is not None:
+            if version < self._min_decryption:
+                raise VersionDisallowed()
+            if version in self._materials:
+                order = (version, *(v for v in order if v != version))
+        for candidate in order:
+            gen = self._generation(candidate)
             try:
-                return self._aead[version].decrypt(raw)
+                if gen.aead is not None:
+                    return gen.aead.decrypt(raw)
+                if gen.oaep is not None:
+                    return gen.oaep.decrypt(raw)
             except DecryptionFailed:
                 continue
         raise DecryptionFailed()
 
-    def _require_signer(self) -> Signer:
-        if self._signer is None:
+    def _signer(self, gen: _Generation) -> Signer:
+        if gen.signer is None:
             raise self._unsupported("signing")
-        return self._signer
+        return gen.signer
 
-    def sign(self, signing_algorithm: SigningAlgorithm, data: bytes, is_digest: bool) -> bytes:
+    def sign(
+        self, signing_algorithm: SigningAlgorithm, data: bytes, is_digest: bool, version: int | None = None
+    ) -> bytes:
         """A signature over `data` (or over the digest `data` when `is_digest`), spec §2.11."""
-        signer = self._require_signer()
+        signer = self._signer(self._version(version))
         check_arguments(self.algorithm, signing_algorithm, is_digest)
         return signer.sign(signing_algorithm, data, is_digest)
 
     def verify(
-        self, signing_algorithm: SigningAlgorithm, data: bytes, signature: bytes, is_digest: bool
+        self, signing_algorithm: SigningAlgorithm, data: bytes, signature: bytes, is_digest: bool,
+        version: int | None = None,
     ) -> bool:
-        """Whether `signature` is valid; argument errors raise BadRequest, bad signatures give False."""
-        signer = self._require_signer()
+        """Whether `signature` is valid under `version` (None: any allowed version); argument
+        errors raise BadRequest, bad signatures give False."""
+        self._signer(self._primary)
         check_arguments(self.algorithm, signing_algorithm, is_digest)
-        return signer.verify(signing_algorithm, data, signature, is_digest)
+        try:
+            candidates = self._candidates(version)
+        except DecryptionFailed:
+            return False
+        return any(
+            self._signer(self._generation(v)).verify(signing_algorithm, data, signature, is_digest)
+            for v in candidates
+        )
 
-    def generate_mac(self, data: bytes) -> bytes:
-        """The raw HMAC of `data`."""
-        if self._hmac is None:
+    def generate_mac(self, data: bytes, version: int | None = None) -> bytes:
+        """The raw HMAC of `data` under `version` (default: current)."""
+        mac = self._version(version).hmac
+        if mac is None:
             raise self._unsupported("MAC generation")
-        return self._hmac.generate(data)
+        return mac.generate(data)
 
-    def verify_mac(self, data: bytes, mac: bytes) -> bool:
-        """Whether `mac` is the HMAC of `data` (constant-time; a wrong length is False)."""
-        if self._hmac is None:
+    def verify_mac(self, data: bytes, mac: bytes, version: int | None = None) -> bool:
+        """Whether `mac` is the HMAC of `data` under `version` (None: any allowed version);
+        constant-time per version; a wrong length is False."""
+        if self._primary.hmac is None:
             raise self._unsupported("MAC verification")
-        return self._hmac.verify(data, mac)
+        try:
+            candidates = self._candidates(version)
+        except DecryptionFailed:
+            return False
+        results = [self._hmac_of(v).verify(data, mac) for v in candidates]  # no early exit
+        return any(results)
 
-    def derive_shared_secret(self, peer_public_key: bytes) -> bytes:
+    def _hmac_of(self, version: int) -> Hmac:
+        mac = self._generation(version).hmac
+        if mac is None:
+            raise self._unsupported("MAC verification")
+        return mac
+
+    def derive_shared_secret(self, peer_public_key: bytes, version: int | None = None) -> bytes:
         """ECDH with a peer's DER SPKI public key: the raw x-coordinate (spec §2.18)."""
-        if self._ecdh is None:
+        ecdh = self._version(version).ecdh
+        if ecdh is None:
             raise self._unsupported("key agreement")
-        return self._ecdh.derive(peer_public_key)
+        return ecdh.derive(peer_public_key)
 
-    def public_key(self) -> bytes:
-        """DER SubjectPublicKeyInfo of the current version."""
-        if self._private is None:
+    def public_key(self, version: int | None = None) -> bytes:
+        """DER SubjectPublicKeyInfo of `version` (default: current)."""
+        private = self._version(version).private
+        if private is None:
             raise self._unsupported("public keys")
-        return keys.spki_der(self._private)
+        return keys.spki_der(private)
 
-    def export_private(self) -> bytes:
-        """The current version's material in the export format of spec §2.13."""
-        return material.export_private(self.algorithm, self._material)
+    def export_private(self, version: int | None = None) -> bytes:
+        """`version`'s material (default: current) in the export format of spec §2.13."""
+        self._version(version)
+        used = self._current_version if version is None else version
+        return material.export_private(self.algorithm, self._materials[used])

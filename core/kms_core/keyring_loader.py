@@ -77,10 +77,13 @@ class KeyringLoader:
 
     async def keyring(self, key: Key) -> Keyring:
         """The ready-to-use keyring of `key` at its current version (cached; unsealed on miss)."""
-        ring = self._keyrings.get(key.id, key.version)
+        ring = self._keyrings.get(key.id, key.generation)
         if ring is not None:
             return ring
-        versions = [v for v in await self.store.versions(key.id) if v.version <= key.version]
+        # Versions below the decryption bound are never unsealed: a retired version's material
+        # does not enter memory.
+        low = max(key.min_decryption_version, key.min_available_version, 1)
+        versions = [v for v in await self.store.versions(key.id) if low <= v.version <= key.version]
         if not versions or versions[0].version != key.version:
             log.error("key material missing", extra={"key_id": key.id, "version": key.version})
             raise Unavailable("Key material is not available yet; retry shortly")
@@ -92,7 +95,10 @@ class KeyringLoader:
                 v.version: material.unseal(key.id, v.version, key.algorithm, v.sealed, self.sealer)
                 for v in versions
             }
-            return Keyring(key.algorithm, materials, key.version, usage=usage)
+            return Keyring(
+                key.algorithm, materials, key.version, usage=usage,
+                min_decryption_version=key.min_decryption_version,
+            )
 
         try:
             ring = load() if self._unseal_inline else await self.offload(load)
@@ -103,7 +109,7 @@ class KeyringLoader:
             CRYPTO_FAILURES.labels(reason="unseal").inc()
             log.error("cannot unseal key material", extra={"key_id": key.id, "error": type(exc).__name__})
             raise KmsError("Something went wrong") from None
-        self._keyrings.put(key.id, key.version, ring)
+        self._keyrings.put(key.id, key.generation, ring)
         log.debug("keyring loaded", extra={"key_id": key.id, "version": key.version})
         return ring
 

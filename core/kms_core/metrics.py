@@ -43,3 +43,15 @@ AES_GCM_VERSIONS_OVER_THRESHOLD: Final = Gauge(
     "names them.",
     multiprocess_mode="max",
 )
+KEY_ROTATIONS: Final = Counter(
+    "kubekms_key_rotations_total",
+    "Key rotations by trigger: manual (an API call) or scheduled (the key's rotation period).",
+    ["trigger"],
+)
+KEY_ROTATION_OVERDUE: Final = Gauge(
+    "kubekms_key_rotation_overdue",
+    "Keys whose scheduled rotation is past due, as last counted by the rotation scheduler, by how "
+    "late: within-period (less than one rotation period late) or over-period.",
+    ["lateness"],
+    multiprocess_mode="max",
+)

@@ -70,6 +70,34 @@ class Key:
     has_delete_protection: bool
     created_at: datetime
     updated_at: datetime
+    # Lifecycle policy (kms_core.lifecycle). Defaults are Vault Transit's, so records made before
+    # the policy existed keep behaving as they did: every version decrypts, nothing rotates.
+    rotation_period: int = 0  # seconds between scheduled rotations; 0 = never
+    min_decryption_version: int = 1  # older versions are refused for decrypt/verify
+    min_encryption_version: int = 0  # 0 = the latest version encrypts/signs
+    min_available_version: int = 0  # versions below it were trimmed (material destroyed); 0 = none
+    rotated_at: datetime | None = None  # when the current version was made (None: unknown)
+
+    @property
+    def deletion_allowed(self) -> bool:
+        """Vault's `deletion_allowed` is the inverse of Infisical's `hasDeleteProtection`: one flag."""
+        return not self.has_delete_protection
+
+    @property
+    def generation(self) -> tuple[int, int, int, int]:
+        """What decides a keyring's contents: the current version and the version bounds."""
+        return (self.version, self.min_decryption_version, self.min_encryption_version,
+                self.min_available_version)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedKey:
+    """A key deleted within the recovery window: invisible to every API but restorable until
+    `purge_at`, when its material is destroyed."""
+
+    key: Key
+    deleted_at: datetime
+    purge_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

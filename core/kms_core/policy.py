@@ -39,6 +39,8 @@ class Action(StrEnum):
     VERIFY_MAC = "verify-mac"
     ROTATE = "rotate"
     DERIVE = "derive-shared-secret"
+    # KubeKMS's own: list, restore and purge keys deleted within their recovery window.
+    RESTORE = "restore"
 
 
 class Policy(Protocol):

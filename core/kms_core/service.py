@@ -25,24 +25,29 @@ require `isExportable` and the `export-private-key` permission.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from kms_core import algorithms, transfer
+from kms_core import algorithms, lifecycle, transfer
 from kms_core.errors import BadRequest, DecryptionFailed, DuplicateName, NotFound
 from kms_core.identity import Identity
 from kms_core.keyring import Keyring
 from kms_core.keyring_loader import KeyringLoader
-from kms_core.metrics import CRYPTO_FAILURES
-from kms_core.model import Key, KeySpec, KeyUsage, SigningAlgorithm
+from kms_core.lifecycle import PolicyChange, VersionState
+from kms_core.metrics import CRYPTO_FAILURES, KEY_ROTATIONS
+from kms_core.model import DeletedKey, Key, KeySpec, KeyUsage, SigningAlgorithm
 from kms_core.outcome import Outcome, attach
 from kms_core.policy import Action, Policy
 from kms_core.sealing.base import Sealer
 from kms_core.stores.base import KeyStore, ListQuery
 from kms_core.transfer import ExportedKey, ExportList, ImportEntry, ImportErrors, KeyList
 
-__all__ = ["ExportedKey", "ImportEntry", "KeyService"]
+__all__ = ["ExportedKey", "ImportEntry", "KeyService", "VersionInfo"]
+
+# One version as the versions routes show it: number, creation time, state (never material).
+VersionInfo = tuple[int, datetime, VersionState]
 
 _ENCRYPT_DECRYPT: Final = KeyUsage.ENCRYPT_DECRYPT
 _SIGN_VERIFY: Final = KeyUsage.SIGN_VERIFY
@@ -81,10 +86,13 @@ class KeyService:
         *,
         cache_size: int = 4096,
         executor: Executor | None = None,
+        deletion_window: int = 0,
     ) -> None:
+        """`deletion_window`: seconds a deleted key stays restorable (0 = destroyed at once)."""
         self.store = store
         self.sealer = sealer
         self.policy = policy
+        self.deletion_window = deletion_window
         self._loader = KeyringLoader(store, sealer, cache_size=cache_size, executor=executor)
 
     async def _find(self, key_id: str, quoted: bool = True) -> Key:
@@ -188,40 +196,146 @@ class KeyService:
         try:
             if key.has_delete_protection:
                 raise BadRequest("Key is protected from deletion. Disable delete protection to delete it.")
-            deleted = await self.store.delete(key_id)
+            window = self.deletion_window
+            purge_at = datetime.now(UTC) + timedelta(seconds=window) if window > 0 else None
+            deleted = await self.store.delete(key_id, purge_at)
         except Exception as exc:
             attach(exc, key.project_id)
             raise
         self._loader.forget(key_id)
         return Outcome(deleted, deleted)
 
-    async def rotate(self, identity: Identity, key_id: str) -> Outcome[Key]:
-        """A new current version of an AES key. The record returned is Infisical's: only `version`
-        changes (rotation writes the material table, not the key row, so `updatedAt` stays)."""
+    async def rotate(self, identity: Identity, key_id: str, *, any_usage: bool = False) -> Outcome[Key]:
+        """A new current version. The Infisical dialect keeps Infisical's rule (`any_usage`
+        False: symmetric encrypt-decrypt keys only); the core rotates every usage. The record
+        returned is Infisical's: only `version` changes (`updatedAt` stays)."""
         key = await self.usable(identity, key_id, Action.ROTATE, quoted=False)
         try:
-            if key.key_usage != _ENCRYPT_DECRYPT:
+            if not any_usage and key.key_usage != _ENCRYPT_DECRYPT:
                 raise BadRequest(_ROTATION_REFUSED)
-            if not algorithms.is_symmetric(key.algorithm):
+            if not any_usage and not algorithms.is_symmetric(key.algorithm):
                 raise BadRequest(_RSA_ROTATION_REFUSED)
-            sealed = await self._loader.new_material(key.id, key.version + 1, key.algorithm)
-            rotated = await self.store.rotate(key.id, key.version, sealed)
+            rotated = await self._new_version(key)
         except Exception as exc:
             attach(exc, key.project_id)
             raise
+        KEY_ROTATIONS.labels(trigger="manual").inc()
         return Outcome(rotated, rotated)
+
+    async def _new_version(self, key: Key) -> Key:
+        sealed = await self._loader.new_material(key.id, key.version + 1, key.algorithm)
+        return await self.store.rotate(key.id, key.version, sealed)
+
+    async def rotate_if_due(self, key_id: str, now: datetime) -> Key | None:
+        """The scheduler's rotation (no caller identity: the key's own policy asks for it).
+
+        Exactly once per due time, however many processes try: the key is re-read, rotated only
+        if still due, and the store appends the version only if the current version is still
+        the one read (kms_core.stores.base.KeyStore.rotate), so of two racing processes one
+        wins and the other's fresh material is discarded unsealed-and-unstored. Returns the
+        rotated record, or None when nothing was due or another process won."""
+        key = await self.store.get(key_id)
+        if key is None or not lifecycle.is_due(key, now):
+            return None
+        try:
+            rotated = await self._new_version(key)
+        except BadRequest:
+            return None  # rotated concurrently: the other rotation counts, this one does not
+        KEY_ROTATIONS.labels(trigger="scheduled").inc()
+        return rotated
+
+    # ----------------------------------------------------------------- lifecycle policy
+
+    async def set_policy(
+        self, identity: Identity, key_id: str, change: PolicyChange
+    ) -> Outcome[tuple[Key, Sequence[str]]]:
+        """Change the rotation period and version bounds (kms_core.lifecycle rules); returns the
+        updated record and Vault's warnings."""
+        key = await self._find(key_id, quoted=False)
+        await self.allow(identity, Action.EDIT, key.project_id, key.name)
+        try:
+            wanted, warnings = lifecycle.apply(key, change)
+            updated = key if wanted == key else await self.store.set_policy(key.id, key.generation, wanted)
+        except Exception as exc:
+            attach(exc, key.project_id)
+            raise
+        if updated.generation != key.generation:
+            self._loader.forget(key.id)  # retired versions' material leaves memory now
+        return Outcome((updated, warnings), updated)
+
+    async def trim(self, identity: Identity, key_id: str, min_available: int) -> Outcome[Key]:
+        """Destroy the sealed material of every version below `min_available` (irreversible;
+        refused unless no bound still lets anyone use those versions)."""
+        key = await self._find(key_id, quoted=False)
+        await self.allow(identity, Action.EDIT, key.project_id, key.name)
+        try:
+            lifecycle.check_trim(key, min_available)
+            trimmed = await self.store.trim(key.id, key.generation, min_available)
+        except Exception as exc:
+            attach(exc, key.project_id)
+            raise
+        self._loader.forget(key.id)
+        return Outcome(trimmed, trimmed)
+
+    async def versions(self, identity: Identity, key_id: str) -> Outcome[tuple[Key, Sequence[VersionInfo]]]:
+        """Every stored version of a key, newest first, with its creation time and state."""
+        key = await self._find(key_id)
+        await self.allow(identity, Action.READ, key.project_id, key.name)
+        stored = [v for v in await self.store.versions(key.id) if v.version <= key.version]
+        infos = [(v.version, v.created_at, lifecycle.version_state(key, v.version)) for v in stored]
+        return Outcome((key, infos), key)
+
+    # ----------------------------------------------------------------- recoverable deletion
+
+    async def deleted(self, identity: Identity, project_id: str) -> Outcome[Sequence[DeletedKey]]:
+        """The project's keys deleted within their recovery window."""
+        await self.allow(identity, Action.RESTORE, project_id, None)
+        try:
+            return Outcome(await self.store.deleted(project_id), None, project_id)
+        except Exception as exc:
+            attach(exc, project_id)
+            raise
+
+    async def restore(self, identity: Identity, key_id: str, name: str | None = None) -> Outcome[Key]:
+        """Bring a deleted key back (same id, material and versions) before its purge; `name`
+        renames it when its old name was taken meanwhile."""
+        found = await self.store.deleted_key(key_id)
+        if found is None:
+            raise NotFound(f"Deleted key with ID {key_id} not found")
+        await self.allow(identity, Action.RESTORE, found.key.project_id, found.key.name)
+        try:
+            restored = await self.store.restore(key_id, name)
+        except Exception as exc:
+            attach(exc, found.key.project_id)
+            raise
+        return Outcome(restored, restored)
+
+    async def purge(self, identity: Identity, key_id: str) -> Outcome[DeletedKey]:
+        """Destroy a deleted key's material now, before its window ends (irreversible)."""
+        found = await self.store.deleted_key(key_id)
+        if found is None:
+            raise NotFound(f"Deleted key with ID {key_id} not found")
+        await self.allow(identity, Action.RESTORE, found.key.project_id, found.key.name)
+        purged = await self.store.purge(key_id)
+        return Outcome(purged, purged.key)
 
     # ----------------------------------------------------------------- cryptography
     # A failure after `usable` carries the key: it passed every check but usage, and the metrics
     # of these routes are labelled with its algorithm.
 
-    async def encrypt(self, identity: Identity, key_id: str, plaintext: bytes) -> Outcome[bytes]:
+    async def encrypt(
+        self, identity: Identity, key_id: str, plaintext: bytes, version: int | None = None
+    ) -> Outcome[bytes]:
+        """Encrypt under the latest version, or `version` within the key's bounds."""
         key = await self.usable(identity, key_id, Action.ENCRYPT)
         try:
             if key.key_usage != _ENCRYPT_DECRYPT:
                 raise _wrong_usage(key, _ENCRYPT_DECRYPT)
+            if version is not None:
+                version = lifecycle.encryption_version(key, version)
             ring = await self._loader.keyring(key)
-            return Outcome(ring.encrypt(plaintext), key)  # public-key or AES work: fast enough inline
+            # public-key or AES work: fast enough inline
+            return Outcome(ring.encrypt(plaintext, version), key)
         except Exception as exc:
             attach(exc, key.project_id, key)
             raise
@@ -265,48 +379,59 @@ class KeyService:
         return Outcome(algorithms.signing_algorithms(key.algorithm), key)
 
     async def sign(
-        self, identity: Identity, key_id: str, algorithm: SigningAlgorithm, data: bytes, is_digest: bool
+        self, identity: Identity, key_id: str, algorithm: SigningAlgorithm, data: bytes, is_digest: bool,
+        version: int | None = None,
     ) -> Outcome[bytes]:
         key = await self.usable(identity, key_id, Action.SIGN)
         try:
             if key.key_usage != _SIGN_VERIFY:
                 raise _wrong_usage(key, _SIGN_VERIFY)
+            if version is not None:
+                version = lifecycle.encryption_version(key, version)
             ring = await self._loader.keyring(key)
-            return Outcome(await self._loader.run(ring, ring.sign, algorithm, data, is_digest), key)
+            return Outcome(await self._loader.run(ring, ring.sign, algorithm, data, is_digest, version), key)
         except Exception as exc:
             attach(exc, key.project_id, key)
             raise
 
     async def verify(
         self, identity: Identity, key_id: str, algorithm: SigningAlgorithm, data: bytes, signature: bytes,
-        is_digest: bool,
+        is_digest: bool, version: int | None = None,
     ) -> Outcome[bool]:
+        """Verify under `version`, or under every allowed version (signatures carry none in
+        Infisical's format, and a rotation must not invalidate what the old version signed)."""
         key = await self.usable(identity, key_id, Action.VERIFY)
         try:
             if key.key_usage != _SIGN_VERIFY:
                 raise _wrong_usage(key, _SIGN_VERIFY)
             ring = await self._loader.keyring(key)
-            return Outcome(ring.verify(algorithm, data, signature, is_digest), key)
+            return Outcome(ring.verify(algorithm, data, signature, is_digest, version), key)
         except Exception as exc:
             attach(exc, key.project_id, key)
             raise
 
-    async def generate_mac(self, identity: Identity, key_id: str, data: bytes) -> Outcome[bytes]:
+    async def generate_mac(
+        self, identity: Identity, key_id: str, data: bytes, version: int | None = None
+    ) -> Outcome[bytes]:
         key = await self.usable(identity, key_id, Action.GENERATE_MAC)
         try:
             if key.key_usage != _MAC:
                 raise BadRequest(f"Key with ID '{key.id}' is not intended for MAC generation")
-            return Outcome((await self._loader.keyring(key)).generate_mac(data), key)
+            if version is not None:
+                version = lifecycle.encryption_version(key, version)
+            return Outcome((await self._loader.keyring(key)).generate_mac(data, version), key)
         except Exception as exc:
             attach(exc, key.project_id, key)
             raise
 
-    async def verify_mac(self, identity: Identity, key_id: str, data: bytes, mac: bytes) -> Outcome[bool]:
+    async def verify_mac(
+        self, identity: Identity, key_id: str, data: bytes, mac: bytes, version: int | None = None
+    ) -> Outcome[bool]:
         key = await self.usable(identity, key_id, Action.VERIFY_MAC)
         try:
             if key.key_usage != _MAC:
                 raise BadRequest(f"Key with ID '{key.id}' is not intended for MAC verification")
-            return Outcome((await self._loader.keyring(key)).verify_mac(data, mac), key)
+            return Outcome((await self._loader.keyring(key)).verify_mac(data, mac, version), key)
         except Exception as exc:
             attach(exc, key.project_id, key)
             raise

@@ -21,6 +21,7 @@ from integration.helpers.sqlite_processes import (
     spawn,
 )
 from kms_core.model import KeySpec
+from kms_core.stores import schema
 from kms_core.stores.sqlite import SqliteStore
 
 KEK = "00112233445566aa"
@@ -48,7 +49,7 @@ def test_concurrent_first_opens_agree_on_one_identity(tmp_path: Path) -> None:
     assert len(orgs) == 1 and all(len(out) == 1 for out in outputs)
     conn = raw(data_dir / "kubekms.db")
     meta = dict(conn.execute("SELECT name, value FROM meta"))
-    assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone() == (1,)
+    assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone() == (len(schema.MIGRATIONS),)
     conn.close()
     assert orgs == {f"org {meta['org_id']}"} and meta["kek_id"] == KEK
 

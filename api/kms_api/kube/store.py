@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 
 from kms_api.kube import events
 from kms_api.kube import kmskey as kk
@@ -23,15 +24,20 @@ from kms_api.kube.nameindex import NameIndex
 from kms_api.kube.writes import IMPORT_REFUSED, RENAME_REFUSED, KmsKeyWriter, call
 from kms_core.errors import BadRequest, NotFound, Unavailable
 from kms_core.gcmusage import GCM_USAGE
-from kms_core.model import Key, KeySpec, KeyVersion
+from kms_core.model import DeletedKey, Key, KeySpec, KeyVersion
 from kms_core.ownership import OwnerRecord
 from kms_core.sealing.base import Sealer
-from kms_core.stores.base import ListQuery
+from kms_core.stores.base import Generation, ListQuery
 from kms_kube import layout
 from kms_kube.client import JsonDict, KubeClient
 from kms_kube.reflector import ObjectCache
 
-__all__ = ["IMPORT_REFUSED", "RENAME_REFUSED", "KubernetesKeyStore"]
+__all__ = ["IMPORT_REFUSED", "LIFECYCLE_IN_SPEC", "RENAME_REFUSED", "KubernetesKeyStore"]
+
+LIFECYCLE_IN_SPEC = (
+    "In Kubernetes mode a key's rotation period and version bounds are declared in its KmsKey "
+    "spec (rotationPeriod, minDecryptionVersion, minEncryptionVersion, minAvailableVersion)"
+)
 
 log = logging.getLogger(__name__)
 
@@ -250,7 +256,9 @@ class KubernetesKeyStore:
             raise NotFound(f"Key with ID {key_id} not found")
         return key
 
-    async def delete(self, key_id: str) -> Key:
+    async def delete(self, key_id: str, purge_at: datetime | None = None) -> Key:
+        # The recovery window of a KmsKey's material is the operator's (deletionPolicy and the
+        # Secret's labels), whatever the API process was told.
         obj, record = await self._require(key_id)
         key = await self._key(obj, record)
         assert key is not None
@@ -267,6 +275,32 @@ class KubernetesKeyStore:
         if key is None:
             raise NotFound(f"Key with ID {key_id} not found")
         return key
+
+    # -- lifecycle: declared on the KmsKey and carried out by the operator ----------------------
+
+    async def set_policy(self, key_id: str, expected: Generation, wanted: Key) -> Key:
+        raise BadRequest(LIFECYCLE_IN_SPEC)
+
+    async def trim(self, key_id: str, expected: Generation, min_available: int) -> Key:
+        raise BadRequest(LIFECYCLE_IN_SPEC)
+
+    async def due_for_rotation(self, now: datetime) -> Sequence[Key]:
+        return []  # the operator rotates KmsKeys on schedule
+
+    async def deleted(self, project_id: str) -> Sequence[DeletedKey]:
+        return []
+
+    async def deleted_key(self, key_id: str) -> DeletedKey | None:
+        return None
+
+    async def restore(self, key_id: str, name: str | None) -> Key:
+        raise NotFound(f"Deleted key with ID {key_id} not found")
+
+    async def purge(self, key_id: str) -> DeletedKey:
+        raise NotFound(f"Deleted key with ID {key_id} not found")
+
+    async def expired(self, now: datetime) -> Sequence[DeletedKey]:
+        return []
 
     async def _require(self, key_id: str) -> tuple[JsonDict, OwnerRecord]:
         obj = await self._object(key_id)

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
-from kms_core.model import Key, KeySpec, KeyVersion
+from kms_core.model import DeletedKey, Key, KeySpec, KeyVersion
+
+# `Key.generation`: the current version and the version bounds, compared before a policy write.
+Generation = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,14 @@ class KeyStore(Protocol):
     - `list` returns (page, totalCount) with the spec's quirk: totalCount is 0 when the page is empty.
     - `count_by_state` returns (enabled, disabled) over every project for the keys-by-state
       gauge, or None when the store cannot count right now (the gauge keeps its last values).
+    - Lifecycle (kms_core.lifecycle decides; the store only writes): `set_policy` and `trim`
+      write only if the key's generation is still `expected` (otherwise BadRequest "changed
+      concurrently"), `trim` destroys the sealed versions below the bound in the same write;
+      `rotate` records the new version's creation time as the key's `rotated_at`.
+    - Recoverable deletion: `delete(key_id, purge_at)` with a time moves the key out of every
+      read (get, list, names: the name is free at once) into the deleted set until `purge`;
+      with None it destroys the key at once. `restore` puts it back unchanged (optionally
+      renamed; DuplicateName if the name is taken). `expired(now)` lists those due for purge.
 
     Every capability a caller may use is declared here: callers never probe a store with
     `getattr`, so a mode added later cannot silently lack one.
@@ -72,13 +84,37 @@ class KeyStore(Protocol):
         has_delete_protection: bool | None = None,
     ) -> Key: ...
 
-    async def delete(self, key_id: str) -> Key: ...
+    async def delete(self, key_id: str, purge_at: datetime | None = None) -> Key: ...
 
     async def versions(self, key_id: str) -> Sequence[KeyVersion]:
         """All versions of a key, newest first."""
         ...
 
     async def rotate(self, key_id: str, expected_version: int, sealed: bytes | None) -> Key: ...
+
+    async def set_policy(self, key_id: str, expected: Generation, wanted: Key) -> Key:
+        """Store `wanted`'s rotation period and version bounds (not its version)."""
+        ...
+
+    async def trim(self, key_id: str, expected: Generation, min_available: int) -> Key: ...
+
+    async def due_for_rotation(self, now: datetime) -> Sequence[Key]:
+        """Enabled keys whose scheduled rotation is due at `now` (kms_core.lifecycle.is_due)."""
+        ...
+
+    async def deleted(self, project_id: str) -> Sequence[DeletedKey]: ...
+
+    async def deleted_key(self, key_id: str) -> DeletedKey | None: ...
+
+    async def restore(self, key_id: str, name: str | None) -> Key: ...
+
+    async def purge(self, key_id: str) -> DeletedKey:
+        """Destroy a deleted key's record and material now; NotFound when it is not deleted."""
+        ...
+
+    async def expired(self, now: datetime) -> Sequence[DeletedKey]:
+        """Deleted keys whose recovery window ended at or before `now`."""
+        ...
 
     async def count_by_state(self) -> tuple[int, int] | None:
         """(enabled, disabled) keys over every project, or None: cannot count now (e.g. still loading)."""

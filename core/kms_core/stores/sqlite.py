@@ -15,21 +15,24 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from kms_core.errors import BadRequest, DuplicateName, NotFound
-from kms_core.model import Algorithm, Key, KeySpec, KeyUsage, KeyVersion
-from kms_core.stores import schema
-from kms_core.stores.base import ListQuery
+from kms_core.model import Algorithm, DeletedKey, Key, KeySpec, KeyUsage, KeyVersion
+from kms_core.stores import recovery, schema
+from kms_core.stores.base import Generation, ListQuery
 from kms_core.stores.database import Database, Row, open_file
 from kms_core.stores.recordcache import KeyRecordCache
 
 _MAX_SQL_INT = 2**63 - 1
 
-_KEY = (
-    "SELECT id, project_id, name, description, is_disabled, key_usage, algorithm, version,"
-    " is_exportable, has_delete_protection, created_at, updated_at"
+_COLUMNS = (
+    "id, project_id, name, description, is_disabled, key_usage, algorithm, version,"
+    " is_exportable, has_delete_protection, created_at, updated_at, rotation_period,"
+    " min_decryption_version, min_encryption_version, min_available_version, rotated_at"
 )
+_KEY = "SELECT " + _COLUMNS
 _GET = _KEY + " FROM keys WHERE id = ?"
 _GET_BY_NAME = _KEY + " FROM keys WHERE project_id = ? AND name = ?"
 # The window count is computed before LIMIT/OFFSET and read off the first row, like Infisical's
@@ -80,7 +83,13 @@ class SqliteStore:
             org_id=self._org_id, key_usage=KeyUsage(row[5]), algorithm=Algorithm(row[6]),
             version=int(row[7]), is_exportable=bool(row[8]), has_delete_protection=bool(row[9]),
             created_at=schema.from_ms(row[10]), updated_at=schema.from_ms(row[11]),
+            rotation_period=int(row[12]), min_decryption_version=int(row[13]),
+            min_encryption_version=int(row[14]), min_available_version=int(row[15]),
+            rotated_at=None if row[16] is None else schema.from_ms(row[16]),
         )  # fmt: skip
+
+    def _deleted(self, row: Row) -> DeletedKey:
+        return DeletedKey(self._key(row), schema.from_ms(row[-2]), schema.from_ms(row[-1]))
 
     def _locked_get(self, conn: sqlite3.Connection, key_id: str) -> Key:
         row = conn.execute(_GET, (key_id,)).fetchone()
@@ -163,9 +172,12 @@ class SqliteStore:
         def insert(conn: sqlite3.Connection) -> Key:
             try:
                 conn.execute(
-                    "INSERT INTO keys VALUES (?, ?, ?, ?, 0, ?, ?, 1, ?, ?, ?, ?)",
+                    "INSERT INTO keys (id, project_id, name, description, is_disabled, key_usage,"
+                    " algorithm, version, is_exportable, has_delete_protection, created_at, updated_at,"
+                    " rotated_at) VALUES (?, ?, ?, ?, 0, ?, ?, 1, ?, ?, ?, ?, ?)",
                     (key_id, spec.project_id, spec.name, spec.description, str(spec.key_usage),
-                     str(spec.algorithm), int(spec.is_exportable), int(spec.has_delete_protection), now, now),
+                     str(spec.algorithm), int(spec.is_exportable), int(spec.has_delete_protection), now,
+                     now, now),
                 )  # fmt: skip
             except sqlite3.IntegrityError as exc:
                 if exc.sqlite_errorcode == sqlite3.SQLITE_CONSTRAINT_UNIQUE:
@@ -206,9 +218,12 @@ class SqliteStore:
         finally:
             self._records.drop(key_id)
 
-    async def delete(self, key_id: str) -> Key:
+    async def delete(self, key_id: str, purge_at: datetime | None = None) -> Key:
         def remove(conn: sqlite3.Connection) -> Key:
             before = self._locked_get(conn, key_id)
+            if purge_at is not None:
+                # Record and material move in the same transaction the key leaves `keys` in.
+                recovery.keep(conn, key_id, schema.now_ms(), schema.to_ms(purge_at))
             conn.execute("DELETE FROM keys WHERE id = ?", (key_id,))  # versions go by ON DELETE CASCADE
             return before
 
@@ -231,13 +246,95 @@ class SqliteStore:
             new = expected_version + 1
             conn.execute("INSERT INTO key_versions VALUES (?, ?, ?, ?)", (key_id, new, sealed, now))
             # updated_at stays: Infisical's rotation leaves the key row's updatedAt alone.
-            conn.execute("UPDATE keys SET version = ? WHERE id = ?", (new, key_id))
+            conn.execute("UPDATE keys SET version = ?, rotated_at = ? WHERE id = ?", (new, now, key_id))
             return self._locked_get(conn, key_id)
 
         try:
             return await self._db.write(append)
         finally:
             self._records.drop(key_id)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _guarded(self, conn: sqlite3.Connection, key_id: str, expected: Generation) -> Key:
+        key = self._locked_get(conn, key_id)
+        if key.generation != expected:
+            raise BadRequest("Key was changed concurrently; retry")
+        return key
+
+    async def set_policy(self, key_id: str, expected: Generation, wanted: Key) -> Key:
+        def change(conn: sqlite3.Connection) -> Key:
+            self._guarded(conn, key_id, expected)
+            conn.execute(
+                "UPDATE keys SET rotation_period = ?, min_decryption_version = ?,"
+                " min_encryption_version = ?, updated_at = MAX(?, updated_at + 1) WHERE id = ?",
+                (wanted.rotation_period, wanted.min_decryption_version, wanted.min_encryption_version,
+                 schema.now_ms(), key_id),
+            )  # fmt: skip
+            return self._locked_get(conn, key_id)
+
+        try:
+            return await self._db.write(change)
+        finally:
+            self._records.drop(key_id)
+
+    async def trim(self, key_id: str, expected: Generation, min_available: int) -> Key:
+        def destroy(conn: sqlite3.Connection) -> Key:
+            self._guarded(conn, key_id, expected)
+            conn.execute("DELETE FROM key_versions WHERE key_id = ? AND version < ?", (key_id, min_available))
+            conn.execute(
+                "UPDATE keys SET min_available_version = ?, updated_at = MAX(?, updated_at + 1) WHERE id = ?",
+                (min_available, schema.now_ms(), key_id),
+            )
+            return self._locked_get(conn, key_id)
+
+        try:
+            return await self._db.write(destroy)
+        finally:
+            self._records.drop(key_id)
+
+    async def due_for_rotation(self, now: datetime) -> Sequence[Key]:
+        rows = self._db.read(
+            _KEY + " FROM keys WHERE rotation_period > 0 AND is_disabled = 0"
+            " AND COALESCE(rotated_at, created_at) + rotation_period * 1000 <= ? ORDER BY id",
+            (schema.to_ms(now),),
+        )
+        return [self._key(r) for r in rows]
+
+    async def deleted(self, project_id: str) -> Sequence[DeletedKey]:
+        return [self._deleted(r) for r in self._db.read(recovery.BY_PROJECT, (project_id,))]
+
+    async def deleted_key(self, key_id: str) -> DeletedKey | None:
+        rows = self._db.read(recovery.BY_ID, (key_id,))
+        return self._deleted(rows[0]) if rows else None
+
+    async def expired(self, now: datetime) -> Sequence[DeletedKey]:
+        return [self._deleted(r) for r in self._db.read(recovery.EXPIRED, (schema.to_ms(now),))]
+
+    async def restore(self, key_id: str, name: str | None) -> Key:
+        def bring_back(conn: sqlite3.Connection) -> Key:
+            try:
+                recovery.bring_back(conn, key_id, name)
+            except sqlite3.IntegrityError:
+                row = conn.execute(recovery.BY_ID, (key_id,)).fetchone()
+                raise DuplicateName(name or row[2], row[1]) from None
+            return self._locked_get(conn, key_id)
+
+        try:
+            return await self._db.write(bring_back)
+        finally:
+            self._records.drop(key_id)
+            self._counts.clear()
+
+    async def purge(self, key_id: str) -> DeletedKey:
+        def destroy(conn: sqlite3.Connection) -> DeletedKey:
+            row = conn.execute(recovery.BY_ID, (key_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"Deleted key with ID {key_id} not found")
+            conn.execute("DELETE FROM deleted_keys WHERE id = ?", (key_id,))  # versions by CASCADE
+            return self._deleted(row)
+
+        return await self._db.write(destroy)
 
     async def close(self) -> None:
         self._records.clear()
