@@ -68,7 +68,8 @@ def test_open_creates_private_wal_database_with_schema(data_dir: Path) -> None:
     assert meta["kek_id"] == KEK
     assert uuid.UUID(meta["org_id"]).version == 4
     protocol = [n for n, f in vars(KeyStore).items() if inspect.iscoroutinefunction(f)]
-    assert len(protocol) == 20 and {"count_by_state", "set_policy", "trim", "restore", "purge"} <= set(protocol)
+    assert len(protocol) == 20
+    assert {"count_by_state", "set_policy", "trim", "restore", "purge"} <= set(protocol)
     assert all(inspect.iscoroutinefunction(getattr(SqliteStore, n)) for n in protocol)
     assert store.generates_material is False
 
