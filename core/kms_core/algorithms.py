@@ -96,8 +96,9 @@ class AlgorithmSpec:
     rotatable: bool = field(init=False)
 
     def __post_init__(self) -> None:
-        # Only AES keys rotate: every version stays loaded for decryption; the others would need
-        # their clients to learn a new public key or MAC key.
+        # Infisical's rotate route rotates AES keys only (its clients of other usages would have
+        # to learn a new public or MAC key); the core, the scheduler and Transit rotate every
+        # usage (kms_core.lifecycle).
         object.__setattr__(self, "rotatable", self.primitive is Primitive.AES_GCM)
 
     @property
