@@ -46,7 +46,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     log.info(describe(sealer))
     try:
         store, auth = modes.build(settings, sealer)
-        service = KeyService(store, sealer, BackendPolicy(auth))
+        service = KeyService(store, sealer, BackendPolicy(auth), deletion_window=settings.deletion_window)
     except BaseException:
         sealer.close()
         raise
@@ -58,6 +58,17 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await service.close()
         await auth.close()
         sealer.close()
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    """Embedded mode: this process's lifecycle scheduler (kms_api.modes.embedded.lifecycle),
+    stopped before the store closes. Its first pass runs at once: missed rotations happen now."""
+    scheduler = modes.embedded.lifecycle(app[SETTINGS], service_of(app))
+    scheduler.start()
+    try:
+        yield
+    finally:
+        await scheduler.stop()
 
 
 async def _count_keys(app: web.Application) -> None:
@@ -99,6 +110,8 @@ def create_app(
         app[FAILED_AUTH] = FailedAuthLimiter(settings.auth_fail_rate, settings.auth_fail_burst)
     if service is None or auth is None:
         app.cleanup_ctx.append(_resources)
+        if settings.store == "embedded":
+            app.cleanup_ctx.append(_lifecycle)
     app.cleanup_ctx.append(_key_gauge)
     cors.install(app, settings.cors_origins)
     add_routes(app)

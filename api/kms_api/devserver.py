@@ -15,6 +15,7 @@ import tempfile
 
 from kms_api.settings import Settings, load_settings
 from kms_core.errors import ConfigError, SealerMismatch
+from kms_core.lifecycle import format_duration
 
 
 def banner(settings: Settings, token: str) -> str:
@@ -29,10 +30,16 @@ def banner(settings: Settings, token: str) -> str:
         f"curl -s {url}/api/v1/kms/keys/$KEY_ID/encrypt {auth} -H 'Content-Type: application/json' \\\n"
         '    -d \'{"plaintext": "aGVsbG8="}\'   # base64 of "hello"'
     )
+    window = settings.deletion_window
+    deletion = (
+        f"Deleted keys stay restorable for {format_duration(window)} (KUBEKMS_DELETION_WINDOW)"
+        if window > 0 else "Deleted keys are destroyed at once (KUBEKMS_DELETION_WINDOW=0)"
+    )
     return (
         f"\nKubeKMS is running at {url}   (data: {settings.data_dir}/, metrics: "
         f"http://{settings.host}:{settings.metrics_port}/metrics, API docs: {url}/openapi.json)\n"
-        f"Admin token: {token}\n\nTry it:\n  {create}\n  {encrypt}\n\nPress Ctrl-C to stop.\n"
+        f"Admin token: {token}\n{deletion}; scheduled rotations are checked every "
+        f"{settings.lifecycle_interval:g}s.\n\nTry it:\n  {create}\n  {encrypt}\n\nPress Ctrl-C to stop.\n"
     )
 
 

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from kms_api.http.cors import parse_origins
-from kms_core.errors import ConfigError
+from kms_core import lifecycle
+from kms_core.errors import BadRequest, ConfigError
 
 STORES = ("embedded", "kubernetes")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -73,6 +74,22 @@ def _float(value: str, name: str) -> float:
         return float(value)
     except ValueError:
         raise ConfigError(f"{name} must be a number") from None
+
+
+def _duration(value: str, name: str) -> int:
+    """Seconds, or a duration such as 7d, 12h, 1h30m (kms_core.lifecycle.parse_duration)."""
+    try:
+        return lifecycle.parse_duration(value)
+    except BadRequest:
+        raise ConfigError(f"{name} must be seconds or a duration such as 7d, 12h or 1h30m") from None
+
+
+def _flag(value: str, name: str) -> bool:
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false")
 
 
 def _path(value: str, name: str) -> Path:
@@ -187,6 +204,25 @@ class Settings:
     cors_origins: tuple[str, ...] = field(default=(), metadata=option(
         "--cors-origins", "KUBEKMS_CORS_ORIGINS", _origins,
         "comma-separated browser origins allowed cross-origin, e.g. https://app.example.com; off when empty"))
+    # Key lifecycle (embedded mode; kms_core.schedule): the recovery window of a deleted key and
+    # the pause between passes of the scheduler that rotates due keys and purges expired ones.
+    deletion_window: int = field(default=7 * 86400, metadata=option(
+        "--deletion-window", "KUBEKMS_DELETION_WINDOW", _duration,
+        "how long a deleted key stays restorable, in seconds or e.g. 7d, 12h; 0 destroys at once",
+        name="deletion window"))
+    lifecycle_interval: float = field(default=30.0, metadata=option(
+        "--lifecycle-interval", "KUBEKMS_LIFECYCLE_INTERVAL", _float,
+        "seconds between the lifecycle scheduler's passes (scheduled rotations, purges)",
+        name="lifecycle interval"))
+    # TEST ONLY (kms_api.testclock): shifts the lifecycle scheduler's clock so process-level
+    # tests need not sleep through rotation periods. Ignored unless KUBEKMS_TEST_HOOKS is true.
+    test_hooks: bool = field(default=False, metadata=option(
+        None, "KUBEKMS_TEST_HOOKS", _flag, "TEST ONLY: honour the KUBEKMS_TEST_* variables",
+        name="KUBEKMS_TEST_HOOKS"))
+    test_clock_offset: str | None = field(default=None, metadata=option(
+        None, "KUBEKMS_TEST_CLOCK_OFFSET", _str,
+        "TEST ONLY: seconds added to the scheduler's clock, or @FILE holding them (re-read each pass)",
+        name="KUBEKMS_TEST_CLOCK_OFFSET"))
     # Environment only: a flag would show the token in `ps`.
     admin_token: str | None = field(default=None, repr=False, metadata=option(
         None, "KUBEKMS_ADMIN_TOKEN", _str, "the admin token"))
@@ -262,6 +298,8 @@ def check(settings: Settings) -> None:
         raise ConfigError("auth fail rate must be >= 0 (0 turns it off) and auth fail burst >= 1")
     if settings.read_timeout <= 0 or settings.tls_reload_interval <= 0:
         raise ConfigError("read timeout and TLS reload interval must be > 0")
+    if not settings.lifecycle_interval > 0:
+        raise ConfigError("lifecycle interval must be > 0")
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise ConfigError("--tls-cert and --tls-key must be given together")
     _check_kube(settings.kube)

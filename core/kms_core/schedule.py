@@ -26,7 +26,7 @@ from kms_core.metrics import KEY_ROTATION_OVERDUE
 from kms_core.model import DeletedKey, Key
 from kms_core.service import KeyService
 
-__all__ = ["LifecycleScheduler", "Pass"]
+__all__ = ["Clock", "LifecycleScheduler", "OnPurged", "OnRotated", "Pass", "utcnow"]
 
 log = logging.getLogger("kubekms.schedule")
 

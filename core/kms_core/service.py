@@ -222,9 +222,9 @@ class KeyService:
         KEY_ROTATIONS.labels(trigger="manual").inc()
         return Outcome(rotated, rotated)
 
-    async def _new_version(self, key: Key) -> Key:
+    async def _new_version(self, key: Key, at: datetime | None = None) -> Key:
         sealed = await self._loader.new_material(key.id, key.version + 1, key.algorithm)
-        return await self.store.rotate(key.id, key.version, sealed)
+        return await self.store.rotate(key.id, key.version, sealed, at=at)
 
     async def rotate_if_due(self, key_id: str, now: datetime) -> Key | None:
         """The scheduler's rotation (no caller identity: the key's own policy asks for it).
@@ -238,7 +238,9 @@ class KeyService:
         if key is None or not lifecycle.is_due(key, now):
             return None
         try:
-            rotated = await self._new_version(key)
+            # Stamped `now`: the next due time is one period after the due time this pass used,
+            # whatever the scheduler's clock (an injected one in tests) says about wall time.
+            rotated = await self._new_version(key, now)
         except BadRequest:
             return None  # rotated concurrently: the other rotation counts, this one does not
         KEY_ROTATIONS.labels(trigger="scheduled").inc()

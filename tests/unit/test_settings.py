@@ -63,9 +63,24 @@ def test_the_admin_token_is_never_shown() -> None:
     [({"KUBEKMS_PORT": "http"}, "port must be an integer"),
      ({"KUBEKMS_SHUTDOWN_TIMEOUT": "long"}, "shutdown timeout must be a number"),
      ({"KUBEKMS_TLS_RELOAD_INTERVAL": "-5"}, "TLS reload interval must be > 0"),
-     ({"KUBEKMS_STORE": "etcd"}, "store must be one of embedded, kubernetes")],
+     ({"KUBEKMS_STORE": "etcd"}, "store must be one of embedded, kubernetes"),
+     ({"KUBEKMS_DELETION_WINDOW": "a-week"}, "deletion window must be seconds or a duration"),
+     ({"KUBEKMS_DELETION_WINDOW": "-60"}, "deletion window must be seconds or a duration"),
+     ({"KUBEKMS_LIFECYCLE_INTERVAL": "-3"}, "lifecycle interval must be > 0"),
+     ({"KUBEKMS_TEST_HOOKS": "maybe"}, "KUBEKMS_TEST_HOOKS must be true or false")],
 )  # fmt: skip
 def test_bad_values_are_refused_by_name(env: dict[str, str], needle: str) -> None:
     with pytest.raises(ConfigError, match=needle) as info:
         load_settings([], env)
     assert next(iter(env.values())) not in str(info.value)  # named, never echoed
+
+
+def test_lifecycle_settings_take_durations() -> None:
+    defaults = load_settings([], {})
+    assert (defaults.deletion_window, defaults.lifecycle_interval) == (7 * 86400, 30.0)
+    assert not defaults.test_hooks and defaults.test_clock_offset is None
+    env = {"KUBEKMS_DELETION_WINDOW": "12h", "KUBEKMS_LIFECYCLE_INTERVAL": "2.5"}
+    assert load_settings([], env).deletion_window == 12 * 3600
+    assert load_settings(["--deletion-window", "1h30m"], env).deletion_window == 5400
+    assert load_settings(["--deletion-window", "0"], env).deletion_window == 0  # destroy at once
+    assert load_settings([], env).lifecycle_interval == 2.5

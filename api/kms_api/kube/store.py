@@ -265,8 +265,11 @@ class KubernetesKeyStore:
         await self._writes.delete(key_id, obj)
         return key
 
-    async def rotate(self, key_id: str, expected_version: int, sealed: bytes | None) -> Key:
-        """Ask the operator for version `expected_version + 1` and wait for it (see KmsKeyWriter)."""
+    async def rotate(
+        self, key_id: str, expected_version: int, sealed: bytes | None, *, at: datetime | None = None
+    ) -> Key:
+        """Ask the operator for version `expected_version + 1` and wait for it (see KmsKeyWriter);
+        the operator stamps it (`at` is for stores that record the time themselves)."""
         if sealed is not None:
             raise BadRequest(IMPORT_REFUSED)
         obj, record = await self._require(key_id)

@@ -26,6 +26,7 @@ from kms_api.observe.jsonlines import CLOCK, EventLog
 from kms_api.pipeline.call import Call
 from kms_api.schema.fields import is_uuid
 from kms_core.errors import KmsError
+from kms_core.identity import Identity
 from kms_core.outcome import Outcome
 
 if TYPE_CHECKING:
@@ -172,6 +173,33 @@ def record(call: Call, event: Audit, outcome: Outcome[Any] | None, exc: BaseExce
             "method": request.method,
             "route": resource.canonical if resource is not None else None,
             "duration_ms": took,  # until the reply was ready (the access line's ends after sending)
+            "metadata": metadata,
+        },
+    )
+
+
+def record_system(event_type: str, actor: Identity, key_id: str, project: str, metadata: Meta) -> None:
+    """Emit the audit event of something the process did on its own, with no request behind it
+    (a scheduled rotation, a purge after the recovery window): the same fields as a request's
+    event, `identity` the system actor, the request-only fields null. `metadata` must be built
+    from an allow-list like every `describe` function's (ids, names, versions; never material)."""
+    if not AUDIT_EVENTS.enabled:
+        return
+    AUDIT_EVENTS.emit(
+        "audit",
+        {
+            "time": CLOCK.now(),
+            "type": event_type,
+            "outcome": "success",
+            "status": None,
+            "error": None,
+            "identity": actor.id,
+            "project": project,
+            "keyId": key_id,
+            "reqId": None,
+            "method": None,
+            "route": None,
+            "duration_ms": None,
             "metadata": metadata,
         },
     )

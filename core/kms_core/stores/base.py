@@ -90,7 +90,13 @@ class KeyStore(Protocol):
         """All versions of a key, newest first."""
         ...
 
-    async def rotate(self, key_id: str, expected_version: int, sealed: bytes | None) -> Key: ...
+    async def rotate(
+        self, key_id: str, expected_version: int, sealed: bytes | None, *, at: datetime | None = None
+    ) -> Key:
+        """Append version `expected_version + 1` unless the key moved on (BadRequest). `at` stamps
+        the new version (default: now): a scheduled rotation is stamped with the time its due
+        check used, so the next due time is one period after it whatever the scheduler's clock."""
+        ...
 
     async def set_policy(self, key_id: str, expected: Generation, wanted: Key) -> Key:
         """Store `wanted`'s rotation period and version bounds (not its version)."""

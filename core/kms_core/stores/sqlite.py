@@ -233,10 +233,12 @@ class SqliteStore:
             self._records.drop(key_id)
             self._counts.clear()
 
-    async def rotate(self, key_id: str, expected_version: int, sealed: bytes | None) -> Key:
+    async def rotate(
+        self, key_id: str, expected_version: int, sealed: bytes | None, *, at: datetime | None = None
+    ) -> Key:
         if sealed is None:
             raise ValueError("SqliteStore.rotate needs the sealed material of the new version")
-        now = schema.now_ms()
+        now = schema.now_ms() if at is None else schema.to_ms(at)
 
         def append(conn: sqlite3.Connection) -> Key:
             # The check and both writes share one IMMEDIATE transaction: no other writer can slip
