@@ -247,15 +247,24 @@ class KeyService:
     # ----------------------------------------------------------------- lifecycle policy
 
     async def set_policy(
-        self, identity: Identity, key_id: str, change: PolicyChange
+        self, identity: Identity, key_id: str, change: PolicyChange, *, trim_to: int | None = None
     ) -> Outcome[tuple[Key, Sequence[str]]]:
         """Change the rotation period and version bounds (kms_core.lifecycle rules); returns the
-        updated record and Vault's warnings."""
+        updated record and Vault's warnings.
+
+        `trim_to` also trims below that version under the *new* bounds, checked before anything
+        is stored: one request that raises the bounds and trims is refused whole or applied
+        whole (short of a concurrent change between the two store writes, which the
+        generation guard turns into a refusal of the trim)."""
         key = await self._find(key_id, quoted=False)
         await self.allow(identity, Action.EDIT, key.project_id, key.name)
         try:
             wanted, warnings = lifecycle.apply(key, change)
+            if trim_to is not None:
+                lifecycle.check_trim(wanted, trim_to)
             updated = key if wanted == key else await self.store.set_policy(key.id, key.generation, wanted)
+            if trim_to is not None and trim_to != updated.min_available_version:
+                updated = await self.store.trim(key.id, updated.generation, trim_to)
         except Exception as exc:
             attach(exc, key.project_id)
             raise
