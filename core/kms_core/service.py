@@ -300,7 +300,10 @@ class KeyService:
         """The project's keys deleted within their recovery window."""
         await self.allow(identity, Action.RESTORE, project_id, None)
         try:
-            return Outcome(await self.store.deleted(project_id), None, project_id)
+            now = datetime.now(UTC)
+            # A key past its window is as good as purged (the scheduler's next pass destroys it).
+            kept = [d for d in await self.store.deleted(project_id) if d.purge_at > now]
+            return Outcome(kept, None, project_id)
         except Exception as exc:
             attach(exc, project_id)
             raise
@@ -309,7 +312,9 @@ class KeyService:
         """Bring a deleted key back (same id, material and versions) before its purge; `name`
         renames it when its old name was taken meanwhile."""
         found = await self.store.deleted_key(key_id)
-        if found is None:
+        if found is None or found.purge_at <= datetime.now(UTC):
+            # Past its window a key is gone, whether or not the scheduler has purged it yet:
+            # the window is a promise to the owner that the material ends then.
             raise NotFound(f"Deleted key with ID {key_id} not found")
         await self.allow(identity, Action.RESTORE, found.key.project_id, found.key.name)
         try:

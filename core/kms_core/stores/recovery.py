@@ -46,8 +46,8 @@ _BRING_BACK: Final = (
     "INSERT INTO keys (id, project_id, name, description, is_disabled, key_usage, algorithm, version,"
     " is_exportable, has_delete_protection, created_at, updated_at, rotation_period,"
     " min_decryption_version, min_encryption_version, min_available_version, rotated_at)"
-    " SELECT id, project_id, name, description, is_disabled, key_usage, algorithm, version, is_exportable,"
-    " has_delete_protection, created_at, updated_at, rotation_period, min_decryption_version,"
+    " SELECT id, project_id, COALESCE(?, name), description, is_disabled, key_usage, algorithm, version,"
+    " is_exportable, has_delete_protection, created_at, updated_at, rotation_period, min_decryption_version,"
     " min_encryption_version, min_available_version, rotated_at"
     " FROM deleted_keys WHERE id = ?"
 )
@@ -69,9 +69,9 @@ def bring_back(conn: sqlite3.Connection, key_id: str, name: str | None) -> None:
     it is not in the deleted set, sqlite3.IntegrityError when its name is taken."""
     if conn.execute("SELECT 1 FROM deleted_keys WHERE id = ?", (key_id,)).fetchone() is None:
         raise NotFound(f"Deleted key with ID {key_id} not found")
-    conn.execute(_BRING_BACK, (key_id,))
-    if name is not None:
-        conn.execute("UPDATE keys SET name = ? WHERE id = ?", (name, key_id))
+    # Renamed in the INSERT itself: inserting under the old name first would collide with the
+    # key that took that name meanwhile, the very case a new name is for.
+    conn.execute(_BRING_BACK, (name, key_id))
     conn.execute(
         "INSERT INTO key_versions SELECT key_id, version, sealed, created_at"
         " FROM deleted_key_versions WHERE key_id = ?",
