@@ -179,8 +179,11 @@ class Keyring:
         """The plaintext; DecryptionFailed if no allowed version authenticates the blob (one
         opaque error), VersionDisallowed if the blob names a version below the decryption bound."""
         raw, embedded = ciphertext.unpack(blob)
-        # "v01" is what version 1 produces (spec §5.1), so it names version 1.
-        return self.decrypt_raw(raw, 1 if embedded is None else embedded, hint_only=True)
+        if embedded is None and blob.endswith(ciphertext.V01):
+            embedded = 1  # "v01" is what version 1 produces (spec §5.1), so it names version 1
+        # Any other trailer names no version: its failure stays the one opaque error, even once
+        # version 1 is below the decryption bound (garbage must not read as "too old").
+        return self.decrypt_raw(raw, embedded, hint_only=True)
 
     def decrypt_raw(self, raw: bytes, version: int | None, *, hint_only: bool = False) -> bytes:
         """Decrypt `raw` (no trailer) with `version`, or with every allowed version when None.

@@ -30,6 +30,7 @@ from kms_core.errors import BadRequest
 from kms_core.model import Key
 
 __all__ = [
+    "MAX_DURATION",
     "MIN_ROTATION_PERIOD",
     "PolicyChange",
     "VersionDisallowed",
@@ -47,8 +48,12 @@ __all__ = [
 
 MIN_ROTATION_PERIOD: Final = 3600
 # Vault's DurationSecond: a number of seconds, or Go-style units with Vault's extra `d` (days).
-_DURATION: Final = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_DURATION: Final = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", re.ASCII)
 _UNIT_SECONDS: Final = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+# Go's largest time.Duration (2^63-1 ns), Vault's own limit: anything longer cannot be stored as
+# an SQLite integer's worth of nanoseconds, added to a datetime, or told apart from "never".
+MAX_DURATION: Final = (2**63 - 1) // 1_000_000_000
+_TOO_LONG: Final = f"a duration must be at most {MAX_DURATION} seconds (about 292 years)"
 
 
 class VersionDisallowed(BadRequest):
@@ -91,10 +96,12 @@ def parse_duration(value: str | int | float) -> int:
     if isinstance(value, int | float):
         if value < 0:
             raise BadRequest("a duration cannot be negative")
+        if not value <= MAX_DURATION:  # also NaN and infinity
+            raise BadRequest(_TOO_LONG)
         return int(value)
     text = value.strip()
-    if text.isdigit():
-        return int(text)
+    if text.isascii() and text.isdigit():  # str.isdigit alone admits "²", which int() refuses
+        return parse_duration(int(text))
     pos, total = 0, 0.0
     for match in _DURATION.finditer(text):
         if match.start() != pos:
@@ -103,7 +110,7 @@ def parse_duration(value: str | int | float) -> int:
         pos = match.end()
     if not text or pos != len(text):
         raise BadRequest(f'invalid duration "{value}": use seconds or units s, m, h, d (e.g. 24h, 90d)')
-    return int(total)
+    return parse_duration(total)  # bounded like a number of seconds (a 400-digit `d` is infinity)
 
 
 def format_duration(seconds: int) -> str:

@@ -249,15 +249,24 @@ class KeyService:
     # ----------------------------------------------------------------- lifecycle policy
 
     async def set_policy(
-        self, identity: Identity, key_id: str, change: PolicyChange
+        self, identity: Identity, key_id: str, change: PolicyChange, *, trim_to: int | None = None
     ) -> Outcome[tuple[Key, Sequence[str]]]:
         """Change the rotation period and version bounds (kms_core.lifecycle rules); returns the
-        updated record and Vault's warnings."""
+        updated record and Vault's warnings.
+
+        `trim_to` also trims below that version under the *new* bounds, checked before anything
+        is stored: one request that raises the bounds and trims is refused whole or applied
+        whole (short of a concurrent change between the two store writes, which the
+        generation guard turns into a refusal of the trim)."""
         key = await self._find(key_id, quoted=False)
         await self.allow(identity, Action.EDIT, key.project_id, key.name)
         try:
             wanted, warnings = lifecycle.apply(key, change)
+            if trim_to is not None:
+                lifecycle.check_trim(wanted, trim_to)
             updated = key if wanted == key else await self.store.set_policy(key.id, key.generation, wanted)
+            if trim_to is not None and trim_to != updated.min_available_version:
+                updated = await self.store.trim(key.id, updated.generation, trim_to)
         except Exception as exc:
             attach(exc, key.project_id)
             raise
@@ -293,7 +302,10 @@ class KeyService:
         """The project's keys deleted within their recovery window."""
         await self.allow(identity, Action.RESTORE, project_id, None)
         try:
-            return Outcome(await self.store.deleted(project_id), None, project_id)
+            now = datetime.now(UTC)
+            # A key past its window is as good as purged (the scheduler's next pass destroys it).
+            kept = [d for d in await self.store.deleted(project_id) if d.purge_at > now]
+            return Outcome(kept, None, project_id)
         except Exception as exc:
             attach(exc, project_id)
             raise
@@ -302,7 +314,9 @@ class KeyService:
         """Bring a deleted key back (same id, material and versions) before its purge; `name`
         renames it when its old name was taken meanwhile."""
         found = await self.store.deleted_key(key_id)
-        if found is None:
+        if found is None or found.purge_at <= datetime.now(UTC):
+            # Past its window a key is gone, whether or not the scheduler has purged it yet:
+            # the window is a promise to the owner that the material ends then.
             raise NotFound(f"Deleted key with ID {key_id} not found")
         await self.allow(identity, Action.RESTORE, found.key.project_id, found.key.name)
         try:

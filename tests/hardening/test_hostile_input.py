@@ -19,6 +19,7 @@ from fixtures.api import ADMIN, OPERATOR, VIEWER, ApiProcess, P, b64, unb64
 from hardening.rawhttp import assert_error_shape, build, send
 
 K = "/api/v1/kms/keys"
+D = "/api/v1/kms/deleted-keys"
 MISSING = "00000000-0000-4000-8000-000000000000"
 
 
@@ -54,7 +55,11 @@ def _valid_bodies(k: dict[str, str]) -> dict[str, tuple[str, dict]]:
     """One valid body per body-carrying route: the starting point of the mutations."""
     return {
         "create": (K, {"projectId": P, "name": "fresh"}),
-        "update": (f"{K}/{k['aes']}", {"name": "renamed", "description": "d", "isDisabled": False}),
+        # With the lifecycle extensions: any one of them wrong is a 400 (a bound the key cannot
+        # take) or a 422, so the update never applies.
+        "update": (f"{K}/{k['aes']}", {"name": "renamed", "description": "d", "isDisabled": False,
+                                       "rotationPeriod": "24h", "minDecryptionVersion": 1}),
+        "restore": (f"{D}/{MISSING}/restore", {"name": "back"}),
         "encrypt": (f"{K}/{k['aes']}/encrypt", {"plaintext": "aGVsbG8="}),
         "decrypt": (f"{K}/{k['aes']}/decrypt", {"ciphertext": "aGVsbG8="}),
         "sign": (
@@ -177,6 +182,14 @@ def _path_cases(k: dict[str, str]) -> Iterator[Case]:
             path = f"{K}/{key_id}" + (f"/{op}" if op else "")
             body = b'{"plaintext": "YQ=="}' if op == "encrypt" else None
             yield f"{method} id {key_id[:20]!r} {op}", build(method, path, body=body, token=ADMIN)
+    for key_id in ids:
+        for path, method in ((f"{K}/{key_id}/versions", "GET"), (f"{D}/{key_id}/restore", "POST"),
+                             (f"{D}/{key_id}", "DELETE")):  # fmt: skip
+            body = b"{}" if method == "POST" else None
+            yield f"{method} lifecycle {path[:60]!r}", build(method, path, body=body, token=ADMIN)
+    for query in ("", "?projectId=", "?projectid=proj"):
+        yield f"deleted keys {query[:20]!r}", build("GET", D + query, token=ADMIN)
+    yield "operator lists deleted keys", build("GET", f"{D}?projectId={P}", token=OPERATOR)
     yield (
         "missing key encrypt",
         build("POST", f"{K}/{MISSING}/encrypt", body=b'{"plaintext":"YQ=="}', token=ADMIN),

@@ -82,7 +82,12 @@ async def test_health_readiness_openapi(api: Api) -> None:
     assert doc["openapi"].startswith("3.")
     assert "post" in doc["paths"]["/api/v1/kms/keys/{keyId}/derive-shared-secret"]
     assert doc["paths"]["/api/v1/auth/universal-auth/login"]["post"]["operationId"] == "universalAuthLogin"
-    assert len([op for p in doc["paths"].values() for op in p]) == 23
+    assert len([op for p in doc["paths"].values() for op in p]) == 27  # 23 + 4 lifecycle extensions
+    assert doc["paths"]["/api/v1/kms/keys/{keyId}/versions"]["get"]["operationId"] == "listKmsKeyVersions"
+    assert set(doc["paths"]["/api/v1/kms/deleted-keys/{keyId}"]) == {"delete"}
+    update = doc["components"]["schemas"]["UpdateKmsKeyBody"]["properties"]
+    policy = {"rotationPeriod", "minDecryptionVersion", "minEncryptionVersion", "minAvailableVersion"}
+    assert policy <= set(update)
 
 
 async def test_responses_never_contain_material(api: Api) -> None:

@@ -49,3 +49,13 @@ def test_product_guide_block_round_trips_and_verifies(api_process: ApiProcess) -
     assert verified["signatureValid"] is True
     assert verified["signingAlgorithm"] == "RSASSA_PKCS1_V1_5_SHA_512"
     assert len(str(digest_signed["signature"])) > 600  # 512-byte RSA-4096 signature, base64
+
+
+def test_key_lifecycle_block_sets_a_policy_and_lists_versions(api_process: ApiProcess) -> None:
+    block = _bash_block_after("### Changing the policy: `PATCH /api/v1/kms/keys/:keyId`")
+    rotated, patched, versions = _run(block, api_process)
+    assert rotated["key"]["version"] == 2  # type: ignore[index]
+    assert patched["key"]["name"] == "rotating-key" and "policy" not in patched["key"]  # type: ignore[index]
+    assert versions["policy"]["rotationPeriod"] == "1d"  # type: ignore[index]
+    assert [(v["version"], v["state"]) for v in versions["versions"]] == [  # type: ignore[attr-defined]
+        (2, "primary"), (1, "disabled")]

@@ -48,8 +48,10 @@ class ProbePolicy:
         raise PermissionDenied(action)
 
 
-# One request per authenticated route that passes its schema: (path suffix or full path, body).
-# `{keyId}` and `{keyName}` are filled with an existing key's.
+# One request per authenticated route that passes its schema: (path suffix under /api/v1/kms/keys,
+# or a full path starting with /api/, and the body). `{keyId}` and `{keyName}` are filled with an
+# existing key's, `{deletedKeyId}` with the id of a key deleted within its recovery window.
+DELETED = "/api/v1/kms/deleted-keys"
 SAMPLES: dict[str, tuple[str, Any]] = {
     "createKmsKey": ("", {"projectId": P, "name": "new"}),
     "listKmsKeys": (f"?projectId={P}", None),
@@ -73,6 +75,10 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "generateMacWithKmsKey": ("/{keyId}/generate-mac", {"data": b64(b"m")}),
     "verifyMacWithKmsKey": ("/{keyId}/verify-mac", {"data": b64(b"m"), "mac": b64(b"q")}),
     "deriveSharedSecretWithKmsKey": ("/{keyId}/derive-shared-secret", {"publicKey": b64(b"p")}),
+    "listKmsKeyVersions": ("/{keyId}/versions", None),
+    "listDeletedKmsKeys": (f"{DELETED}?projectId={P}", None),
+    "restoreDeletedKmsKey": (DELETED + "/{deletedKeyId}/restore", {}),
+    "purgeDeletedKmsKey": (DELETED + "/{deletedKeyId}", None),
 }  # fmt: skip
 AUTHENTICATED = [r for r in ROUTES if not r.public]
 
@@ -83,11 +89,14 @@ async def probed(aiohttp_client: Any, api_settings: Any, tmp_path: Path) -> Asyn
 
     policy = ProbePolicy()
     sealer = RootKeySealer(os.urandom(32))
-    service = KeyService(SqliteStore.open(tmp_path / "store", sealer.kek_id), sealer, policy)
+    store = SqliteStore.open(tmp_path / "store", sealer.kek_id)
+    service = KeyService(store, sealer, policy, deletion_window=3600)
     auth = build_token_auth(api_settings.data_dir, api_settings.tokens_file, ADMIN)
     key = (await service.create(SETUP, KeySpec(project_id=P, name="probe"))).result
+    gone = (await service.create(SETUP, KeySpec(project_id=P, name="gone"))).result
+    await service.delete(SETUP, gone.id)  # restorable for an hour: the deleted-keys routes' subject
     client = await aiohttp_client(create_app(api_settings, service=service, auth=auth))
-    yield Api(client), (policy, key)
+    yield Api(client), (policy, key, gone.id)
     await service.close()
     await auth.close()
 
@@ -100,10 +109,11 @@ def test_every_authenticated_route_has_a_sample() -> None:
 async def test_the_route_asks_its_declared_action_and_audits_the_denial(
     route: Route, probed: tuple[Api, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
-    api, (policy, key) = probed
+    api, (policy, key, deleted_id) = probed
     suffix, body = SAMPLES[route.name]
-    base = route.path.split("/api/v1/kms/keys")[0] + "/api/v1/kms/keys"
-    path = (base + suffix).replace("{keyId}", key.id).replace("{keyName}", key.name)
+    path = suffix if suffix.startswith("/api/") else "/api/v1/kms/keys" + suffix
+    path = path.replace("{keyId}", key.id).replace("{keyName}", key.name)
+    path = path.replace("{deletedKeyId}", deleted_id)
     if body is not None:
         body = _fill(body, key.id)
     caplog.set_level(logging.INFO, logger="kubekms.audit")

@@ -19,6 +19,7 @@ from kms_api.auth.tokenfile import TokenFile, parse_token_file
 from kms_api.auth.tokens import EXPIRED, MALFORMED, TokenAuth, build_token_auth
 from kms_api.http.error_replies import status_of
 from kms_core.errors import ConfigError, Forbidden, PermissionDenied, TokenError, Unauthorized
+from kms_core.policy import Action
 
 
 def sha(value: str) -> str:
@@ -244,7 +245,10 @@ def test_role_definitions_match_the_spec() -> None:
         "generate-mac",
         "verify-mac",
     }
-    assert ROLES["admin"] == ALL_ACTIONS and len(ALL_ACTIONS) == 13
+    assert ROLES["admin"] == ALL_ACTIONS and len(ALL_ACTIONS) == 14
+    # Every action the service can ask about is in the admin role, and only there is `restore`.
+    assert {a.value for a in Action} == ALL_ACTIONS
+    assert all("restore" not in ROLES[r] for r in ("viewer", "cryptographic-operator"))
 
 
 # ---------------------------------------------------------------- data-dir secrets

@@ -260,13 +260,19 @@ def test_monitoring_assets_use_the_api_metric_names(render: Render) -> None:
     mon = find(docs, "ServiceMonitor")
     assert mon["metadata"]["labels"]["release"] == "prometheus"
     rules = {r["alert"]: r for g in find(docs, "PrometheusRule")["spec"]["groups"] for r in g["rules"]}
-    wanted = {"KubeKMSHighErrorRate", "KubeKMSHighLatency", "KubeKMSKeysDegraded", "KubeKMSOperatorDown"}
+    wanted = {"KubeKMSHighErrorRate", "KubeKMSHighLatency", "KubeKMSKeysDegraded", "KubeKMSOperatorDown",
+              "KubeKMSKeyRotationOverdue"}
     assert wanted <= set(rules)
     assert 'status_class="5xx"' in rules["KubeKMSHighErrorRate"]["expr"]
     assert "kubekms_request_duration_seconds_bucket" in rules["KubeKMSHighLatency"]["expr"]
     assert "> 0.5" in rules["KubeKMSHighLatency"]["expr"]
     assert 'kubekms_keys{namespace="kubekms",state="degraded"}' in rules["KubeKMSKeysDegraded"]["expr"]
     assert f'deployment="{RELEASE}-operator"' in rules["KubeKMSOperatorDown"]["expr"]
+    overdue = rules["KubeKMSKeyRotationOverdue"]
+    assert overdue["expr"].strip() == (
+        'max(kubekms_key_rotation_overdue{namespace="kubekms",lateness="over-period"}) > 0')
+    assert overdue["for"] == "10m" and overdue["labels"]["severity"] == "warning"
+    assert "{{ $value }}" in overdue["annotations"]["description"]
     # Prometheus, not Helm, must expand the alert templates: they survive rendering verbatim.
     assert "{{ $value | humanizePercentage }}" in rules["KubeKMSHighErrorRate"]["annotations"]["description"]
     assert "{{ $value }}" in rules["KubeKMSKeysDegraded"]["annotations"]["description"]
@@ -274,9 +280,14 @@ def test_monitoring_assets_use_the_api_metric_names(render: Render) -> None:
     exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
     for metric in ("kubekms_requests_total", "kubekms_request_duration_seconds_bucket", "kubekms_keys",
                    "kubekms_crypto_failures_total", "kubekms_sealer_operations_total",
-                   "kubekms_sealer_duration_seconds_bucket", "kubekms_cache_requests_total"):
+                   "kubekms_sealer_duration_seconds_bucket", "kubekms_cache_requests_total",
+                   "kubekms_key_rotations_total", 'kubekms_key_rotation_overdue{namespace=~"$namespace"}'):
         assert metric in exprs, metric
     assert find(docs, "ConfigMap")["metadata"]["labels"]["grafana_dashboard"] == "1"
+    by_title = {p["title"]: p for p in dashboard["panels"]}
+    assert "sum by (trigger)" in by_title["Key rotations by trigger"]["targets"][0]["expr"]
+    assert "by (lateness)" in by_title["Overdue rotations"]["targets"][0]["expr"]
+    assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
 
 
 def test_network_policies_allow_only_what_is_needed(render: Render) -> None:

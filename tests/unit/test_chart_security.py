@@ -145,7 +145,7 @@ def test_user_cluster_roles(render: Render) -> None:
     kms = ("kubekms.io", "kmskeys")
     assert _cluster_rules(docs, "kubekms-admin") == {kms: {
         "get", "list", "watch", "create", "update", "patch", "delete", "encrypt", "decrypt", "sign", "verify",
-        "rotate", "generate-mac", "verify-mac", "derive-shared-secret", "export"}}
+        "rotate", "generate-mac", "verify-mac", "derive-shared-secret", "export", "restore"}}
     assert _cluster_rules(docs, "kubekms-viewer") == {kms: {"get", "list", "watch"}}
     assert _cluster_rules(docs, "kubekms-cryptographic-operator") == {kms: {
         "get", "list", "encrypt", "decrypt", "sign", "verify", "generate-mac", "verify-mac"}}
@@ -153,9 +153,10 @@ def test_user_cluster_roles(render: Render) -> None:
     assert labels["kubekms-admin"]["rbac.authorization.k8s.io/aggregate-to-admin"] == "true"
     assert labels["kubekms-viewer"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
     assert labels["kubekms-cryptographic-operator"]["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
-    # Only the admin role may export key material; aggregation must not leak it to view/edit.
+    # Only the admin role may export key material or undo a deletion; aggregation must not leak
+    # either to view/edit.
     for name in ("kubekms-viewer", "kubekms-cryptographic-operator"):
-        assert "export" not in _cluster_rules(docs, name)[kms]
+        assert not {"export", "restore"} & _cluster_rules(docs, name)[kms]
 
 
 def test_user_roles_can_be_turned_off_or_left_unaggregated(render: Render) -> None:

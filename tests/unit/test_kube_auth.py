@@ -28,6 +28,7 @@ INFISICAL_ACTIONS = {
     "decrypt": "decrypt", "sign": "sign", "verify": "verify", "rotate": "rotate",
     "generate-mac": "generate-mac", "verify-mac": "verify-mac",
     "derive-shared-secret": "derive-shared-secret", "export-private-key": "export",
+    "restore": "restore",
 }
 
 
@@ -39,6 +40,7 @@ def test_every_infisical_action_maps_to_its_verb(action: str, verb: str) -> None
 def test_read_without_a_key_name_is_list() -> None:
     assert rbac_verb("read", None) == "list"
     assert rbac_verb("create", None) == "create"
+    assert rbac_verb("restore", None) == "restore"  # listing deleted keys is not `list` on live ones
     assert set(ACTION_VERBS) == set(INFISICAL_ACTIONS)
 
 

@@ -41,6 +41,9 @@ ACTION_VERBS: dict[str, str] = {
     "verify-mac": "verify-mac",
     "derive-shared-secret": "derive-shared-secret",
     "export-private-key": "export",
+    # KubeKMS's own: list, restore and purge keys deleted within their recovery window. Only the
+    # chart's kubekms-admin ClusterRole grants it.
+    "restore": "restore",
 }
 
 INVALID_TOKEN = "The provided access token is invalid or expired. Please use a valid ServiceAccount token."

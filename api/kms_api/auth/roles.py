@@ -1,4 +1,5 @@
-"""Infisical's built-in project roles and the actions each grants on subject `cmek` (spec §4).
+"""Infisical's built-in project roles and the actions each grants on subject `cmek` (spec §4),
+plus KubeKMS's own `restore` (list, restore and purge deleted keys), which only `admin` holds.
 
 Security property: roles are closed sets; an unknown role name is a configuration error, never an
 implicit grant.
@@ -23,6 +24,9 @@ ALL_ACTIONS: Final = frozenset(
         "verify-mac",
         "rotate",
         "derive-shared-secret",
+        # KubeKMS's own (kms_core.policy.Action.RESTORE): undoing or finalising a deletion is an
+        # administrator's decision, so no other built-in role grants it.
+        "restore",
     }
 )
 

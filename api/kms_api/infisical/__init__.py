@@ -10,6 +10,7 @@ __all__ = [
     "crypto",
     "encoding",
     "keys",
+    "lifecycle",
     "routes",
     "schemas",
     "system",

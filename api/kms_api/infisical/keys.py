@@ -1,4 +1,6 @@
-"""Key lifecycle handlers: create, list, get (by id, by name), update, delete, rotate (spec §2.1-2.6, §2.16).
+"""Key record handlers: create, list, get (by id, by name), update, delete, rotate (spec §2.1-2.6, §2.16).
+
+The lifecycle extensions (versions, deleted keys) are in `kms_api.infisical.lifecycle`.
 
 Security property: replies carry only the key record (`encoding.key_json`), never material.
 """
@@ -9,6 +11,7 @@ from typing import Any
 
 from kms_api.infisical.encoding import key_json
 from kms_api.pipeline.call import Call
+from kms_core.lifecycle import PolicyChange
 from kms_core.model import Key, KeySpec
 from kms_core.outcome import Outcome
 from kms_core.stores.base import ListQuery
@@ -62,7 +65,19 @@ async def get_key_by_name(call: Call) -> Outcome[Key]:
 
 
 async def update_key(call: Call) -> Outcome[Key]:
+    """Infisical's update, plus KubeKMS's lifecycle fields (README "Key lifecycle").
+
+    The policy goes first and is checked whole (bounds and trim together) before anything is
+    stored, so a refused bound leaves the key as it was; the reply stays Infisical's key object."""
     b = call.body
+    change = PolicyChange(
+        rotation_period=b["rotationPeriod"],
+        min_decryption_version=b["minDecryptionVersion"],
+        min_encryption_version=b["minEncryptionVersion"],
+    )
+    trim_to = b["minAvailableVersion"]
+    if not change.is_empty() or trim_to is not None:
+        await call.service.set_policy(call.caller, call.key_id, change, trim_to=trim_to)
     return await call.service.update(
         call.caller,
         call.key_id,

@@ -17,7 +17,7 @@ from aiohttp import web
 from kms_api.http.dispatch import KeyOperations
 from kms_api.http.json_body import CRYPTO_LIMIT
 from kms_api.http.trailingslash import TrailingSlash
-from kms_api.infisical import crypto, keys, system, transfer
+from kms_api.infisical import crypto, keys, lifecycle, system, transfer
 from kms_api.infisical import schemas as s
 from kms_api.infisical.encoding import KEY_DOC
 from kms_api.observe import audit
@@ -57,6 +57,7 @@ def signing_algorithm(call: Call, outcome: Outcome[Any] | None, ok: bool) -> str
 
 
 P = "/api/v1/kms/keys"
+D = "/api/v1/kms/deleted-keys"
 ID = s.KEY_ID_PARAMS
 C = CRYPTO_LIMIT
 A = Action
@@ -136,7 +137,7 @@ ROUTES: tuple[Route, ...] = (
     Route(
         method="DELETE", path=P + "/{keyId}", name="deleteKmsKey", summary="Delete a key",
         handler=keys.delete_key, encode=keys.key_reply, label=returned_key_algorithm,
-        audit=Audit("delete-cmek", audit.key_record), action=A.DELETE,
+        audit=Audit("delete-cmek", audit.key_deleted), action=A.DELETE,
         params=ID, response=_KEY,
     ),
     Route(
@@ -196,10 +197,18 @@ ROUTES: tuple[Route, ...] = (
         response=_obj(signatureValid="boolean", keyId="string", signingAlgorithm="string"),
     ),
     Route(
-        method="POST", path=P + "/{keyId}/rotate", name="rotateKmsKey", summary="Rotate an AES key",
+        method="POST", path=P + "/{keyId}/rotate", name="rotateKmsKey",
+        summary="Rotate a symmetric encrypt-decrypt key (Infisical's rule)",
         handler=keys.rotate_key, encode=keys.key_reply, label=returned_key_algorithm,
         audit=Audit("rotate-cmek", audit.key_rotated), action=A.ROTATE,
         params=ID, response=_KEY,
+    ),
+    Route(
+        method="GET", path=P + "/{keyId}/versions", name="listKmsKeyVersions",
+        summary="A key's versions and lifecycle policy (side branch A's shape, with state and policy)",
+        handler=lifecycle.versions, encode=lifecycle.versions_reply,
+        audit=Audit("get-cmek-versions", audit.key_record), action=A.READ,
+        params=ID, response=lifecycle.VERSIONS_DOC,
     ),
     Route(
         method="POST", path=P + "/{keyId}/generate-mac", name="generateMacWithKmsKey",
@@ -222,6 +231,35 @@ ROUTES: tuple[Route, ...] = (
         handler=crypto.derive_shared_secret, encode=crypto.derive_shared_secret_reply,
         audit=Audit("cmek-derive-shared-secret"), action=A.DERIVE,
         params=ID, body=s.DERIVE, body_limit=C, response=_obj(secret="string", keyId="string"),
+    ),
+    # KubeKMS's recoverable deletion (README "Key lifecycle"): admin-only `restore` permission.
+    Route(
+        method="GET", path=D, name="listDeletedKmsKeys",
+        summary="Keys deleted within their recovery window (KubeKMS extension)",
+        handler=lifecycle.deleted_keys, encode=lifecycle.deleted_keys_reply,
+        audit=Audit("get-deleted-cmeks", audit.keys_listed_deleted), action=A.RESTORE,
+        query=s.PROJECT_QUERY,
+        response={
+            "type": "object",
+            "properties": {
+                "keys": {"type": "array", "items": lifecycle.DELETED_KEY_DOC},
+                "totalCount": {"type": "integer"},
+            },
+        },
+    ),
+    Route(
+        method="POST", path=D + "/{keyId}/restore", name="restoreDeletedKmsKey",
+        summary="Restore a deleted key: same id, material and versions (KubeKMS extension)",
+        handler=lifecycle.restore, encode=keys.key_reply, label=returned_key_algorithm,
+        audit=Audit("restore-cmek", audit.key_restored), action=A.RESTORE,
+        params=ID, body=s.RESTORE_KEY, response=_KEY,
+    ),
+    Route(
+        method="DELETE", path=D + "/{keyId}", name="purgeDeletedKmsKey",
+        summary="Destroy a deleted key now, before its window ends (KubeKMS extension)",
+        handler=lifecycle.purge, encode=lifecycle.purge_reply, label=returned_key_algorithm,
+        audit=Audit("purge-cmek", audit.key_purged), action=A.RESTORE,
+        params=ID, response={"type": "object", "properties": {"key": lifecycle.DELETED_KEY_DOC}},
     ),
     Route(
         method="POST", path="/api/v1/auth/universal-auth/login", name="universalAuthLogin",

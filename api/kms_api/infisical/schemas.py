@@ -12,6 +12,7 @@ from typing import Any, Final
 from kms_api.schema.base64_fields import Base64
 from kms_api.schema.composite_fields import Array, Schema
 from kms_api.schema.fields import Boolean, Enum, Path, QueryInt, Slug, String, Uuid
+from kms_api.schema.number_fields import Duration, Integer
 from kms_core import algorithms as alg
 from kms_core.errors import Issue
 from kms_core.model import Algorithm, KeyUsage, SigningAlgorithm
@@ -53,6 +54,10 @@ CREATE_KEY: Final = Schema(
     refine=_resolve_algorithm,
 )
 
+# KubeKMS's lifecycle extensions of the update route (README "Key lifecycle"): the rules of
+# their values are the service's (kms_core.lifecycle: 400 with OpenBao's texts); only their
+# syntax is checked here.
+_EXTENSION = "KubeKMS extension (lifecycle policy): "
 UPDATE_KEY: Final = Schema(
     name="UpdateKmsKeyBody",
     fields=(
@@ -60,7 +65,31 @@ UPDATE_KEY: Final = Schema(
         Boolean("isDisabled", required=False),
         _description,
         Boolean("hasDeleteProtection", required=False),
+        Duration(
+            "rotationPeriod", required=False,
+            description=_EXTENSION + "scheduled rotation every this long (24h, 90d, 1h30m or seconds; "
+            "at least 1h); 0, \"0\" or null turns it off",
+        ),
+        Integer(
+            "minDecryptionVersion", required=False,
+            description=_EXTENSION + "older versions no longer decrypt or verify (0 is 1)",
+        ),
+        Integer(
+            "minEncryptionVersion", required=False,
+            description=_EXTENSION + "older versions may not be chosen to encrypt (0 = the latest only)",
+        ),
+        Integer(
+            "minAvailableVersion", required=False,
+            description=_EXTENSION + "destroy the material of every older version (irreversible; "
+            "only when minDecryptionVersion and minEncryptionVersion are at or above it)",
+        ),
     ),
+)
+
+# Body of the restore route: a new name, for when the old one was taken meanwhile.
+RESTORE_KEY: Final = Schema(
+    name="RestoreKmsKeyBody",
+    fields=(Slug("name", required=False, max_length=32, description="Default: the key's name when deleted"),),
 )
 
 LIST_QUERY: Final = Schema(

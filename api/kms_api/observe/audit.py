@@ -69,16 +69,58 @@ def key_rotated(call: Call, outcome: Outcome[Any] | None) -> Meta:
     return {"keyName": key.name, "version": key.version, "algorithm": key.algorithm.value}
 
 
+_POLICY_FIELDS: Final = (
+    "rotationPeriod", "minDecryptionVersion", "minEncryptionVersion", "minAvailableVersion",
+)  # fmt: skip
+
+
 def key_updated(call: Call, outcome: Outcome[Any] | None) -> Meta:
-    """The name and which fields the request changed (names only, never values)."""
+    """The name and which fields the request changed (names only, never values); when it
+    changed the lifecycle policy, the resulting policy (numbers, no secret in them)."""
     assert outcome is not None and outcome.key is not None
-    return {"keyName": outcome.key.name, "changed": sorted(k for k, v in call.body.items() if v is not None)}
+    key = outcome.key
+    meta: Meta = {"keyName": key.name, "changed": sorted(k for k, v in call.body.items() if v is not None)}
+    if any(call.body.get(f) is not None for f in _POLICY_FIELDS):
+        meta["policy"] = {
+            "rotationPeriod": key.rotation_period,
+            "minDecryptionVersion": key.min_decryption_version,
+            "minEncryptionVersion": key.min_encryption_version,
+            "minAvailableVersion": key.min_available_version,
+        }
+    return meta
+
+
+def key_deleted(call: Call, outcome: Outcome[Any] | None) -> Meta:
+    """The name and, when the key is kept for a recovery window, its length in seconds from the
+    event's time (the exact purge time is in the deleted-keys list); absent: destroyed at once."""
+    assert outcome is not None and outcome.key is not None
+    meta: Meta = {"keyName": outcome.key.name}
+    window = call.service.deletion_window
+    if window > 0:
+        meta["recoverableForSeconds"] = window
+    return meta
+
+
+def key_restored(call: Call, outcome: Outcome[Any] | None) -> Meta:
+    assert outcome is not None and outcome.key is not None
+    return {"keyName": outcome.key.name, "version": outcome.key.version}
+
+
+def key_purged(call: Call, outcome: Outcome[Any] | None) -> Meta:
+    """The purged key's name and when it had been deleted (its material no longer exists)."""
+    assert outcome is not None and outcome.key is not None
+    return {"keyName": outcome.key.name, "deletedAt": outcome.result.deleted_at.isoformat()}
 
 
 def keys_listed(call: Call, outcome: Outcome[Any] | None) -> Meta:
     assert outcome is not None
     keys, _total = outcome.result
     return {"keyIds": [k.id for k in keys]}
+
+
+def keys_listed_deleted(call: Call, outcome: Outcome[Any] | None) -> Meta:
+    assert outcome is not None
+    return {"keyIds": [d.key.id for d in outcome.result]}
 
 
 def keys_exported(call: Call, outcome: Outcome[Any] | None) -> Meta:

@@ -9,6 +9,7 @@ __all__ = [
     "base64_fields",
     "composite_fields",
     "fields",
+    "number_fields",
     "openapi",
     "projects",
 ]
