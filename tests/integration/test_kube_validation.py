@@ -235,7 +235,9 @@ def test_lifecycle_fields_accepted(kube_cluster: Cluster, period: str) -> None:
          "cannot be greater than minDecryptionVersion"),
     ],
 )
-def test_lifecycle_fields_refused(kube_cluster: Cluster, spec: dict[str, Any], field: str, message: str) -> None:
+def test_lifecycle_fields_refused(
+    kube_cluster: Cluster, spec: dict[str, Any], field: str, message: str
+) -> None:
     status, raw = call(kube_cluster, "POST", KEYS, kmskey("k", **spec))
     (cause,) = rejected(status, raw)["details"]["causes"]
     assert cause["field"] == field and message in cause["message"], cause
