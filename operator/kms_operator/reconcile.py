@@ -293,6 +293,5 @@ async def _write_status(rt: Runtime, key: dict[str, Any], health: status.Health,
     st = key.get("status") or {}
     new = status.desired(st, health, key["metadata"].get("generation"), **fields)
     if status.changed(st, new):
-        removed = {k: None for k in st if k not in new}
         path = kmskey_path(key["metadata"]["namespace"], key["metadata"]["name"], "status")
-        await rt.api.merge_patch(path, {"status": {**new, **removed}})
+        await rt.api.merge_patch(path, {"status": status.merge_patch(st, new)})

@@ -105,3 +105,17 @@ def desired(
 
 def changed(current: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     return dict(current) != dict(new)
+
+
+def merge_patch(current: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON merge patch (RFC 7386) turning `current` into `new`: a field (at any depth of
+    nested objects, e.g. `policy.rotationPeriod`) that `new` lacks is set to null, since a merge
+    patch only removes what it names; lists are replaced whole."""
+    patch: dict[str, Any] = {k: None for k in current if k not in new}
+    for key, value in new.items():
+        old = current.get(key)
+        if isinstance(value, Mapping) and isinstance(old, Mapping):
+            patch[key] = merge_patch(old, value)
+        else:
+            patch[key] = value
+    return patch
