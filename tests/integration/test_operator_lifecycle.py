@@ -10,11 +10,13 @@ that missed several periods.
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fixtures.kube import OperatorProcess
+from fixtures.kube_api import free_port
 from kube import KMSKEYS, KUBEKMS_NAMESPACE, SECRETS, Cluster
 from kube.kmskeys import condition, kmskey, reasons, secret_of, unseal_all, wait_ready
 
@@ -103,12 +105,20 @@ def test_a_restart_after_several_missed_periods_rotates_once(
     wait_ready(kube_cluster, "sig")
     op.stop()
 
-    later = kube_operator_factory(KUBEKMS_TEST_CLOCK_OFFSET=str(5 * DAY + 60)).start()  # 5 periods missed
+    port = free_port()
+    later = kube_operator_factory(  # 5 periods missed
+        KUBEKMS_TEST_CLOCK_OFFSET=str(5 * DAY + 60), KUBEKMS_LIVENESS=f"http://127.0.0.1:{port}/healthz"
+    ).start()
     key = wait_ready(kube_cluster, "sig", version=2)
     settle(later)
     key = wait_ready(kube_cluster, "sig", version=2)
     assert version_writes(kube_cluster, key, 2) == 1 and version_writes(kube_cluster, key, 3) == 0
     assert len(rotated_events(kube_cluster, "sig")) == 1
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        metrics = resp.read().decode()
+    assert 'kubekms_key_rotations_total{trigger="scheduled"} 1.0' in metrics
+    assert 'kubekms_key_rotation_overdue{lateness="over-period"} 0.0' in metrics
+    assert key["status"]["keyId"] not in metrics
     assert parse(key["status"]["nextRotationTime"]) > datetime.now(UTC) + timedelta(days=5, hours=23)
 
 
