@@ -3,7 +3,8 @@
 - Custom resources: the CRD's structural OpenAPI schema (type, enum, required, maxLength,
   pattern, minimum, nested properties and items) and its CEL rules (`x-kubernetes-validations`,
   transition rules with `oldSelf` only on update). The emulator has no CEL engine: each rule the
-  CRDs use has a Python equivalent in `_RULES`, and a CRD with a rule that has none is refused at
+  CRDs use has a Python equivalent in `_RULES` (CEL's `duration()` as Go's `time.ParseDuration`,
+  without days), and a CRD with a rule that has none is refused at
   registration (so a new rule in crds/ cannot silently go unchecked).
 - Secrets: the 1 MiB limit on the total size of `data` (`corev1.MaxSecretSize`; size limit
   configurable for tests), and the request body limit (3 MiB, `MaxRequestBodyBytes`) -> 413.
