@@ -213,10 +213,13 @@ class KubeClient:
         """RFC 6902 patch; a failed `test` op (the object changed) raises Conflict."""
         return await self.request("PATCH", path, body=ops, content_type=JSON_PATCH)
 
-    async def delete(self, path: str) -> bool:
-        """Delete; False if it was already gone."""
+    async def delete(self, path: str, resource_version: str | None = None) -> bool:
+        """Delete; False if it was already gone. With `resource_version`, only that version of the
+        object (a precondition: a changed object raises Conflict and is kept)."""
         # An explicit DeleteOptions body: accepted by every API server (some proxies require a body).
-        options = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
+        options: JsonDict = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
+        if resource_version is not None:
+            options["preconditions"] = {"resourceVersion": resource_version}
         try:
             await self.request("DELETE", path, body=options)
         except NotFound:

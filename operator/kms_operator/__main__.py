@@ -23,7 +23,7 @@ from kms_core.errors import ConfigError
 from kms_core.sealing.factory import from_env
 from kms_kube.client import KubeClient
 from kms_kube.config import load_config
-from kms_operator import rootkey
+from kms_operator import clock, rootkey
 from kms_operator.context import Runtime
 from kms_operator.leadership import Leadership, LeaseConfig, run_when_leading
 from kms_operator.settings import Settings
@@ -35,6 +35,7 @@ def main() -> None:
         logging.basicConfig(
             level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+        clock.configure()
         api = KubeClient(load_config(), timeout=settings.request_timeout)
         if sys.argv[1:2] == ["release-all"]:  # uninstall for good (see `release`): no sealer needed
             from kms_operator import release

@@ -186,6 +186,7 @@ async def _take(
         ops.append({"op": "add", "path": "/metadata/annotations", "value": {OWNER_RECORD_ANNOTATION: sealed}})
     if m.ORPHANED in labels:
         ops.append({"op": "remove", "path": f"/metadata/labels/{escape(m.ORPHANED)}"})
+    ops += _undelete(labels, notes)
     if TRANSFER_ANNOTATION in notes:
         ops.append({"op": "remove", "path": f"/metadata/annotations/{escape(TRANSFER_ANNOTATION)}"})
     path = secrets_path(rt.settings.namespace, m.secret_name(record.key_id))
@@ -201,7 +202,7 @@ async def _take(
 async def _sync_hints(rt: Runtime, secret: dict[str, Any], key_id: str, ns: str, name: str) -> dict[str, Any]:
     """The recorded owner uses its material: make the labels (hints for watches and people) say so."""
     labels = m.labels_of(secret)
-    if m.owned_by(secret, ns, name) and m.ORPHANED not in labels:
+    if m.owned_by(secret, ns, name) and m.ORPHANED not in labels and m.DELETED not in labels:
         return secret
     ops: list[dict[str, Any]] = [
         {"op": "test", "path": "/metadata/resourceVersion", "value": secret["metadata"]["resourceVersion"]},
@@ -210,4 +211,16 @@ async def _sync_hints(rt: Runtime, secret: dict[str, Any], key_id: str, ns: str,
     ]
     if m.ORPHANED in labels:
         ops.append({"op": "remove", "path": f"/metadata/labels/{escape(m.ORPHANED)}"})
+    ops += _undelete(labels, m.annotations_of(secret))
     return await rt.api.json_patch(secrets_path(rt.settings.namespace, m.secret_name(key_id)), ops)
+
+
+def _undelete(labels: dict[str, str], notes: dict[str, str]) -> list[dict[str, Any]]:
+    """The ops that cancel a pending purge (a deleted key restored within its window): in the
+    same resourceVersion-guarded patch as the adoption, so the purge's precondition fails."""
+    ops: list[dict[str, Any]] = []
+    if m.DELETED in labels:
+        ops.append({"op": "remove", "path": f"/metadata/labels/{escape(m.DELETED)}"})
+    if m.PURGE_AT in notes:
+        ops.append({"op": "remove", "path": f"/metadata/annotations/{escape(m.PURGE_AT)}"})
+    return ops

@@ -15,6 +15,7 @@ import kopf
 from kms_core.sealing.base import Sealer
 from kms_kube.client import KubeClient
 from kms_operator.keyindex import KeyIndex
+from kms_operator.overdue import Overdue
 from kms_operator.rejections import Rejections
 from kms_operator.settings import Settings
 
@@ -38,6 +39,7 @@ class Runtime:
     settings: Settings
     index: KeyIndex = field(default_factory=KeyIndex)  # material Secret -> KmsKey (Secret watch)
     rejections: Rejections = field(default_factory=Rejections)  # refused writes per KmsKey
+    overdue: Overdue = field(default_factory=Overdue)  # past-due scheduled rotations (gauge)
     _locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
 
     def lock(self, namespace: str, name: str) -> asyncio.Lock:

@@ -1,7 +1,11 @@
 """Release of a deleted KmsKey's material, as its deletionPolicy says.
 
 Retain (the default) keeps the Secret and labels it `kubekms.io/orphaned: "true"` so the key can be
-restored by a KmsKey with `spec.keyId` in the same namespace (see `adoption`); Delete removes it.
+restored by a KmsKey with `spec.keyId` in the same namespace (see `adoption`). Delete is
+recoverable for the operator's deletion window (KUBEKMS_DELETION_WINDOW, default 7 days): the
+Secret is labelled orphaned and `kubekms.io/deleted: "true"` with its purge time in
+`kubekms.io/purge-at`, restorable the same way until `purge` deletes it; with a window of 0 it
+is deleted at once.
 Ownership is the Secret's sealed owner record (same namespace, name and UID), never its labels:
 a KmsKey that claimed someone else's keyId — and so stayed Degraded — cannot delete or orphan it.
 
@@ -19,7 +23,7 @@ import kopf
 from kms_kube import layout as m
 from kms_kube.client import ApiError, Conflict, KubeError
 from kms_kube.layout import kmskey_path, secrets_path
-from kms_operator import adoption, events, rejections
+from kms_operator import adoption, clock, events, rejections
 from kms_operator.context import Degraded, Runtime
 
 
@@ -99,15 +103,31 @@ async def _release(
             return  # no material, or already released
         if not await _owns(rt, secret, key_id, key):
             return  # material this KmsKey does not own (its record names another): never touched
-        if spec.get("deletionPolicy", "Retain") == "Delete":
+        delete = spec.get("deletionPolicy", "Retain") == "Delete"
+        window = rt.settings.deletion_window
+        if delete and window <= 0:
             await rt.api.delete(path)
             logger.info("Deleted the material of key %s (deletionPolicy Delete)", key_id)
             await events.info(key, "MaterialDeleted", f"Deleted the material of key {key_id}")
             return
-        now = datetime.datetime.now(tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        orphaned = {"metadata": {"labels": {m.ORPHANED: "true"}, "annotations": {m.ORPHANED_AT: now}}}
+        now = clock.now()
+        orphaned: dict[str, Any] = {
+            "metadata": {"labels": {m.ORPHANED: "true"}, "annotations": {m.ORPHANED_AT: m.timestamp(now)}}
+        }
+        if delete:
+            purge_at = m.timestamp(now + datetime.timedelta(seconds=window))
+            orphaned["metadata"]["labels"][m.DELETED] = "true"
+            orphaned["metadata"]["annotations"][m.PURGE_AT] = purge_at
         await rt.api.merge_patch(path, orphaned)
         await rt.api.merge_patch(kmskey_path(namespace, name, "status"), {"status": {"orphaned": True}})
+        if delete:
+            logger.info("Deleted key %s: Secret %s kept until %s, then purged", key_id, secret_name, purge_at)
+            await events.info(
+                key, "MaterialDeletionScheduled",
+                f"Kept Secret {secret_name} until {purge_at} (deletionPolicy Delete): a KmsKey with "
+                f"spec.keyId {key_id} in this namespace restores the key until then",
+            )
+            return
         logger.info("Retained the material of key %s as orphaned Secret %s", key_id, secret_name)
         await events.info(key, "MaterialRetained", f"Kept Secret {secret_name} (orphaned)")
 

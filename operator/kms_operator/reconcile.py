@@ -10,7 +10,9 @@
    who may use an existing Secret is decided by that record alone (`adoption.claim`);
 3. a rotation request (annotation `kubekms.io/rotate`) is recorded in the Secret together with
    the new version, in one resourceVersion-guarded patch, so a request is never performed twice;
-4. status is written last, and only when it changed.
+4. the spec's lifecycle policy is checked and put in force, trimming is done when allowed, and a
+   scheduled rotation is made when due (`policy`, `rotation`: guarded the same way);
+5. status is written last, and only when it changed.
 API errors follow `rejections`: a write the API server refuses (CEL, schema, size, RBAC) makes the
 key Degraded/ApiRejected with the server's message and is attempted a bounded number of times.
 A Secret that disappeared, was sealed under another KEK, or does not unseal makes the key
@@ -40,7 +42,7 @@ from kms_core.sealing.base import Sealer, UnsealError
 from kms_kube import layout as m
 from kms_kube.client import ApiError, Conflict, KubeError
 from kms_kube.layout import kmskey_path, secrets_path
-from kms_operator import adoption, events, rejections, rotation, status
+from kms_operator import adoption, clock, events, policy, rejections, rotation, status
 from kms_operator.context import Degraded, Runtime
 
 
@@ -67,7 +69,7 @@ async def converge(
                 logger.debug("not retrying: the API server refused this spec's writes (ApiRejected)")
                 return
             try:
-                fields = await _converge(rt, key, logger)
+                fields, warning = await _converge(rt, key, logger)
             except Degraded as d:
                 rt.index.mark(ref, degraded=True)
                 await _report(rt, key, status.Health.degraded(d.reason, d.message), logger, **d.fields)
@@ -75,7 +77,7 @@ async def converge(
                 return
             rt.index.mark(ref, degraded=False)
             disabled = bool(key.get("spec", {}).get("disabled", False))
-            await _report(rt, key, status.Health.ok(disabled), logger, disabled=disabled, **fields)
+            await _report(rt, key, status.Health.ok(disabled, warning), logger, disabled=disabled, **fields)
             rt.rejections.clear(ref)
         except Conflict as e:
             raise kopf.TemporaryError(f"concurrent change, retrying: {e.reason}", delay=0.5) from e
@@ -113,7 +115,10 @@ async def _rejected(rt: Runtime, key: dict[str, Any], error: ApiError, logger: l
     raise kopf.TemporaryError(f"{message} (attempt {attempt} of {limit})", delay=delay) from error
 
 
-async def _converge(rt: Runtime, key: dict[str, Any], logger: logging.Logger | Any) -> dict[str, Any]:
+async def _converge(
+    rt: Runtime, key: dict[str, Any], logger: logging.Logger | Any
+) -> tuple[dict[str, Any], tuple[str, str] | None]:
+    """The status fields of a servable key, and a Degraded warning for a refused policy."""
     spec, st = key.get("spec") or {}, key.get("status") or {}
     try:
         usage = KeyUsage(spec.get("keyUsage", KeyUsage.ENCRYPT_DECRYPT.value))
@@ -151,11 +156,14 @@ async def _converge(rt: Runtime, key: dict[str, Any], logger: logging.Logger | A
         secret = await _create(rt, key, key_id, usage, alg, logger)
     secret = await adoption.claim(rt, key, secret, key_id, bool(adopted), usage, alg)
     _check_secret(rt, secret, key_id, alg)
-    secret, handled = await rotation.rotate(rt, key, secret, key_id, usage, alg, logger)
+    secret, handled = await rotation.rotate(rt, key, secret, key_id, alg, logger)
+    decision = policy.decide(key, secret, usage, alg)
+    secret, decision = await policy.trim(rt, key, secret, key_id, decision, usage, alg, logger)
+    secret = await rotation.rotate_on_schedule(rt, key, secret, key_id, alg, decision.policy, logger)
 
     versions = m.versions(secret)
     current = max(versions)
-    _check_versions(name, versions, st.get("version"))
+    _check_versions(name, versions, st.get("version"), m.min_available(secret))
     public = st.get("publicKey") if st.get("version") == current else None
     # The current version is unsealed on every converge (one AEAD check; converges are rare now
     # that Secret changes arrive by watch): a blob replaced in place is caught, not only a new one.
@@ -163,13 +171,24 @@ async def _converge(rt: Runtime, key: dict[str, Any], logger: logging.Logger | A
     sealed = versions[current]
     derived = await asyncio.to_thread(_verify, rt.sealer, key_id, alg, current, sealed, want_public)
     public = derived if want_public else public
-    return {"keyId": key_id, "version": current, "secretName": name, "publicKey": public, "rotation": handled}
+    made = m.version_times(secret).get(current)
+    due = rotation.due_at(secret, decision.policy)
+    disabled = bool(spec.get("disabled", False))
+    fields = {
+        "keyId": key_id, "version": current, "secretName": name, "publicKey": public, "rotation": handled,
+        "policy": decision.policy.status(),
+        "versions": policy.versions_status(secret, decision.policy, usage, alg),
+        "lastRotationTime": m.timestamp(made) if made else None,
+        "nextRotationTime": m.timestamp(due) if due and not disabled else None,
+    }
+    warning = (policy.REFUSED, decision.refusal) if decision.refusal else None
+    return fields, warning
 
 
-def _check_versions(name: str, versions: dict[int, bytes], known: Any) -> None:
-    """Every version from 1 to the newest must be there, and the newest must not be older than
-    the one the key already reported: serving an older version would leave the ciphertexts of
-    the lost ones undecryptable without anyone noticing."""
+def _check_versions(name: str, versions: dict[int, bytes], known: Any, trimmed_below: int = 0) -> None:
+    """Every version from 1 (or from the trimming bound) to the newest must be there, and the
+    newest must not be older than the one the key already reported: serving an older version
+    would leave the ciphertexts of the lost ones undecryptable without anyone noticing."""
     current = max(versions)
     if isinstance(known, int) and current < known:
         raise Degraded(
@@ -177,7 +196,7 @@ def _check_versions(name: str, versions: dict[int, bytes], known: Any) -> None:
             f"Secret {name} holds versions up to {current} but the key is at version {known}; "
             "refusing to fall back to an older version",
         )
-    missing = [v for v in range(1, current) if v not in versions]
+    missing = [v for v in range(max(1, trimmed_below), current) if v not in versions]
     if missing:
         raise Degraded("MaterialMissing", f"Secret {name} lacks key versions {missing}")
 
@@ -215,6 +234,7 @@ async def _create(
         key_usage=usage.value,
         sealed=sealed,
         record=record,
+        created_at=clock.now(),
     )
     try:
         created = await rt.api.create(secrets_path(rt.settings.namespace), body)
@@ -261,9 +281,10 @@ async def _report(
     rt: Runtime, key: dict[str, Any], health: status.Health, logger: logging.Logger | Any, **fields: Any
 ) -> None:
     st = key.get("status") or {}
-    if not health.ready and not status.was_degraded_for(st, health.reason):
-        logger.warning("KmsKey degraded: %s: %s", health.reason, health.message)
-        await events.warn(key, health.reason, health.message)
+    degraded = health.degraded_by
+    if degraded is not None and not status.was_degraded_for(st, degraded[0]):
+        logger.warning("KmsKey degraded: %s: %s", *degraded)
+        await events.warn(key, *degraded)
     await _write_status(rt, key, health, **fields)
 
 
@@ -272,6 +293,5 @@ async def _write_status(rt: Runtime, key: dict[str, Any], health: status.Health,
     st = key.get("status") or {}
     new = status.desired(st, health, key["metadata"].get("generation"), **fields)
     if status.changed(st, new):
-        removed = {k: None for k in st if k not in new}
         path = kmskey_path(key["metadata"]["namespace"], key["metadata"]["name"], "status")
-        await rt.api.merge_patch(path, {"status": {**new, **removed}})
+        await rt.api.merge_patch(path, {"status": status.merge_patch(st, new)})

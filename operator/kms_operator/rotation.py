@@ -1,8 +1,15 @@
-"""Rotation of symmetric keys, requested by the annotation `kubekms.io/rotate` (any new value).
+"""Rotation of every key usage: on request (the annotation `kubekms.io/rotate`, any new value) and
+on schedule (`spec.rotationPeriod`, once the current version is that old).
 
-The new version and the request it answers (`kubekms.io/rotation` on the Secret) are written in one
-patch guarded by the Secret's resourceVersion: a request is performed at most once, even across a
-crash between the Secret write and the status write.
+Each rotation is one JSON patch of the material Secret guarded by its resourceVersion: the new
+`version-<n>` entry, its creation time (`kubekms.io/version-created`) and, for a request, the
+request value it answers (`kubekms.io/rotation`). So a request is performed at most once, even
+across a crash between the Secret write and the status write; and a scheduled rotation happens
+exactly once per due time however many operators (replicas without leader election, a
+restarted one) try: whether it is due is decided from the same Secret snapshot the patch is
+guarded by, so of two racing operators one patch applies and the other gets a conflict, re-reads
+and finds the rotation done. A process that was down for several periods rotates once: the next
+due time is measured from the new version's creation, not from the missed due times.
 A rotation whose Secret write the API server refuses (e.g. the Secret would exceed 1 MiB) surfaces
 through `reconcile` as Degraded/ApiRejected, attempted a bounded number of times per request
 (`rejections`); a new request value starts over.
@@ -16,15 +23,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
 from kms_core import material
-from kms_core.algorithms import is_symmetric
-from kms_core.model import Algorithm, KeyUsage
+from kms_core.metrics import KEY_ROTATIONS
+from kms_core.model import Algorithm
 from kms_kube import layout as m
-from kms_kube.layout import secrets_path
-from kms_operator import events
+from kms_kube.layout import Policy, secrets_path
+from kms_operator import clock, events
 from kms_operator.context import Runtime, escape
+from kms_operator.overdue import OVER_PERIOD, WITHIN_PERIOD
+
+MANUAL = "manual"
+SCHEDULED = "scheduled"
 
 
 async def rotate(
@@ -32,7 +44,6 @@ async def rotate(
     key: dict[str, Any],
     secret: dict[str, Any],
     key_id: str,
-    usage: KeyUsage,
     alg: Algorithm,
     logger: logging.Logger | Any,
 ) -> tuple[dict[str, Any], str | None]:
@@ -41,21 +52,70 @@ async def rotate(
     handled = (key.get("status") or {}).get("rotation")
     if not requested or requested == handled:
         return secret, handled
-    if usage != KeyUsage.ENCRYPT_DECRYPT or not is_symmetric(alg):
-        await events.warn(
-            key, "RotationUnsupported", f"Only symmetric encrypt-decrypt keys rotate; {alg.value} keys do not"
-        )
-        return secret, requested
     if m.annotations_of(secret).get(m.ROTATION) == requested:
         return secret, requested  # performed before a crash; only the status is behind
+    extra = {"op": "add", "path": f"/metadata/annotations/{escape(m.ROTATION)}", "value": requested}
+    rotated = await _new_version(rt, key, secret, key_id, alg, MANUAL, logger, extra)
+    return rotated, requested
+
+
+def due_at(secret: dict[str, Any], policy: Policy) -> datetime | None:
+    """When the scheduled rotation is due: the current version's creation + the period."""
+    found = m.versions(secret)
+    if policy.rotation_period <= 0 or not found:
+        return None
+    made = m.version_times(secret).get(max(found))
+    return None if made is None else made + timedelta(seconds=policy.rotation_period)
+
+
+async def rotate_on_schedule(
+    rt: Runtime,
+    key: dict[str, Any],
+    secret: dict[str, Any],
+    key_id: str,
+    alg: Algorithm,
+    policy: Policy,
+    logger: logging.Logger | Any,
+) -> dict[str, Any]:
+    """Rotate when the rotation period says so (never a disabled key); returns the Secret."""
+    ref = (key["metadata"]["namespace"], key["metadata"]["name"])
+    due = due_at(secret, policy)
+    now = clock.now()
+    if due is None or due > now or (key.get("spec") or {}).get("disabled"):
+        rt.overdue.set(ref, None)
+        return secret
+    # Counted as overdue until the rotation is stored (a refused or failed write leaves it so).
+    late = now - due >= timedelta(seconds=policy.rotation_period)
+    rt.overdue.set(ref, OVER_PERIOD if late else WITHIN_PERIOD)
+    rotated = await _new_version(rt, key, secret, key_id, alg, SCHEDULED, logger)
+    rt.overdue.set(ref, None)
+    return rotated
+
+
+async def _new_version(
+    rt: Runtime,
+    key: dict[str, Any],
+    secret: dict[str, Any],
+    key_id: str,
+    alg: Algorithm,
+    trigger: str,
+    logger: logging.Logger | Any,
+    *extra: dict[str, Any],
+) -> dict[str, Any]:
     version = max(m.versions(secret)) + 1
     sealed = await asyncio.to_thread(material.mint, key_id, version, alg, rt.sealer)
+    times = m.version_times(secret)
+    times[version] = clock.now()
     ops = [
         {"op": "test", "path": "/metadata/resourceVersion", "value": secret["metadata"]["resourceVersion"]},
         {"op": "add", "path": f"/data/{m.version_key(version)}", "value": base64.b64encode(sealed).decode()},
-        {"op": "add", "path": f"/metadata/annotations/{escape(m.ROTATION)}", "value": requested},
+        {"op": "add", "path": f"/metadata/annotations/{escape(m.VERSION_CREATED)}",
+         "value": m.version_times_value(times)},
+        *extra,
     ]
     rotated = await rt.api.json_patch(secrets_path(rt.settings.namespace, m.secret_name(key_id)), ops)
-    logger.info("Rotated key %s to version %d", key_id, version)
-    await events.info(key, "Rotated", f"Rotated key {key_id} to version {version}")
-    return rotated, requested
+    KEY_ROTATIONS.labels(trigger=trigger).inc()
+    logger.info("Rotated key %s to version %d (%s)", key_id, version, trigger)
+    why = "the rotation period elapsed" if trigger == SCHEDULED else "requested"
+    await events.info(key, "Rotated", f"Rotated key {key_id} to version {version} ({trigger}: {why})")
+    return rotated

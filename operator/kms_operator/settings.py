@@ -10,11 +10,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from kms_core.errors import ConfigError
+from kms_core.errors import BadRequest, ConfigError
+from kms_core.lifecycle import parse_duration
 
 FINALIZER = "kubekms.io/finalizer"
 DEFAULT_NAMESPACE = "kubekms-system"
 DEFAULT_CHECK_INTERVAL = 300.0
+DEFAULT_DELETION_WINDOW = 7 * 86400
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,10 @@ class Settings:
     # default 5; see `rejections`).
     retry_delay: float = 2.0
     rejected_attempts: int = 5
+    # How long the material of a KmsKey deleted with deletionPolicy Delete stays restorable
+    # (KUBEKMS_DELETION_WINDOW: seconds or a duration such as 7d; default 7 days; 0 = delete the
+    # Secret at once, as before recoverable deletion).
+    deletion_window: int = DEFAULT_DELETION_WINDOW
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -52,6 +58,10 @@ class Settings:
                 "KUBEKMS_CHECK_INTERVAL, KUBEKMS_REQUEST_TIMEOUT and KUBEKMS_RETRY_DELAY must be "
                 "positive and KUBEKMS_REJECTED_ATTEMPTS at least 1"
             )
+        try:
+            window = parse_duration(env.get("KUBEKMS_DELETION_WINDOW", "") or str(DEFAULT_DELETION_WINDOW))
+        except BadRequest as e:
+            raise ConfigError(f"KUBEKMS_DELETION_WINDOW: {e}") from e
         liveness = env.get("KUBEKMS_LIVENESS", "http://[::]:8081/healthz" if in_pod else "") or None
         watched = tuple(ns.strip() for ns in env.get("KUBEKMS_WATCH_NAMESPACES", "").split(",") if ns.strip())
         return cls(
@@ -63,4 +73,5 @@ class Settings:
             request_timeout=timeout,
             retry_delay=retry_delay,
             rejected_attempts=attempts,
+            deletion_window=window,
         )

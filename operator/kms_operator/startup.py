@@ -21,7 +21,7 @@ import kopf
 from kms_core.sealing.factory import describe
 from kms_kube.config import TOKEN_REFRESH_SECONDS
 from kms_kube.layout import KOPF_PREFIX
-from kms_operator import liveness
+from kms_operator import liveness, purge
 from kms_operator.secretwatch import SecretWatch
 from kms_operator.settings import FINALIZER
 
@@ -53,6 +53,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: An
         memo["secret_watch"] = asyncio.get_running_loop().create_task(
             SecretWatch(runtime).run(), name="kubekms-secret-watch"
         )
+    if "purge" not in memo:
+        memo["purge"] = asyncio.get_running_loop().create_task(purge.run(runtime), name="kubekms-purge")
     logger.info(
         "KubeKMS operator ready: %s; key material Secrets in namespace %s",
         describe(runtime.sealer),
@@ -91,11 +93,12 @@ def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
 
 @kopf.on.cleanup()
 async def close(memo: kopf.Memo, **_: Any) -> None:
-    watch: asyncio.Task[None] | None = memo.get("secret_watch")
-    if watch is not None:
-        watch.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watch
+    for task_name in ("secret_watch", "purge"):
+        task: asyncio.Task[None] | None = memo.get(task_name)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     runner = memo.get("liveness")
     if runner is not None:
         await runner.cleanup()

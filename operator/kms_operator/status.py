@@ -17,17 +17,27 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class Health:
-    """The outcome of one reconciliation: Ready, or Degraded with a reason and message."""
+    """The outcome of one reconciliation: Ready, or Degraded with a reason and message. A Ready
+    key may be Degraded too (`warning`: reason, message) when part of its spec was not applied
+    (e.g. a refused version bound) while the key itself serves as before."""
 
     ready: bool
     reason: str
     message: str
+    warning: tuple[str, str] | None = None
 
     @classmethod
-    def ok(cls, disabled: bool) -> Health:
+    def ok(cls, disabled: bool, warning: tuple[str, str] | None = None) -> Health:
         if disabled:
-            return cls(True, "Disabled", "Key material is available; the key is disabled")
-        return cls(True, "Ready", "Key material is available")
+            return cls(True, "Disabled", "Key material is available; the key is disabled", warning)
+        return cls(True, "Ready", "Key material is available", warning)
+
+    @property
+    def degraded_by(self) -> tuple[str, str] | None:
+        """(reason, message) of the Degraded condition, or None when it is False."""
+        if not self.ready:
+            return self.reason, self.message
+        return self.warning
 
     @classmethod
     def degraded(cls, reason: str, message: str) -> Health:
@@ -58,12 +68,13 @@ def _condition(
 
 def conditions(current: Mapping[str, Any], health: Health, generation: int | None) -> list[dict[str, Any]]:
     old = {c.get("type"): c for c in current.get("conditions") or [] if isinstance(c, Mapping)}
-    degraded_reason = "AsExpected" if health.ready else health.reason
-    degraded_message = "" if health.ready else health.message
+    degraded = health.degraded_by
+    degraded_reason, degraded_message = degraded if degraded else ("AsExpected", "")
     return [
         _condition(old.get("Ready"), "Ready", health.ready, health.reason, health.message, generation),
         _condition(
-            old.get("Degraded"), "Degraded", not health.ready, degraded_reason, degraded_message, generation
+            old.get("Degraded"), "Degraded", degraded is not None, degraded_reason, degraded_message,
+            generation,
         ),
     ]
 
@@ -94,3 +105,17 @@ def desired(
 
 def changed(current: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     return dict(current) != dict(new)
+
+
+def merge_patch(current: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON merge patch (RFC 7386) turning `current` into `new`: a field (at any depth of
+    nested objects, e.g. `policy.rotationPeriod`) that `new` lacks is set to null, since a merge
+    patch only removes what it names; lists are replaced whole."""
+    patch: dict[str, Any] = {k: None for k in current if k not in new}
+    for key, value in new.items():
+        old = current.get(key)
+        if isinstance(value, Mapping) and isinstance(old, Mapping):
+            patch[key] = merge_patch(old, value)
+        else:
+            patch[key] = value
+    return patch

@@ -211,3 +211,46 @@ def test_leases_are_created_once_and_updated_with_resource_versions(kube_cluster
     status, raw = call(kube_cluster, "PUT", f"{LEASE_PATH}/kubekms-operator", stale)
     assert status == 409 and isinstance(error_of(status, raw, "PUT"), Conflict)
     assert kube_cluster.get(LEASES, KUBEKMS_NAMESPACE, "kubekms-operator")["spec"]["holderIdentity"] == "b"
+
+
+@pytest.mark.parametrize("period", ["24h", "90d", "1h30m", "3600s"])
+def test_lifecycle_fields_accepted(kube_cluster: Cluster, period: str) -> None:
+    body = kmskey("k", rotationPeriod=period, minDecryptionVersion=1, minEncryptionVersion=0,
+                  minAvailableVersion=0, deletionAllowed=False)
+    status, raw = call(kube_cluster, "POST", KEYS, body)
+    assert status == 201, raw
+    assert json.loads(raw)["spec"]["rotationPeriod"] == period
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "message"),
+    [
+        ({"rotationPeriod": "30m"}, "spec.rotationPeriod", "rotationPeriod must be at least 1h"),
+        ({"rotationPeriod": "0d"}, "spec.rotationPeriod", "should match"),
+        ({"rotationPeriod": "1.5h"}, "spec.rotationPeriod", "should match"),
+        ({"minDecryptionVersion": 0}, "spec.minDecryptionVersion", "greater than or equal to 1"),
+        ({"minDecryptionVersion": 3, "minEncryptionVersion": 2}, "spec.minEncryptionVersion",
+         "at least minDecryptionVersion"),
+        ({"minDecryptionVersion": 2, "minAvailableVersion": 3}, "spec.minAvailableVersion",
+         "cannot be greater than minDecryptionVersion"),
+    ],
+)
+def test_lifecycle_fields_refused(
+    kube_cluster: Cluster, spec: dict[str, Any], field: str, message: str
+) -> None:
+    status, raw = call(kube_cluster, "POST", KEYS, kmskey("k", **spec))
+    (cause,) = rejected(status, raw)["details"]["causes"]
+    assert cause["field"] == field and message in cause["message"], cause
+    assert kube_cluster.get(KMSKEYS, "default", "k") is None
+
+
+def test_objects_without_lifecycle_fields_still_update_and_trim_only_grows(kube_cluster: Cluster) -> None:
+    assert call(kube_cluster, "POST", KEYS, kmskey("k"))[0] == 201
+    assert call(kube_cluster, "PATCH", f"{KEYS}/k", {"spec": {"disabled": True}}, MERGE)[0] == 200
+    grown = {"spec": {"minDecryptionVersion": 3, "minEncryptionVersion": 3, "minAvailableVersion": 2}}
+    assert call(kube_cluster, "PATCH", f"{KEYS}/k", grown, MERGE)[0] == 200
+    status, raw = call(kube_cluster, "PATCH", f"{KEYS}/k", {"spec": {"minAvailableVersion": 1}}, MERGE)
+    (cause,) = rejected(status, raw, "PATCH")["details"]["causes"]
+    assert "cannot be decremented" in cause["message"]
+    status, raw = call(kube_cluster, "PATCH", f"{KEYS}/k", {"spec": {"minAvailableVersion": None}}, MERGE)
+    assert "cannot be decremented" in rejected(status, raw, "PATCH")["details"]["causes"][0]["message"]

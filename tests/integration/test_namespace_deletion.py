@@ -44,5 +44,8 @@ def test_deleting_a_namespace_with_kmskeys_converges(
                           message="the namespace did not go away")
     secret = kube_cluster.get(SECRETS, KUBEKMS_NAMESPACE, kept)
     assert secret is not None and secret["metadata"]["labels"]["kubekms.io/orphaned"] == "true"
-    assert kube_cluster.get(SECRETS, KUBEKMS_NAMESPACE, shredded) is None
+    # deletionPolicy Delete: kept for the recovery window, marked for purging.
+    marked = kube_cluster.get(SECRETS, KUBEKMS_NAMESPACE, shredded)
+    assert marked is not None and marked["metadata"]["labels"]["kubekms.io/deleted"] == "true"
+    assert "kubekms.io/purge-at" in marked["metadata"]["annotations"]
     assert kube_operator.running

@@ -6,6 +6,7 @@ import base64
 import time
 from collections.abc import Callable
 
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -111,20 +112,30 @@ def test_rotation_by_annotation(
     assert sorted(unseal_all(kube_root_key, key, secret_of(kube_cluster, key) or {})) == [1, 2, 3]
 
 
-def test_rotation_of_an_asymmetric_key_is_refused(
-    kube_cluster: Cluster, kube_operator: OperatorProcess
+@pytest.mark.parametrize(
+    ("usage", "algorithm"),
+    [
+        ("sign-verify", "ECC_NIST_P256"),
+        ("generate-verify-mac", "HMAC_SHA_256"),
+        ("key-agreement", "ECC_NIST_P256"),
+    ],
+)
+def test_every_usage_rotates_on_request(
+    kube_cluster: Cluster, kube_operator: OperatorProcess, kube_root_key: str, usage: str, algorithm: str
 ) -> None:
-    kube_cluster.create(KMSKEYS, kmskey("sig", "sign-verify", "ECC_NIST_P256"), "default")
-    wait_ready(kube_cluster, "sig")
-    kube_cluster.patch(KMSKEYS, "default", "sig", {"metadata": {"annotations": {"kubekms.io/rotate": "x"}}})
-    kube_cluster.wait_for(lambda: "RotationUnsupported" in reasons(kube_cluster, "sig"))
-    key = kube_cluster.wait_for(
-        lambda: (
-            (k := kube_cluster.get(KMSKEYS, "default", "sig")) and k["status"].get("rotation") == "x" and k
-        )
-    )
-    assert key["status"]["version"] == 1
-    assert sorted(secret_of(kube_cluster, key)["data"]) == ["version-1"]  # type: ignore[index]
+    kube_cluster.create(KMSKEYS, kmskey("k", usage, algorithm), "default")
+    first = wait_ready(kube_cluster, "k")
+    kube_cluster.patch(KMSKEYS, "default", "k", {"metadata": {"annotations": {"kubekms.io/rotate": "x"}}})
+    key = wait_ready(kube_cluster, "k", version=2)
+    assert key["status"]["rotation"] == "x"
+    secret = secret_of(kube_cluster, key)
+    assert secret is not None and sorted(secret["data"]) == ["version-1", "version-2"]
+    materials = unseal_all(kube_root_key, key, secret)
+    assert materials[1] != materials[2]
+    if usage != "generate-verify-mac":  # asymmetric: status shows the new version's public key
+        assert key["status"]["publicKey"] != first["status"]["publicKey"]
+    assert [v["state"] for v in key["status"]["versions"]] == ["enabled", "primary"]
+    assert "Rotated" in reasons(kube_cluster, "k")
 
 
 def test_delete_with_retain_keeps_an_orphaned_secret(
@@ -140,7 +151,10 @@ def test_delete_with_retain_keeps_an_orphaned_secret(
     assert "MaterialRetained" in reasons(kube_cluster, "keep")
 
 
-def test_delete_with_delete_removes_the_secret(kube_cluster: Cluster, kube_operator: OperatorProcess) -> None:
+def test_delete_with_delete_and_no_window_removes_the_secret(
+    kube_cluster: Cluster, kube_operator_factory: Callable[..., OperatorProcess]
+) -> None:
+    kube_operator_factory(KUBEKMS_DELETION_WINDOW="0").start()
     kube_cluster.create(KMSKEYS, kmskey("gone", deletionPolicy="Delete"), "default")
     key = wait_ready(kube_cluster, "gone")
     kube_cluster.delete(KMSKEYS, "default", "gone")

@@ -114,7 +114,7 @@ def test_status_refused_by_the_schema_is_degraded_and_bounded(
 def test_deletion_refused_by_policy_gives_up_and_leaves_material(
     kube_cluster: Cluster, kube_operator_factory: Callable[..., OperatorProcess]
 ) -> None:
-    kube_operator_factory(**FAST).start()
+    kube_operator_factory(**FAST, KUBEKMS_DELETION_WINDOW="0").start()  # deleted at once
     kube_cluster.create(KMSKEYS, kmskey("k", deletionPolicy="Delete"), namespace="default")
     key = wait_ready(kube_cluster, "k")
     name = f"kmskey-{key['status']['keyId']}"

@@ -164,7 +164,8 @@ class KubeEmulator(ObjectStore, WatchStreams, ListPages, kmock.KubernetesEmulato
         if method == "GET":
             return _json(await self.list_body(res, ns, request.params))
         if method == "DELETE" and name:
-            return _json(await self.delete_object(res, ns, name))
+            options = data if isinstance(data, dict) else {}
+            return _json(await self.delete_object(res, ns, name, options.get("preconditions")))
         if not isinstance(data, (dict, list)):
             raise compat.ApiError(400, "BadRequest", "the request body must be JSON")
         if method == "POST" and not name:

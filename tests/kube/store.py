@@ -151,11 +151,23 @@ class ObjectStore:
             )
             return await self._commit(res, current, new, subresource)
 
-    async def delete_object(self, res: kmock.resource | str, ns: str | None, name: str) -> dict[str, Any]:
+    async def delete_object(
+        self, res: kmock.resource | str, ns: str | None, name: str, preconditions: Any = None
+    ) -> dict[str, Any]:
+        """DELETE, with DeleteOptions' `preconditions` (uid, resourceVersion) checked as
+        kube-apiserver does: a mismatch is 409 Conflict and nothing is deleted."""
         res = kmock.resource(res)
         async with self._lock:
             current = self._current(res, ns, name)
             meta = current["metadata"]
+            for field, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+                wanted = preconditions.get(field) if isinstance(preconditions, dict) else None
+                if wanted is not None and wanted != meta.get(field):
+                    raise compat.ApiError(
+                        409, "Conflict",
+                        f'Operation cannot be fulfilled on {res.plural} "{name}": Precondition failed: '
+                        f"{label} in precondition: {wanted}, {label} in object meta: {meta.get(field)}",
+                    )
             if meta.get("deletionTimestamp"):
                 return current
             if res == NAMESPACES:

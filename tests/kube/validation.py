@@ -3,7 +3,8 @@
 - Custom resources: the CRD's structural OpenAPI schema (type, enum, required, maxLength,
   pattern, minimum, nested properties and items) and its CEL rules (`x-kubernetes-validations`,
   transition rules with `oldSelf` only on update). The emulator has no CEL engine: each rule the
-  CRDs use has a Python equivalent in `_RULES`, and a CRD with a rule that has none is refused at
+  CRDs use has a Python equivalent in `_RULES` (CEL's `duration()` as Go's `time.ParseDuration`,
+  without days), and a CRD with a rule that has none is refused at
   registration (so a new rule in crds/ cannot silently go unchecked).
 - Secrets: the 1 MiB limit on the total size of `data` (`corev1.MaxSecretSize`; size limit
   configurable for tests), and the request body limit (3 MiB, `MaxRequestBodyBytes`) -> 413.
@@ -231,7 +232,58 @@ def _usage_rule(text: str) -> Rule | None:
     return lambda s, _old: s.get("algorithm") in allowed.get(s.get("keyUsage"), set())
 
 
+_GO_DURATION = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|ms|s|m|h)")
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def go_duration(text: str) -> float:
+    """Seconds in a Go `time.ParseDuration` string (what CEL's `duration()` accepts: units ns, us,
+    µs, ms, s, m, h, optional sign and fractions; no days). ValueError otherwise (a CEL error,
+    which fails the rule unless `||` absorbs it)."""
+    sign, body = (-1.0, text[1:]) if text.startswith("-") else (1.0, text.lstrip("+"))
+    if body == "0":
+        return 0.0
+    pos, total = 0, 0.0
+    for match in _GO_DURATION.finditer(body):
+        if match.start() != pos or match.group(1) in ("", "."):
+            raise ValueError(text)
+        total += float(match.group(1)) * _GO_UNITS[match.group(2)]
+        pos = match.end()
+    if not body or pos != len(body):
+        raise ValueError(text)
+    return sign * total
+
+
+def _at_least_an_hour(s: Any, _old: Any) -> bool:
+    if re.search(r"^[1-9][0-9]*d$", s):
+        return True  # `||` absorbs the error duration() raises on days
+    try:
+        return go_duration(s) >= 3600
+    except ValueError:
+        return False
+
+
+def _min(s: Any, field: str, default: int) -> int:
+    value = s.get(field, default)
+    return int(value)
+
+
 _RULES: dict[str, Rule] = {
+    "self.matches('^[1-9][0-9]*d$') || duration(self) >= duration('1h')": _at_least_an_hour,
+    "!has(self.minEncryptionVersion) || self.minEncryptionVersion == 0 || self.minEncryptionVersion >= "
+    "(has(self.minDecryptionVersion) ? self.minDecryptionVersion : 1)": (
+        lambda s, _old: _min(s, "minEncryptionVersion", 0) in (0,)
+        or _min(s, "minEncryptionVersion", 0) >= _min(s, "minDecryptionVersion", 1)
+    ),
+    "!has(self.minAvailableVersion) || self.minAvailableVersion <= "
+    "(has(self.minDecryptionVersion) ? self.minDecryptionVersion : 1)": (
+        lambda s, _old: _min(s, "minAvailableVersion", 0) <= _min(s, "minDecryptionVersion", 1)
+    ),
+    "!has(oldSelf.minAvailableVersion) || (has(self.minAvailableVersion) && "
+    "self.minAvailableVersion >= oldSelf.minAvailableVersion)": (
+        lambda s, old: "minAvailableVersion" not in old
+        or ("minAvailableVersion" in s and s["minAvailableVersion"] >= old["minAvailableVersion"])
+    ),
     "self == oldSelf": lambda s, old: bool(s == old),
     "self.metadata.name.size() <= 32 && self.metadata.name.matches('^[a-z0-9]+(-[a-z0-9]+)*$')": (
         lambda s, _old: len(s["metadata"]["name"]) <= 32 and _SLUG.search(s["metadata"]["name"]) is not None

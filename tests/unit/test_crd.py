@@ -67,6 +67,7 @@ def test_identity_scope_and_names() -> None:
         "Algorithm",
         "Version",
         "Ready",
+        "Next-Rotation",
         "Age",
     ]
 
@@ -192,3 +193,55 @@ def test_status_schema_has_the_fields_the_api_reads() -> None:
         "lastTransitionTime",
         "observedGeneration",
     }
+
+
+# -- lifecycle fields (issue 13) -----------------------------------------------------------------
+
+
+def rotation_rule() -> tuple[str, str]:
+    prop = SPEC["properties"]["rotationPeriod"]
+    (rule,) = prop["x-kubernetes-validations"]
+    return str(prop["pattern"]), str(rule["rule"])
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [("24h", True), ("90d", True), ("1h", True), ("1h30m", True), ("5400s", True), ("3600s", True),
+     ("60m", True), ("59m", False), ("0h30m", False), ("0d", False), ("1.5h", False), ("-1h", False),
+     ("1d12h", False), ("h", False), ("7", False), ("24H", False)],
+)
+def test_rotation_period_syntax_is_a_subset_of_the_core_parser(value: str, ok: bool) -> None:
+    """The CRD's pattern + CEL rule (evaluated as the emulator does) accept exactly the durations
+    of at least an hour that kms_core.lifecycle.parse_duration reads the same way: the operator
+    never meets a rotationPeriod the API server accepted but the core reads differently."""
+    from kms_core.errors import BadRequest
+    from kms_core.lifecycle import MIN_ROTATION_PERIOD, parse_duration
+    from kube.validation import go_duration, rule_for
+
+    pattern, rule = rotation_rule()
+    accepted = re.search(pattern, value) is not None and rule_for(rule)(value, None)
+    assert accepted is ok
+    if accepted:
+        seconds = parse_duration(value)
+        assert seconds >= MIN_ROTATION_PERIOD
+        if not value.endswith("d"):
+            assert go_duration(value) == seconds  # what CEL's duration() reads
+    else:
+        try:
+            too_short = parse_duration(value) < MIN_ROTATION_PERIOD
+        except BadRequest:
+            too_short = True
+        assert too_short or value in ("1.5h", "1d12h", "7"), "only documented exclusions"
+
+
+def test_every_lifecycle_field_is_explained() -> None:
+    for name in ("rotationPeriod", "minDecryptionVersion", "minEncryptionVersion", "minAvailableVersion",
+                 "deletionAllowed"):
+        assert len(SPEC["properties"][name]["description"]) > 40, name
+    status = SCHEMA["properties"]["status"]["properties"]
+    for name in ("nextRotationTime", "lastRotationTime", "versions", "policy"):
+        assert status[name]["description"], name
+    states = status["versions"]["items"]["properties"]["state"]["enum"]
+    from kms_core.lifecycle import VersionState
+
+    assert states == [s.value for s in VersionState]

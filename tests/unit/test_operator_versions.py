@@ -26,3 +26,19 @@ def test_a_gap_in_the_versions_degrades_the_key() -> None:
     with pytest.raises(Degraded) as info:
         _check_versions("s", {1: BLOB, 3: BLOB}, 3)
     assert info.value.reason == "MaterialMissing" and "[2]" in info.value.message
+
+
+def test_status_merge_patch_removes_nested_fields() -> None:
+    """A field gone from a nested status object (policy.rotationPeriod once the period is
+    cleared) must be nulled in the merge patch, or the API server keeps the old value."""
+    from kms_operator.status import merge_patch
+
+    old = {"policy": {"rotationPeriod": "1d", "minDecryptionVersion": 1}, "nextRotationTime": "x",
+           "version": 1}
+    new = {"policy": {"minDecryptionVersion": 2}, "version": 1, "versions": [{"version": 1}]}
+    assert merge_patch(old, new) == {
+        "policy": {"rotationPeriod": None, "minDecryptionVersion": 2},
+        "nextRotationTime": None,
+        "version": 1,
+        "versions": [{"version": 1}],
+    }

@@ -14,7 +14,8 @@ from kms_core.model import Key, KeySpec, KeyVersion
 
 __all__ = [
     "API_VERSION", "DELETE_PROTECTION_ANNOTATION", "GROUP", "KEY_ID_LABEL", "KIND", "PLURAL",
-    "ROTATE_ANNOTATION", "UPDATED_ANNOTATION", "VERSION", "is_live", "is_ready", "key_id", "kmskeys_path",
+    "ROTATE_ANNOTATION", "UPDATED_ANNOTATION", "VERSION", "is_live", "is_protected", "is_ready", "key_id",
+    "kmskeys_path",
     "manifest", "owner", "secret_key_id", "secret_name", "secrets_path", "to_key", "to_versions", "version",
 ]
 from kms_core.ownership import OwnerRecord
@@ -81,15 +82,27 @@ def is_ready(obj: JsonDict) -> bool:
     return is_live(obj) and cond is not None and cond.get("status") == "True"
 
 
+def is_protected(obj: JsonDict) -> bool:
+    """Delete protection: the API's annotation, or `spec.deletionAllowed: false` (one flag, as
+    Vault's deletion_allowed is the inverse of Infisical's hasDeleteProtection)."""
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    spec = obj.get("spec") or {}
+    return annotations.get(DELETE_PROTECTION_ANNOTATION) == "true" or spec.get("deletionAllowed") is False
+
+
 def to_key(obj: JsonDict, org_id: str, record: OwnerRecord) -> Key:
     """The Infisical view of a live KmsKey: id = status.keyId, projectId = namespace. Usage,
-    algorithm and exportability come from the material's owner record, never from the spec."""
+    algorithm and exportability come from the material's owner record, never from the spec; the
+    rotation period and version bounds are the policy the operator put in force
+    (`status.policy`), so the API enforces exactly what the operator accepted."""
     meta: dict[str, Any] = obj.get("metadata") or {}
     spec: dict[str, Any] = obj.get("spec") or {}
+    status: dict[str, Any] = obj.get("status") or {}
     annotations: dict[str, str] = meta.get("annotations") or {}
     created = _parse_time(meta.get("creationTimestamp")) or _EPOCH
     updated = _parse_time(annotations.get(UPDATED_ANNOTATION)) or created
     description = spec.get("description")
+    policy = layout.Policy.of_status(status)
     return Key(
         id=str(key_id(obj)),
         name=str(meta.get("name")),
@@ -101,17 +114,23 @@ def to_key(obj: JsonDict, org_id: str, record: OwnerRecord) -> Key:
         algorithm=record.algorithm,
         version=version(obj),
         is_exportable=record.exportable,
-        has_delete_protection=annotations.get(DELETE_PROTECTION_ANNOTATION) == "true",
+        has_delete_protection=is_protected(obj),
         created_at=created,
         updated_at=max(updated, created),
+        rotation_period=policy.rotation_period,
+        min_decryption_version=policy.min_decryption_version,
+        min_encryption_version=policy.min_encryption_version,
+        min_available_version=policy.min_available_version,
+        rotated_at=_parse_time(status.get("lastRotationTime")),
     )
 
 
 def to_versions(secret: JsonDict, key: str) -> list[KeyVersion]:
-    """The sealed versions in a key Secret, newest first (malformed entries skipped, see layout)."""
-    created = _parse_time((secret.get("metadata") or {}).get("creationTimestamp")) or _EPOCH
+    """The sealed versions in a key Secret, newest first (malformed entries skipped, see layout),
+    with the creation time the operator recorded for each."""
+    times = layout.version_times(secret)
     found = [
-        KeyVersion(key_id=key, version=v, sealed=sealed, created_at=created)
+        KeyVersion(key_id=key, version=v, sealed=sealed, created_at=times.get(v, _EPOCH))
         for v, sealed in layout.versions(secret).items()
     ]
     found.sort(key=lambda v: v.version, reverse=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from kms_api.kube import events
@@ -30,10 +31,17 @@ from kms_core.sealing.base import Sealer
 from kms_core.stores.base import Generation, ListQuery
 from kms_kube import layout
 from kms_kube.client import JsonDict, KubeClient
+from kms_kube.layout import Policy
 from kms_kube.reflector import ObjectCache
 
-__all__ = ["IMPORT_REFUSED", "LIFECYCLE_IN_SPEC", "RENAME_REFUSED", "KubernetesKeyStore"]
+__all__ = ["IMPORT_REFUSED", "LIFECYCLE_IN_SPEC", "RENAME_REFUSED", "RESTORE_IN_SPEC", "KubernetesKeyStore"]
 
+RESTORE_IN_SPEC = (
+    "In Kubernetes mode a deleted key is restored by creating a KmsKey with spec.keyId set to its id "
+    "in the key's namespace, within the operator's deletion window (KUBEKMS_DELETION_WINDOW); its "
+    "material Secret is labelled kubekms.io/deleted until then"
+)
+# Kept for callers of the earlier placeholder: the lifecycle now goes through the KmsKey spec.
 LIFECYCLE_IN_SPEC = (
     "In Kubernetes mode a key's rotation period and version bounds are declared in its KmsKey "
     "spec (rotationPeriod, minDecryptionVersion, minEncryptionVersion, minAvailableVersion)"
@@ -282,34 +290,62 @@ class KubernetesKeyStore:
     # -- lifecycle: declared on the KmsKey and carried out by the operator ----------------------
 
     async def set_policy(self, key_id: str, expected: Generation, wanted: Key) -> Key:
-        raise BadRequest(LIFECYCLE_IN_SPEC)
+        """Write the rotation period and version bounds into the KmsKey spec and wait until the
+        operator put them in force (its refusal is a 400 with the lifecycle rule's message)."""
+        return await self._change_policy(key_id, expected, _policy(wanted), trim=False)
 
     async def trim(self, key_id: str, expected: Generation, min_available: int) -> Key:
-        raise BadRequest(LIFECYCLE_IN_SPEC)
+        """Write spec.minAvailableVersion and wait until the operator destroyed the versions
+        below it in the material Secret."""
+        obj, record = await self._require(key_id)
+        current = await self._key(obj, record)
+        assert current is not None
+        wanted = replace(_policy(current), min_available_version=min_available)
+        return await self._change_policy(key_id, expected, wanted, trim=True)
+
+    async def _change_policy(self, key_id: str, expected: Generation, wanted: Policy, *, trim: bool) -> Key:
+        obj, record = await self._require(key_id)
+        current = await self._key(obj, record)
+        if current is None or current.generation != expected:
+            raise BadRequest("The key changed concurrently; retry with its current state")
+        done = await self._writes.set_policy(key_id, obj, wanted, trim=trim)
+        key = await self._key(done, record if serves(record, done) else None)
+        if key is None:
+            raise NotFound(f"Key with ID {key_id} not found")
+        return key
 
     async def due_for_rotation(self, now: datetime) -> Sequence[Key]:
-        return []  # the operator rotates KmsKeys on schedule
+        return []  # the operator rotates KmsKeys on schedule (status.nextRotationTime)
 
+    # Deleted keys live in the operator's domain (the material Secret's labels); the API offers
+    # no listing or restore of its own but says how to do it.
     async def deleted(self, project_id: str) -> Sequence[DeletedKey]:
-        return []
+        raise BadRequest(RESTORE_IN_SPEC)
 
     async def deleted_key(self, key_id: str) -> DeletedKey | None:
-        return None
+        raise BadRequest(RESTORE_IN_SPEC)
 
     async def restore(self, key_id: str, name: str | None) -> Key:
-        raise NotFound(f"Deleted key with ID {key_id} not found")
+        raise BadRequest(RESTORE_IN_SPEC)
 
     async def purge(self, key_id: str) -> DeletedKey:
-        raise NotFound(f"Deleted key with ID {key_id} not found")
+        raise BadRequest(RESTORE_IN_SPEC)
 
     async def expired(self, now: datetime) -> Sequence[DeletedKey]:
-        return []
+        return []  # the operator purges deleted keys' Secrets after its window
 
     async def _require(self, key_id: str) -> tuple[JsonDict, OwnerRecord]:
         obj = await self._object(key_id)
         if obj is None:
             raise NotFound(f"Key with ID {key_id} not found")
         return obj
+
+
+def _policy(key: Key) -> Policy:
+    return Policy(
+        rotation_period=key.rotation_period, min_decryption_version=key.min_decryption_version,
+        min_encryption_version=key.min_encryption_version, min_available_version=key.min_available_version,
+    )
 
 
 def _vouched(obj: JsonDict | None, record: OwnerRecord, key_id: str) -> bool:

@@ -23,8 +23,10 @@ from typing import TypeVar
 
 from kms_api.kube import kmskey as kk
 from kms_core.errors import BadRequest, DuplicateName, NotFound, Timeout, Unavailable
+from kms_core.lifecycle import format_duration
 from kms_core.model import KeySpec
 from kms_kube.client import ApiError, JsonDict, KubeClient, KubeUnavailable
+from kms_kube.layout import Policy
 from kms_kube.reflector import ObjectCache
 from kms_kube.reflector import object_key as _name
 
@@ -98,6 +100,8 @@ class KmsKeyWriter:
         annotations: dict[str, str | None] = {kk.UPDATED_ANNOTATION: kk.iso(datetime.now(UTC))}
         if has_delete_protection is not None:
             annotations[kk.DELETE_PROTECTION_ANNOTATION] = "true" if has_delete_protection else None
+            if not has_delete_protection and "deletionAllowed" in (obj.get("spec") or {}):
+                spec["deletionAllowed"] = None  # the spec's flag protects too: lift both
         patch: JsonDict = {"metadata": {"annotations": annotations}}
         if spec:
             patch["spec"] = spec
@@ -132,6 +136,37 @@ class KmsKeyWriter:
         return await self._wait(ns, name, uid, lambda o: kk.is_ready(o) and kk.version(o) >= target,
                                 f"to rotate it to version {target}")
 
+    async def set_policy(self, key_id: str, obj: JsonDict, wanted: Policy, *, trim: bool = False) -> JsonDict:
+        """Write the rotation period and version bounds of `wanted` (with `trim`, its trimming
+        bound) into the KmsKey's spec and wait until the operator puts them in force
+        (`status.policy`); a refusal by the operator (Degraded/PolicyRefused for this
+        generation) is a 400 with its message."""
+        ns, name = _name(obj)
+        if trim:
+            spec: JsonDict = {"minAvailableVersion": wanted.min_available_version}
+        else:
+            spec = {
+                "rotationPeriod": format_duration(wanted.rotation_period) if wanted.rotation_period else None,
+                "minDecryptionVersion": wanted.min_decryption_version,
+                "minEncryptionVersion": wanted.min_encryption_version,
+            }
+        stamp = {kk.UPDATED_ANNOTATION: kk.iso(datetime.now(UTC))}
+        patch = {"metadata": {"annotations": stamp}, "spec": spec}
+        patched = await self._patch(key_id, ns, name, patch)
+        generation = (patched.get("metadata") or {}).get("generation") or 0
+
+        def settled(o: JsonDict) -> bool:
+            st = o.get("status") or {}
+            seen = isinstance(st.get("observedGeneration"), int) and st["observedGeneration"] >= generation
+            return seen and (Policy.of_status(st) == wanted or _refusal(o) is not None)
+
+        uid = (obj.get("metadata") or {}).get("uid")
+        done = await self._wait(ns, name, uid, settled, "to apply the key's new policy")
+        refusal = _refusal(done)
+        if Policy.of_status(done.get("status")) != wanted and refusal is not None:
+            raise BadRequest(refusal)
+        return done
+
     async def _patch(self, key_id: str, ns: str, name: str, patch: JsonDict) -> JsonDict:
         try:
             patched = await call(self.client.merge_patch(kk.kmskeys_path(ns, name), patch))
@@ -165,3 +200,11 @@ class KmsKeyWriter:
             f"(KmsKey {ns}/{name}). The request was recorded; check that the operator is running "
             "and retry the read later."
         )
+
+
+def _refusal(obj: JsonDict) -> str | None:
+    """The operator's message when it refused the spec's policy (Degraded/PolicyRefused)."""
+    cond = kk.condition(obj, "Degraded")
+    if cond and cond.get("status") == "True" and cond.get("reason") == "PolicyRefused":
+        return str(cond.get("message") or "The key's new policy was refused")
+    return None
