@@ -282,7 +282,8 @@ def _extras(results: dict[str, Any]) -> list[str]:
             f"### `--workers 2` (encrypt-64B, {w['connections']} connections)",
             "",
             f"KubeKMS {_n(one['api']['rps'])} -> {_n(w['api']['rps'])} req/s: scaling factor "
-            f"**{w['api']['rps'] / one['api']['rps']:.2f}**; bare aiohttp {_n(one['baseline']['rps'])} -> "
+            f"**{w['api']['rps'] / one['api']['rps']:.2f}**; "
+            f"logging baseline {_n(one['baseline']['rps'])} -> "
             f"{_n(w['baseline']['rps'])} req/s ({w['baseline']['rps'] / one['baseline']['rps']:.2f}). "
             "Two workers share the two CPUs with wrk, so 2.0 is out of reach here.",
             "",
