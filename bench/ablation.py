@@ -9,7 +9,11 @@ profiler it does not inflate small functions. A part's cost is the full server's
 the ablated one's. Security property: tokens and bodies are the run's own random values, never
 printed; the ablated servers skip checks and only ever listen on loopback for this run.
 
-    python bench/ablation.py [--scenario encrypt-64B] [--parts logs metrics auth crypto]
+With `--peers`, the truly bare endpoint (`bare_server.py`) and OpenBao Transit as installed and
+with a file audit device (`openbao.py`) are measured the same way, in the same rounds: the CPU a
+request costs each peer, which bounds the req/s ratio any server could reach against it.
+
+    python bench/ablation.py [--scenario encrypt-64B] [--parts logs metrics auth crypto] [--peers]
                              [--seconds 3] [--reps 2] [--server-cpus 0] [--load-cpus 1] [--json]
 """
 
@@ -23,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import loadgen
+import openbao
 from ablated_api import PARTS
-from processes import BENCH_DIR, Identity, Server, cpu_seconds, start_api, start_baseline
+from processes import BENCH_DIR, Identity, Server, cpu_seconds, start_api, start_bare, start_baseline
 from scenarios import BY_NAME, prepare
 
 
@@ -34,7 +39,7 @@ def measure(
     before = cpu_seconds(server.proc.pid)
     run = loadgen.run(
         url, connections=args.connections, seconds=args.seconds, token=token, body=body,
-        reply_bytes=reply, cpus=args.load_cpus,
+        reply_bytes=reply or None, cpus=args.load_cpus,
     )  # fmt: skip
     used = cpu_seconds(server.proc.pid) - before
     return {"rps": run.rps, "requests": run.requests, "cpu_us_per_request": used / max(run.requests, 1) * 1e6}
@@ -44,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--scenario", default="encrypt-64B", choices=sorted(BY_NAME))
     parser.add_argument("--parts", nargs="*", default=list(PARTS), choices=PARTS)
+    parser.add_argument("--peers", action="store_true", help="also the bare endpoint and OpenBao Transit")
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--reps", type=int, default=2)
     parser.add_argument("--connections", type=int, default=32)
@@ -68,16 +74,35 @@ def main(argv: list[str] | None = None) -> int:
                 env = {"ROOT_ENCRYPTION_KEY": identity.root_key, "BENCH_ABLATE": parts}
                 servers[name] = start_api(work, identity, cpus=args.server_cpus, name=name, extra_env=env,
                                           python_args=script)  # fmt: skip
+            if args.peers:
+                servers["bare"] = start_bare(work, cpus=args.server_cpus)
+                for peer in ("openbao", "openbao_audit"):
+                    servers[peer] = openbao.start(
+                        work, identity.operator, cpus=args.server_cpus, audit=peer == "openbao_audit"
+                    )
             # Every server gets its own key and probe; "crypto" answers random bytes, so no check.
-            prepared = {n: prepare(s, identity, scenario, {}) for n, s in servers.items() if n != "baseline"}
+            apis = [n for n in servers if n in variants]
+            prepared = {n: prepare(servers[n], identity, scenario, {}) for n in apis}
             sample = prepared["full"]
+            # (path, body, reply size the baselines mimic, token) per server
+            requests = {n: (p.path, p.body, p.reply_bytes, identity.operator) for n, p in prepared.items()}
+            requests["baseline"] = (sample.path, sample.body, sample.reply_bytes, "x")
+            if args.peers:
+                if scenario.usage == "sign-verify":  # the same primitive on the bare server's own key
+                    own = prepare(servers["bare"], identity, scenario, {})
+                    requests["bare"] = (own.path, own.body, own.reply_bytes, "x")
+                else:
+                    requests["bare"] = (sample.path, sample.body, sample.reply_bytes, "x")
+                for peer in ("openbao", "openbao_audit"):
+                    bao = servers[peer]
+                    assert isinstance(bao, openbao.Bao)
+                    transit = openbao.prepare(bao, args.scenario, {})
+                    requests[peer] = (transit.path, transit.body, 0, bao.token)
             rows: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
             for _ in range(args.reps):
                 for name, server in servers.items():
-                    p = prepared.get(name, sample)
-                    token = identity.operator if name != "baseline" else "x"
-                    url = server.url + p.path
-                    rows[name].append(measure(server, url, token, p.body, p.reply_bytes, args))
+                    path, body, reply, token = requests[name]
+                    rows[name].append(measure(server, server.url + path, token, body, reply, args))
         finally:
             for server in servers.values():
                 server.stop()
@@ -89,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": args.seconds,
         "reps": args.reps,
         "servers": {
-            name: {**row, "saved_us": full - row["cpu_us_per_request"] if name != "baseline" else None}
+            name: {**row, "saved_us": full - row["cpu_us_per_request"] if name in variants else None}
             for name, row in best.items()
         },
     }

@@ -1,5 +1,9 @@
 """Running `wrk` with bench/lua/request.lua and reading the one-line JSON result its `done` hook prints.
 
+A run in which any reply was not 2xx, or any socket error or timeout happened, is not a result:
+`finish` (and `run`) raise `NotAResult` instead of returning its figures, because a 401, 429 or
+5xx is answered by a different, usually cheaper, code path than the one being measured.
+
 The load generator is pinned (taskset) to CPUs other than the server's when the machine has them,
 so the two do not steal each other's core. Security property: the bearer token reaches wrk through
 its environment, never its command line (which `ps` shows and RESULTS.md records).
@@ -20,6 +24,21 @@ LUA = Path(__file__).resolve().parent / "lua" / "request.lua"
 MARKER = "BENCH_RESULT "
 
 
+class NotAResult(RuntimeError):
+    """A wrk run that had non-2xx replies or socket errors: its figures must not be reported."""
+
+    def __init__(self, command: str, errors: dict[str, int]) -> None:
+        super().__init__(f"not a result: {sum_failures(errors)} failed requests {errors}: {command}")
+        self.errors = errors
+
+
+def sum_failures(errors: dict[str, int]) -> int:
+    """Requests that failed: socket errors and timeouts, plus replies outside 2xx (`non2xx`, counted by
+    request.lua, includes wrk's own 4xx/5xx `status` count, so only the larger of the two is taken)."""
+    sockets = sum(v for k, v in errors.items() if k not in ("status", "non2xx"))
+    return sockets + max(errors.get("status", 0), errors.get("non2xx", 0))
+
+
 @dataclass(frozen=True)
 class LoadResult:
     """One wrk run: throughput, latency percentiles in milliseconds, and failed-request counts."""
@@ -37,7 +56,7 @@ class LoadResult:
 
     @property
     def failed(self) -> int:
-        return sum(self.errors.values())
+        return sum_failures(self.errors)
 
     def as_dict(self) -> dict[str, object]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__} | {"failed": self.failed}
@@ -127,8 +146,13 @@ def start(
 
 
 def finish(
-    started: tuple[subprocess.Popen[str], str, Path | None], connections: int, seconds: float
+    started: tuple[subprocess.Popen[str], str, Path | None],
+    connections: int,
+    seconds: float,
+    *,
+    allow_failures: bool = False,
 ) -> LoadResult:
+    """Wait for a `start`ed run; NotAResult if any request failed (unless `allow_failures`)."""
     proc, command, body_path = started
     try:
         output, _ = proc.communicate(timeout=seconds + 60)
@@ -137,9 +161,15 @@ def finish(
             body_path.unlink(missing_ok=True)
     if proc.returncode != 0:
         raise RuntimeError(f"wrk failed ({proc.returncode}): {command}\n{output}")
-    return parse(output, connections, seconds, command)
+    result = parse(output, connections, seconds, command)
+    if result.failed and not allow_failures:
+        raise NotAResult(command, result.errors)
+    return result
 
 
-def run(url: str, *, connections: int, seconds: float, **kw: object) -> LoadResult:
-    """One wrk run to completion (keyword arguments as for `start`)."""
-    return finish(start(url, connections=connections, seconds=seconds, **kw), connections, seconds)  # type: ignore[arg-type]
+def run(
+    url: str, *, connections: int, seconds: float, allow_failures: bool = False, **kw: object
+) -> LoadResult:
+    """One wrk run to completion (keyword arguments as for `start`); NotAResult as for `finish`."""
+    started = start(url, connections=connections, seconds=seconds, **kw)  # type: ignore[arg-type]
+    return finish(started, connections, seconds, allow_failures=allow_failures)

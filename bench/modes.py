@@ -34,7 +34,9 @@ MODES: dict[str, dict[str, Any]] = {
         "profile_seconds": 10,
     },
 }
-STEPS = ("ceiling", "load", "mix", "workers", "hsm", "scale", "profile")
+# "openbao" (the two OpenBao servers of the load step) and "plot" run within or after others,
+# and can be skipped like any step.
+STEPS = ("ceiling", "load", "mix", "openbao", "workers", "hsm", "scale", "profile", "plot")
 
 
 def cpu_plan() -> dict[str, str | None]:

@@ -183,6 +183,13 @@ def start_baseline(workdir: Path, *, cpus: str | None, workers: int = 1) -> Serv
     return Server("baseline", cmd, dict(os.environ), workdir / f"baseline-{port}.log", port).wait_ready()
 
 
+def start_bare(workdir: Path, *, cpus: str | None) -> Server:
+    """The truly bare endpoint (bare_server.py): no logging, no request id, no auth."""
+    port = free_port()
+    cmd = [*taskset(cpus), sys.executable, str(BENCH_DIR / "bare_server.py"), "--port", str(port)]
+    return Server("bare", cmd, dict(os.environ), workdir / f"bare-{port}.log", port).wait_ready()
+
+
 def call(server: Server, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any, bytes]:
     """One HTTP request (stdlib client); returns (status, parsed JSON or None, raw body)."""
     data = json.dumps(body).encode() if body is not None else None

@@ -25,7 +25,7 @@ def b64(data: bytes) -> str:
 
 @dataclass(frozen=True)
 class Scenario:
-    """One operation under load. `target` is (what the API is compared with, minimum ratio)."""
+    """One operation under load. `target` is (the bare endpoint it is compared with, minimum ratio)."""
 
     name: str
     usage: str
@@ -77,16 +77,21 @@ def _verify_body(algorithm: str) -> Callable[[Server, Identity, str], Body]:
 
 ENC, SIG, MAC = "encrypt-decrypt", "sign-verify", "generate-verify-mac"
 AES, P256, ED, RSA, HMAC = "aes-256-gcm", "ECC_NIST_P256", "ECC_NIST_ED25519", "RSA_4096", "HMAC_SHA_256"
-BASE75, BASE60, CEIL80 = ("baseline", 0.75), ("baseline", 0.6), ("ceiling", 0.8)
+# Against the truly bare endpoint (bare_server.py): without crypto for the symmetric operations,
+# with the same `cryptography` call for signing and verifying ("bare-crypto").
+BARE60, SAME80 = ("bare", 0.6), ("bare-crypto", 0.8)
+# KubeKMS / OpenBao Transit req/s, same run and core, on every operation: with OpenBao's file
+# audit device (KubeKMS always audits) and without one.
+OPENBAO_AUDIT_MIN, OPENBAO_MIN = 3.0, 1.5
 
 SCENARIOS: tuple[Scenario, ...] = (
-    Scenario("encrypt-64B", ENC, AES, "encrypt", _plain(64), None, BASE75),
-    Scenario("encrypt-4KiB", ENC, AES, "encrypt", _plain(4096), None, BASE75),
-    Scenario("decrypt-64B", ENC, AES, "decrypt", _cipher(64), None, BASE75),
-    Scenario("decrypt-4KiB", ENC, AES, "decrypt", _cipher(4096), None, BASE75),
-    Scenario("hmac-generate", MAC, HMAC, "generate-mac", lambda s, i, k: {"data": DATA}, None, BASE75),
-    Scenario("hmac-verify", MAC, HMAC, "verify-mac", _mac, ("macValid", True), BASE75),
-    Scenario("ecdsa-p256-sign", SIG, P256, "sign", _sign_body("ECDSA_SHA_256"), None, BASE60),
+    Scenario("encrypt-64B", ENC, AES, "encrypt", _plain(64), None, BARE60),
+    Scenario("encrypt-4KiB", ENC, AES, "encrypt", _plain(4096), None, BARE60),
+    Scenario("decrypt-64B", ENC, AES, "decrypt", _cipher(64), None, BARE60),
+    Scenario("decrypt-4KiB", ENC, AES, "decrypt", _cipher(4096), None, BARE60),
+    Scenario("hmac-generate", MAC, HMAC, "generate-mac", lambda s, i, k: {"data": DATA}, None, BARE60),
+    Scenario("hmac-verify", MAC, HMAC, "verify-mac", _mac, ("macValid", True), BARE60),
+    Scenario("ecdsa-p256-sign", SIG, P256, "sign", _sign_body("ECDSA_SHA_256"), None, SAME80),
     Scenario(
         "ecdsa-p256-verify",
         SIG,
@@ -94,13 +99,13 @@ SCENARIOS: tuple[Scenario, ...] = (
         "verify",
         _verify_body("ECDSA_SHA_256"),
         ("signatureValid", True),
-        BASE60,
+        SAME80,
     ),
-    Scenario("ed25519-sign", SIG, ED, "sign", _sign_body("ED25519_SHA_512"), None, BASE60),
+    Scenario("ed25519-sign", SIG, ED, "sign", _sign_body("ED25519_SHA_512"), None, SAME80),
     Scenario(
-        "ed25519-verify", SIG, ED, "verify", _verify_body("ED25519_SHA_512"), ("signatureValid", True), BASE60
+        "ed25519-verify", SIG, ED, "verify", _verify_body("ED25519_SHA_512"), ("signatureValid", True), SAME80
     ),
-    Scenario("rsa4096-sign", SIG, RSA, "sign", _sign_body("RSASSA_PSS_SHA_256"), None, CEIL80),
+    Scenario("rsa4096-sign", SIG, RSA, "sign", _sign_body("RSASSA_PSS_SHA_256"), None, SAME80),
 )
 BY_NAME = {s.name: s for s in SCENARIOS}
 

@@ -1,10 +1,13 @@
 """`make bench`: the whole benchmark in one run, appended as a dated section to bench/RESULTS.md.
 
-Order: crypto ceiling; every scenario against KubeKMS and the bare baseline, alternating and
-keeping the best of N runs of each (noise on a shared machine only ever slows a run down); RSA
-sign load with concurrent AES; `--workers 2`; the HSM sealer (cold and warm); embedded-store scale;
-a hot-path profile. A failed step is recorded in the report and makes the exit status non-zero.
-The server is pinned to the first CPU and wrk to the others when there are at least two.
+Order: crypto ceiling; every scenario against KubeKMS, the logging baseline, the truly bare
+endpoint (with the same `cryptography` call for sign/verify), OpenBao Transit as installed and
+OpenBao Transit with a file audit device, one run of each in turn and keeping the best of N runs
+of each (noise on a shared machine only ever slows a run down); RSA sign load with concurrent
+AES; `--workers 2`; the HSM sealer (cold and warm); embedded-store scale; a hot-path profile; the
+plot of KubeKMS vs OpenBao. A failed step, or a run with any non-2xx reply (loadgen.NotAResult:
+its figure is dropped), is recorded in the report and makes the exit status non-zero. Every
+server is pinned to the first CPU and wrk to the others when there are at least two.
 
     python bench/suite.py            quick mode (< 5 minutes): 32 connections only
     python bench/suite.py --full     (or BENCH_FULL=1) 1, 8, 32, 128 connections, longer runs
@@ -20,6 +23,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,8 @@ import hsm_sealer
 import loadgen
 import machine
 import modes
+import openbao
+import plot
 import processes
 import report
 from processes import Identity, Server
@@ -40,6 +46,22 @@ HEADLINE_CONNECTIONS = 32
 
 def best(runs: list[loadgen.LoadResult]) -> loadgen.LoadResult:
     return max(runs, key=lambda r: r.rps)
+
+
+# The servers of the load step, in the order they take turns; "api" is KubeKMS.
+CONTENDERS = ("api", "baseline", "bare", "openbao", "openbao_audit")
+PEERS = ("openbao", "openbao_audit")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One server's request for a scenario: where wrk sends what, with which token."""
+
+    server: Server
+    path: str
+    body: bytes
+    token: str
+    reply_bytes: int | None = None
 
 
 class Suite:
@@ -73,24 +95,48 @@ class Suite:
         )
 
     def pair(self, api: Server, base: Server, prepared: Prepared, connections: int) -> dict[str, Any]:
-        """Alternate API and baseline runs; keep each one's best."""
-        api_runs, base_runs = [], []
-        for _ in range(self.cfg["reps"]):
-            api_runs.append(self.load(api, prepared, connections))
-            base_runs.append(self.load(base, prepared, connections, baseline=True))
-        a, b = best(api_runs), best(base_runs)
-        for who, run in (("API", a), ("baseline", b)):
-            if run.failed:  # a non-2xx reply measures the wrong path: the figure is not valid
-                self.results["errors"][f"{prepared.scenario.name}@{connections} {who}"] = (
-                    f"{run.failed} failed requests {run.errors}"
-                )
-        return {
-            "scenario": prepared.scenario.name,
-            "connections": connections,
-            "api": a.as_dict(),
-            "baseline": b.as_dict(),
-            "ratio": a.rps / b.rps if b.rps else 0.0,
+        """Alternate API and baseline runs; keep each one's best (the `--workers 2` step)."""
+        targets = {
+            "api": Target(api, prepared.path, prepared.body, self.identity.operator),
+            "baseline": Target(
+                base, prepared.path, prepared.body, self.identity.operator, prepared.reply_bytes
+            ),
         }
+        return self.rounds(prepared.scenario.name, targets, connections)
+
+    def rounds(self, scenario: str, targets: dict[str, Target], connections: int) -> dict[str, Any]:
+        """One run per server in turn, `reps` times; each server's best run and the API's ratio to each.
+
+        A run with any non-2xx reply or socket error is not a result: it is recorded as an error
+        and left out, and a server with no valid run gets no figure (and no ratio)."""
+        runs: dict[str, list[loadgen.LoadResult]] = {name: [] for name in targets}
+        for _ in range(self.cfg["reps"]):
+            for name, t in targets.items():
+                try:
+                    runs[name].append(
+                        loadgen.run(
+                            t.server.url + t.path,
+                            connections=connections,
+                            seconds=self.cfg["seconds"],
+                            token=t.token,
+                            body=t.body,
+                            reply_bytes=t.reply_bytes,
+                            cpus=self.cpus["load"],
+                        )
+                    )
+                except loadgen.NotAResult as exc:
+                    self.results["errors"][f"{scenario}@{connections} {name}"] = str(exc).split(": /", 1)[0]
+        row: dict[str, Any] = {"scenario": scenario, "connections": connections}
+        for name, results in runs.items():
+            row[name] = best(results).as_dict() if results else None
+        api_rps = row["api"]["rps"] if row.get("api") else 0.0
+        row["ratios"] = {
+            name: (api_rps / row[name]["rps"] if api_rps and row[name] and row[name]["rps"] else None)
+            for name in targets
+            if name != "api"
+        }
+        row["ratio"] = row["ratios"].get("baseline") or 0.0
+        return row
 
     def script(self, name: str, *args: str) -> dict[str, Any]:
         cmd = [sys.executable, str(BENCH / name), "--json", *args]
@@ -115,24 +161,60 @@ class Suite:
         self.results["ceiling"] = self.script("crypto_ceiling.py", *args)["ops_per_s"]
 
     def step_load(self) -> None:
-        api = processes.start_api(self.workdir, self.identity, cpus=self.cpus["server"])
-        base = processes.start_baseline(self.workdir, cpus=self.cpus["server"])
-        self.results["commands"]["api"] = self.shown(api.command)
-        self.results["commands"]["baseline"] = self.shown(base.command)
+        cpu = self.cpus["server"]
+        servers: dict[str, Server] = {}
         try:
+            servers["api"] = processes.start_api(self.workdir, self.identity, cpus=cpu)
+            servers["baseline"] = processes.start_baseline(self.workdir, cpus=cpu)
+            servers["bare"] = processes.start_bare(self.workdir, cpus=cpu)
+            if "openbao" not in self.skip:
+                self.results["openbao_version"] = openbao.version()
+                for name in PEERS:
+                    servers[name] = openbao.start(
+                        self.workdir, self.identity.operator, cpus=cpu, audit=name == "openbao_audit"
+                    )
+            for name, server in servers.items():
+                self.results["commands"][name] = self.shown(server.command)
+            api, bare = servers["api"], servers["bare"]
             keys: dict[str, str] = {}
             self.prepared = {s.name: prepare(api, self.identity, s, keys) for s in self.scenarios}
+            bare_keys: dict[str, str] = {}
+            peer_keys: dict[str, dict[str, str]] = {name: {} for name in PEERS}
             rows = []
-            for prepared in self.prepared.values():
+            for name, prepared in self.prepared.items():
+                token = self.identity.operator
+                targets = {
+                    "api": Target(api, prepared.path, prepared.body, token),
+                    "baseline": Target(
+                        servers["baseline"], prepared.path, prepared.body, token, prepared.reply_bytes
+                    ),
+                }
+                if prepared.scenario.usage == "sign-verify":
+                    # The same cryptography call on the bare server's own key and signature.
+                    own = prepare(bare, self.identity, prepared.scenario, bare_keys)
+                    targets["bare"] = Target(bare, own.path, own.body, token)
+                else:
+                    targets["bare"] = Target(bare, prepared.path, prepared.body, token, prepared.reply_bytes)
+                for peer in PEERS:
+                    if peer in servers:
+                        bao = servers[peer]
+                        assert isinstance(bao, openbao.Bao)
+                        transit = openbao.prepare(bao, name, peer_keys[peer])
+                        targets[peer] = Target(bao, transit.path, transit.body, bao.token)
                 for connections in self.cfg["levels"]:
-                    rows.append(self.pair(api, base, prepared, connections))
-                    self.results["commands"]["wrk"] = self.shown(rows[-1]["api"]["command"])
+                    rows.append(self.rounds(name, targets, connections))
+                    if rows[-1]["api"]:
+                        self.results["commands"]["wrk"] = self.shown(rows[-1]["api"]["command"])
             self.results["load"] = rows
             if "mix" not in self.skip and {"rsa4096-sign", "encrypt-64B"} <= self.prepared.keys():
                 self.guard(self.step_mix, "mix", api)
         finally:
-            api.stop()
-            base.stop()
+            for server in servers.values():
+                server.stop()
+        audited = servers.get("openbao_audit")
+        if isinstance(audited, openbao.Bao) and audited.audit_log is not None and audited.audit_log.exists():
+            # Proof the audit device was writing: one request and one response entry per call.
+            self.results["openbao_audit_lines"] = sum(1 for _ in audited.audit_log.open("rb"))
 
     def step_mix(self, api: Server) -> None:
         """RSA-4096 sign load and AES encrypt load at once: does AES keep its latency?"""
@@ -157,13 +239,17 @@ class Suite:
         try:
             fresh = prepare(api, self.identity, BY_NAME["encrypt-64B"], {})
             self.results["workers"] = self.pair(api, base, fresh, self.headline)
-            self.results["workers"]["one_worker"] = next(
+            one = next(
                 (
                     r
                     for r in self.results.get("load", [])
                     if r["scenario"] == "encrypt-64B" and r["connections"] == self.headline
                 ),
                 None,
+            )
+            # Only the API and baseline figures of the one-worker row are compared.
+            self.results["workers"]["one_worker"] = (
+                {k: one[k] for k in ("api", "baseline")} if one and one["api"] and one["baseline"] else None
             )
         finally:
             api.stop()
@@ -214,8 +300,11 @@ def main(argv: list[str] | None = None) -> int:
             "argv": sys.argv[1:],
         }
         for step in modes.STEPS:
-            if step != "mix" and step not in args.skip:
+            if step not in ("mix", "openbao", "plot") and step not in args.skip:
                 suite.guard(getattr(suite, f"step_{step}"), step)
+        if "plot" not in args.skip and suite.results.get("load"):
+            image = args.results.parent / plot.FILENAME
+            suite.guard(lambda: suite.results.update(plot=plot.render(suite.results, image)), "plot")
         suite.results["elapsed_s"] = (datetime.now(UTC) - started).total_seconds()
     suite.results["previous"] = history.previous_targets(args.results)
     section = "\n" + report.render(suite.results)

@@ -1,5 +1,7 @@
-# Benchmarks (bench/README.md): `make bench` appends a dated section to bench/RESULTS.md.
-# Quick mode takes under five minutes; BENCH_FULL=1 runs every concurrency level and 100k keys.
+# Benchmarks (bench/README.md): `make bench` appends a dated section to bench/RESULTS.md and
+# redraws bench/openbao.png. Quick mode takes about seven minutes; BENCH_FULL=1 runs every
+# concurrency level and 100k keys. OpenBao (the peer) comes from `make openbao` (mk/openbao.mk),
+# matplotlib (the plot) from the `bench` extra of pyproject.toml.
 # wrk is a Debian package, installed with apt-get when missing and running as root. The hot-path
 # profile uses the standard library's cProfile, so nothing else is needed.
 
@@ -17,7 +19,14 @@ bench-deps: system-deps
 	fi
 	@command -v taskset >/dev/null || echo "taskset (util-linux) is missing: load and server will not be pinned"
 
-bench: venv bench-deps
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): pyproject.toml | $(STAMP)
+	$(PIP) install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+bench: venv bench-deps openbao $(BENCH_STAMP)
 	$(PY) bench/suite.py $(if $(filter 1,$(BENCH_FULL)),--full,) $(BENCH_ARGS)
 
-TEST_DEPS += bench-deps
+# The smoke test runs the OpenBao comparison for a second, so it needs the pinned bao too.
+TEST_DEPS += bench-deps openbao

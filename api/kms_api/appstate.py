@@ -42,6 +42,8 @@ class Exchange:
     error_name: str | None = None
     started: float = 0.0  # perf_counter when the middleware received the request
     audited: bool = False  # an audit event was written: it is the request's only log line
+    # The reply goes through kms_api.http.protocol, which writes held audit lines before it.
+    guarded: bool = False
 
 
 EXCHANGE = web.RequestKey("exchange", Exchange)

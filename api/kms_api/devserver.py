@@ -39,7 +39,34 @@ def banner(settings: Settings, token: str) -> str:
         f"\nKubeKMS is running at {url}   (data: {settings.data_dir}/, metrics: "
         f"http://{settings.host}:{settings.metrics_port}/metrics, API docs: {url}/openapi.json)\n"
         f"Admin token: {token}\n{deletion}; scheduled rotations are checked every "
-        f"{settings.lifecycle_interval:g}s.\n\nTry it:\n  {create}\n  {encrypt}\n\nPress Ctrl-C to stop.\n"
+        f"{settings.lifecycle_interval:g}s.\n\nTry it:\n  {create}\n  {encrypt}\n\n{limits(settings)}\n"
+        "Press Ctrl-C to stop.\n"
+    )
+
+
+def limits(settings: Settings) -> str:
+    """What the abuse limits refuse, and the variables that change them (shown in the banner so a
+    user measuring the server knows what could answer 429 or 503)."""
+    if settings.rate_limit_rps > 0:
+        traffic = (
+            f"{settings.rate_limit_rps:,.0f} requests/s per identity, login per client address "
+            f"(burst {settings.rate_limit_burst:,}); "
+            "KUBEKMS_RATE_LIMIT_RPS / _BURST change it, 0 turns it off"
+        )
+    else:
+        traffic = "off (KUBEKMS_RATE_LIMIT_RPS=0)"
+    if settings.auth_fail_rate > 0:
+        failed = (
+            f"{settings.auth_fail_burst} per client address, one back every "
+            f"{1 / settings.auth_fail_rate:g} s (KUBEKMS_AUTH_FAIL_BURST, KUBEKMS_AUTH_FAIL_RATE)"
+        )
+    else:
+        failed = "off (KUBEKMS_AUTH_FAIL_RATE=0)"
+    return (
+        "Limits (per process; 429 RateLimitExceeded / 503 beyond them):\n"
+        f"  traffic: {traffic}\n"
+        f"  failed authentications and logins: {failed}\n"
+        f"  requests in flight: {settings.max_concurrency or 'unbounded'} (KUBEKMS_MAX_CONCURRENCY)\n"
     )
 
 

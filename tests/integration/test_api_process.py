@@ -274,7 +274,10 @@ def test_devserver_prints_a_working_curl_example(tmp_path: Path) -> None:
         assert f"http://127.0.0.1:{port}" in text
         token = (tmp_path / ".kubekms" / "admin-token").read_text().strip()
         assert f"Admin token: {token}" in text and (tmp_path / ".kubekms" / "root.key").exists()
-        example = text.split("Try it:\n", 1)[1].split("\n\nPress Ctrl-C", 1)[0]
+        example, limits = text.split("Try it:\n", 1)[1].split("\n\nLimits", 1)
+        # What can answer 429/503 and how to change it, with the values in force.
+        assert "100,000 requests/s per identity" in limits and "KUBEKMS_RATE_LIMIT_RPS" in limits
+        assert "10 per client address" in limits and "KUBEKMS_AUTH_FAIL_RATE" in limits
         result = subprocess.run(
             ["bash", "-c", example], capture_output=True, text=True, timeout=30, check=True
         )

@@ -1,7 +1,9 @@
 """Smoke test of the benchmark suite: every bench/ script runs for about a second and produces
 parseable output, so the suite cannot rot unnoticed. Nothing here asserts a speed.
 
-Needs wrk (`make bench-deps`, part of `make test`) and SoftHSMv2 (`make system-deps`).
+Needs wrk (`make bench-deps`, part of `make test`), the pinned OpenBao (`make openbao`, also part
+of `make test`) and SoftHSMv2 (`make system-deps`). The plot needs matplotlib (the `bench` extra,
+installed by `make bench` only), so the suite runs here with `--skip plot`.
 """
 
 from __future__ import annotations
@@ -95,6 +97,66 @@ def test_baseline_server_mimics_the_reply_size_and_needs_a_token(tmp_path: Path)
     assert '"route":"/api/v1/kms/keys/{keyId}/{op}","status":200' in (tmp_path / "baseline.log").read_text()
 
 
+def _start(tmp_path: Path, name: str, *args: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = _free_port()
+    log_path = tmp_path / f"{name}.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(BENCH / name), "--port", str(port), *args], stdout=log, stderr=log
+        )
+    deadline = time.monotonic() + 30
+    while not re.search(r'"message": ?"listening"', log_path.read_text()):
+        assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()
+        time.sleep(0.05)
+    return proc, port
+
+
+def test_bare_server_decodes_and_signs_with_the_same_primitive(tmp_path: Path) -> None:
+    proc, port = _start(tmp_path, "bare_server.py")
+    try:
+        base = f"http://127.0.0.1:{port}/api/v1/kms/keys"
+        headers = {"Content-Type": "application/json", "X-Bench-Reply-Bytes": "200"}
+        status, body = _post(base + "/k/encrypt", b'{"plaintext":"aGk="}', headers)
+        assert status == 200 and len(body) == 200
+        assert _post(base + "/k/encrypt", b'{"plaintext":"not base64!"}', headers)[0] == 422
+        status, body = _post(base, b'{"algorithm":"ECC_NIST_ED25519"}', headers)
+        key = json.loads(body)["key"]["id"]
+        sign = {"signingAlgorithm": "ED25519_SHA_512", "data": "aGk="}
+        status, body = _post(f"{base}/{key}/sign", json.dumps(sign).encode(), headers)
+        signature = json.loads(body)["signature"]
+        verify = {**sign, "signature": signature}
+        status, body = _post(f"{base}/{key}/verify", json.dumps(verify).encode(), headers)
+        assert status == 200 and json.loads(body)["signatureValid"] is True
+        tampered = {**sign, "data": "aGl0", "signature": signature}
+        status, body = _post(f"{base}/{key}/verify", json.dumps(tampered).encode(), headers)
+        assert json.loads(body)["signatureValid"] is False
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_a_run_with_non_2xx_replies_is_not_a_result(tmp_path: Path) -> None:
+    """The load generator counts every reply outside 2xx and refuses the run's figures."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import loadgen
+    finally:
+        sys.path.remove(str(BENCH))
+    proc, port = _start(tmp_path, "bare_server.py")
+    try:
+        url = f"http://127.0.0.1:{port}/api/v1/kms/keys/k/encrypt"
+        good = loadgen.run(url, connections=2, seconds=1, token="t", body=b'{"plaintext":"aGk="}')
+        assert good.requests > 0 and good.failed == 0 and good.errors["non2xx"] == 0
+        with pytest.raises(loadgen.NotAResult) as refused:
+            loadgen.run(url, connections=2, seconds=1, token="t", body=b'{"plaintext":"!"}')  # 422s
+        assert refused.value.errors["non2xx"] > 0
+        counted = loadgen.run(url, connections=2, seconds=1, token="t", body=b"{}", allow_failures=True)
+        assert counted.failed == counted.errors["non2xx"] > 0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def test_suite_runs_each_step_and_appends_a_section(tmp_path: Path) -> None:
     results, raw = tmp_path / "RESULTS.md", tmp_path / "results.json"
     results.write_text("# history\n\nan earlier section\n")
@@ -112,6 +174,7 @@ def test_suite_runs_each_step_and_appends_a_section(tmp_path: Path) -> None:
         "--skip",
         "scale",
         "profile",
+        "plot",
         "--results",
         str(results),
         "--json",
@@ -123,8 +186,13 @@ def test_suite_runs_each_step_and_appends_a_section(tmp_path: Path) -> None:
     assert data["errors"] == {}
     assert {r["scenario"] for r in data["load"]} == {"encrypt-64B", "decrypt-64B", "rsa4096-sign"}
     for row in data["load"]:
-        assert row["api"]["requests"] > 0 and row["baseline"]["requests"] > 0
-        assert row["api"]["failed"] == 0 and row["baseline"]["failed"] == 0, row
+        # KubeKMS, both baselines and OpenBao Transit with and without its file audit device,
+        # each with valid (all-2xx) runs and a ratio.
+        for server in ("api", "baseline", "bare", "openbao", "openbao_audit"):
+            assert row[server] is not None and row[server]["requests"] > 0, (server, row)
+            assert row[server]["failed"] == 0 and row[server]["errors"]["non2xx"] == 0, (server, row)
+        assert all(ratio and ratio > 0 for ratio in row["ratios"].values()), row
+    assert data["openbao_version"].startswith("OpenBao v") and data["openbao_audit_lines"] > 0
     assert data["mix"]["aes_with_rsa"]["failed"] == 0 and data["mix"]["rsa"]["requests"] > 0
     assert data["workers"]["api"]["failed"] == 0
     assert data["hsm"]["warm"]["failed"] == 0 and len(data["hsm"]["timings_ms"]) == 4
@@ -132,6 +200,10 @@ def test_suite_runs_each_step_and_appends_a_section(tmp_path: Path) -> None:
     assert text.startswith("# history\n\nan earlier section\n")  # history is kept
     for heading in ("### Machine", "### Commands", "### Targets", "### HSM sealer", "### `--workers 2`"):
         assert heading in text
+    assert "### Load: KubeKMS vs OpenBao Transit (OpenBao v" in text
+    assert "| rsa4096-sign vs OpenBao + file audit (4 conns) |" in text
+    assert "| encrypt-64B vs bare aiohttp (4 conns) |" in text
+    assert "| rsa4096-sign vs bare same primitive (4 conns) |" in text
     assert "<token>" in text and data["config"]["levels"] == [4]
 
 

@@ -98,3 +98,23 @@ def test_settings_flags_win_over_the_environment_and_are_range_checked() -> None
     for bad in (["--auth-fail-rate", "-1"], ["--auth-fail-burst", "0"]):
         with pytest.raises(ConfigError, match="auth fail"):
             load_settings(bad, {})
+
+
+def test_default_traffic_limit_does_not_throttle_one_fast_client() -> None:
+    """One identity at 30,000 requests/s for five seconds (more than one worker serves) gets no
+    429 under the default settings; the failed-authentication budget stays on and tight."""
+    from kms_api.http.limits import RateLimiter
+    from kms_api.settings import load_settings
+
+    defaults = load_settings([], {})
+    now = [0.0]
+    limiter = RateLimiter(defaults.rate_limit_rps, defaults.rate_limit_burst, clock=lambda: now[0])
+    for i in range(150_000):
+        now[0] = i / 30_000
+        limiter.check("identity:app", "identity")
+    assert defaults.auth_fail_rate > 0 and defaults.auth_fail_burst <= 10
+    # Still a limit: an identity far beyond any process's capacity is refused.
+    now[0] += 0.001
+    with pytest.raises(RateLimited):
+        for _ in range(int(defaults.rate_limit_burst) + 1):
+            limiter.check("identity:runaway", "identity")

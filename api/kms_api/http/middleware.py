@@ -36,7 +36,7 @@ def request_middleware(max_concurrency: int) -> Any:
         guard = request_started(request)
         started = time.perf_counter()
         req_id = new_request_id()
-        request[EXCHANGE] = Exchange(req_id, started=started)
+        request[EXCHANGE] = Exchange(req_id, started=started, guarded=guard is not None)
         response: web.StreamResponse
         try:
             if in_flight.enter(request):

@@ -12,6 +12,11 @@ public interfaces only, so it keeps working across aiohttp 3.x releases:
 - The guard times the head: its clock starts with the first byte of a head and stops when the
   request enters the application (`request_started`, called by the request middleware). A
   sweeper answers 408 and closes connections whose head is older than the read timeout.
+- Replies leave after their audit events: while audit lines are held
+  (`kms_api.observe.jsonlines.release_held`), reply bytes are queued on their connection and sent
+  by the listener's `Outbox` at the event loop's next turn, right after one write of every held
+  line. So all the requests one loop iteration served cost one log write, and no reply byte
+  reaches a socket before its request's audit event was written.
 - aiohttp's own error answers are recognised on the way out (a 4xx/5xx `text/plain` response:
   every response of the application itself is JSON) and replaced by the API's
   `{reqId, statusCode, message, error}` body; aiohttp's log record of a client's parse error is
@@ -36,6 +41,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from kms_api.http.error_replies import HEADER, error_body, new_request_id
+from kms_api.observe.jsonlines import lines_held, release_held
 from kms_core.listener import dual_stack_socket, is_any
 
 __all__ = [
@@ -45,6 +51,7 @@ __all__ = [
     "MAX_LINE_SIZE",
     "ConnectionGuard",
     "GuardedListener",
+    "Outbox",
     "api_runner",
     "request_finished",
     "request_started",
@@ -150,22 +157,71 @@ def _aiohttp_error_answer(data: bytes | bytearray | memoryview) -> _ErrorRewrite
     return _ErrorRewrite(raw, int(start[9:12]), head_end + 4, length)
 
 
+class Outbox:
+    """Replies queued while audit lines are held, sent at the event loop's next turn: first one
+    write of every held line (`release_held`), then each connection's queued bytes in order."""
+
+    __slots__ = ("_loop", "_queue", "_scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._queue: list[_GuardedTransport] = []
+        self._scheduled = False
+
+    def add(self, transport: _GuardedTransport) -> None:
+        self._queue.append(transport)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self.send)
+
+    def send(self) -> None:
+        self._scheduled = False
+        queue, self._queue = self._queue, []
+        release_held()
+        for transport in queue:
+            transport.send_queued()
+
+
 class _GuardedTransport(asyncio.Transport):
     """The transport aiohttp's handler writes to: the connection's own, with aiohttp's
-    plain-text error answers replaced by JSON ones."""
+    plain-text error answers replaced by JSON ones, and replies queued behind held audit lines."""
 
-    __slots__ = ("_guard", "_rewrite", "_swallow", "_transport")
+    __slots__ = ("_guard", "_outbox", "_queued", "_rewrite", "_swallow", "_transport")
 
-    def __init__(self, transport: asyncio.Transport, guard: ConnectionGuard) -> None:
+    def __init__(self, transport: asyncio.Transport, guard: ConnectionGuard, outbox: Outbox) -> None:
         super().__init__()
         self._transport = transport
         self._guard = guard
+        self._outbox = outbox
+        self._queued: list[bytes] | None = None  # reply bytes waiting for the outbox, in order
         self._rewrite: _ErrorRewrite | None = None
         self._swallow = False  # after a rewritten answer: the connection is closing
 
     @property
     def guard(self) -> ConnectionGuard:
         return self._guard
+
+    def _send(self, chunks: list[bytes | bytearray | memoryview]) -> None:
+        """Pass reply bytes on, or queue them while audit lines are held (or bytes are queued)."""
+        if self._queued is None:
+            if not lines_held():
+                self._transport.writelines(chunks)
+                return
+            self._queued = []
+            self._outbox.add(self)
+        # Copies: aiohttp may reuse a bytearray or memoryview once write() returns.
+        self._queued.extend(bytes(c) for c in chunks)
+
+    def send_queued(self) -> None:
+        """Send the queued bytes (held lines were released first: by the outbox or `close`)."""
+        queued, self._queued = self._queued, None
+        if queued and not self._transport.is_closing():
+            self._transport.writelines(queued)
+
+    def _drain_queue(self) -> None:
+        if self._queued is not None:
+            release_held()
+            self.send_queued()
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._swallow:
@@ -174,7 +230,7 @@ class _GuardedTransport(asyncio.Transport):
             # Fast path: anything but a 4xx/5xx status line is passed on after one slice.
             rewrite = _aiohttp_error_answer(data) if len(data) > 9 and data[9] in _ERROR_CLASSES else None
             if rewrite is None:
-                self._transport.write(data)
+                self._send([data])
                 return
             self._rewrite = rewrite
         else:
@@ -189,7 +245,7 @@ class _GuardedTransport(asyncio.Transport):
         if not self._swallow and self._rewrite is None and chunks:
             first = chunks[0]
             if not (len(first) > 9 and first[9] in _ERROR_CLASSES):
-                self._transport.writelines(chunks)
+                self._send(chunks)
                 return
         for data in chunks:
             self.write(data)
@@ -203,15 +259,18 @@ class _GuardedTransport(asyncio.Transport):
             log.error("unhandled error outside the middlewares", extra=extra)
         else:
             log.info("protocol error", extra=extra)
+        self._drain_queue()  # an earlier reply of this connection goes first
         self._transport.write(data)
         self._transport.close()
 
     def close(self) -> None:
         if self._rewrite is not None:
             self._send_rewrite()
+        self._drain_queue()  # a closing connection still sends its last reply (after its event)
         self._transport.close()
 
     def abort(self) -> None:
+        self._queued = None
         self._transport.abort()
 
     def is_closing(self) -> bool:
@@ -239,12 +298,14 @@ class _GuardedTransport(asyncio.Transport):
         self._transport.set_write_buffer_limits(high, low)
 
     def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size()
+        queued = sum(len(c) for c in self._queued) if self._queued else 0
+        return self._transport.get_write_buffer_size() + queued
 
     def get_write_buffer_limits(self) -> tuple[int, int]:
         return self._transport.get_write_buffer_limits()
 
     def write_eof(self) -> None:
+        self._drain_queue()
         self._transport.write_eof()
 
     def can_write_eof(self) -> bool:
@@ -273,7 +334,7 @@ class ConnectionGuard(asyncio.Protocol):
         self._transport = transport
         self.head_since = self._time()  # a connection that sends nothing is a head that never ends
         self._listener.opened(self)
-        self._inner.connection_made(_GuardedTransport(transport, self))
+        self._inner.connection_made(_GuardedTransport(transport, self, self._listener.outbox))
 
     def data_received(self, data: bytes) -> None:
         if self.head_since is None and not self.active:
@@ -338,6 +399,7 @@ class GuardedListener:
             raise RuntimeError("call runner.setup() before making a listener")
         self._server = runner.server
         self.loop = asyncio.get_running_loop()
+        self.outbox = Outbox(self.loop)
         self._read_timeout = read_timeout
         self._sweep_every = min(1.0, read_timeout / 4)
         self._sweeper: asyncio.TimerHandle | None = None

@@ -33,8 +33,11 @@ if TYPE_CHECKING:
     from kms_api.pipeline.route import Audit
 
 AUDIT_LOG = logging.getLogger("kubekms.audit")
-# Written without a LogRecord when the process's JSON handler is the only listener (kms_api.observe.logs).
-AUDIT_EVENTS = EventLog(AUDIT_LOG)
+# Written without a LogRecord when the process's JSON handler is the only listener (kms_api.observe.logs),
+# and held until the reply is sent (one write per event-loop iteration, before any reply leaves:
+# kms_api.observe.jsonlines.release_held, called by kms_api.http.protocol) when the reply goes
+# through the connection layer.
+AUDIT_EVENTS = EventLog(AUDIT_LOG, held=True)
 
 LOGIN_EVENT: Final = "login-identity-universal-auth"
 DENIED_STATUSES: Final = frozenset({401, 403, 429})
@@ -217,6 +220,8 @@ def record(call: Call, event: Audit, outcome: Outcome[Any] | None, exc: BaseExce
             "duration_ms": took,  # until the reply was ready (the access line's ends after sending)
             "metadata": metadata,
         },
+        # Only a reply that goes through the connection layer releases held lines before it leaves.
+        before_reply=exchange.guarded,
     )
 
 
