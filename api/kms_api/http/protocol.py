@@ -46,6 +46,7 @@ __all__ = [
     "ConnectionGuard",
     "GuardedListener",
     "api_runner",
+    "list_as_get",
     "request_finished",
     "request_started",
 ]
@@ -251,13 +252,30 @@ class _GuardedTransport(asyncio.Transport):
         return self._transport.can_write_eof()
 
 
+_LIST: Final = b"LIST /v1/"
+
+
+def list_as_get(data: bytes) -> bytes:
+    """Vault's `LIST` method read as `GET ...?list=true`, Vault's own equivalence for list
+    operations (aiohttp's HTTP parser refuses methods it does not know). Only for the Transit
+    dialect's paths (`/v1/`), only at the start of a request head; anything else is untouched."""
+    if not data.startswith(_LIST):
+        return data
+    line_end = data.find(b" ", 5)
+    if line_end < 0:
+        return data
+    target = data[5:line_end]
+    joiner = b"&" if b"?" in target else b"?"
+    return b"GET " + target + joiner + b"list=true" + data[line_end:]
+
+
 class ConnectionGuard(asyncio.Protocol):
     """One connection: aiohttp's handler inside, the head clock and the error rewrite around it.
 
     `head_since` is the loop time when the head now awaited began, or None when none is awaited
     (a request is in the application, or nothing has been sent since the last one)."""
 
-    __slots__ = ("_inner", "_listener", "_time", "_transport", "active", "head_since")
+    __slots__ = ("_inner", "_listener", "_time", "_transport", "active", "at_head", "head_since")
 
     def __init__(self, inner: asyncio.Protocol, listener: GuardedListener) -> None:
         self._inner = inner
@@ -266,6 +284,7 @@ class ConnectionGuard(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self.head_since: float | None = None
         self.active = 0  # requests of this connection inside the application
+        self.at_head = True  # the next bytes start a request head
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
@@ -278,6 +297,9 @@ class ConnectionGuard(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.head_since is None and not self.active:
             self.head_since = self._time()  # the first bytes of a new head on a kept-alive connection
+        if self.at_head:
+            self.at_head = False
+            data = list_as_get(data)
         self._inner.data_received(data)
 
     def eof_received(self) -> bool | None:
@@ -326,6 +348,7 @@ def request_finished(guard: ConnectionGuard | None) -> None:
     """The request has left the application: bytes after this start the next head."""
     if guard is not None:
         guard.active -= 1
+        guard.at_head = not guard.active
 
 
 class GuardedListener:
