@@ -258,7 +258,9 @@ _LIST: Final = b"LIST /v1/"
 def list_as_get(data: bytes) -> bytes:
     """Vault's `LIST` method read as `GET ...?list=true`, Vault's own equivalence for list
     operations (aiohttp's HTTP parser refuses methods it does not know). Only for the Transit
-    dialect's paths (`/v1/`), only at the start of a request head; anything else is untouched."""
+    dialect's paths (`/v1/`) at the start of a chunk: a request head (the chunk that ends a
+    body the application did not read is no head, but the API's bodies are JSON, which never
+    starts with `LIST `); anything else is untouched."""
     if not data.startswith(_LIST):
         return data
     line_end = data.find(b" ", 5)
@@ -275,7 +277,7 @@ class ConnectionGuard(asyncio.Protocol):
     `head_since` is the loop time when the head now awaited began, or None when none is awaited
     (a request is in the application, or nothing has been sent since the last one)."""
 
-    __slots__ = ("_inner", "_listener", "_time", "_transport", "active", "at_head", "head_since")
+    __slots__ = ("_inner", "_listener", "_time", "_transport", "active", "head_since")
 
     def __init__(self, inner: asyncio.Protocol, listener: GuardedListener) -> None:
         self._inner = inner
@@ -284,7 +286,6 @@ class ConnectionGuard(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self.head_since: float | None = None
         self.active = 0  # requests of this connection inside the application
-        self.at_head = True  # the next bytes start a request head
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
@@ -297,8 +298,7 @@ class ConnectionGuard(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.head_since is None and not self.active:
             self.head_since = self._time()  # the first bytes of a new head on a kept-alive connection
-        if self.at_head:
-            self.at_head = False
+        if data[:1] == b"L":  # one byte compared on the hot path
             data = list_as_get(data)
         self._inner.data_received(data)
 
@@ -348,7 +348,6 @@ def request_finished(guard: ConnectionGuard | None) -> None:
     """The request has left the application: bytes after this start the next head."""
     if guard is not None:
         guard.active -= 1
-        guard.at_head = not guard.active
 
 
 class GuardedListener:

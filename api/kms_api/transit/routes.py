@@ -135,6 +135,8 @@ async def _unmatched(request: web.Request) -> web.StreamResponse:
     """Any other `/v1/` request: authenticate (403 first, as Vault), then 405 for a known path
     with another method, else 404 in Vault's words."""
     await admit(request, _FALLBACK)
+    if request.method in ("POST", "PUT") and request.path.endswith("/"):
+        raise VaultError(400, "cannot write to a path ending in '/'")
     for resource in request.app.router.resources():
         if resource.canonical.startswith(PREFIX) and resource.name != _FALLBACK.name:
             _match, allowed = await resource.resolve(request)

@@ -31,6 +31,7 @@ __all__ = ["hash_input", "health", "lookup_self", "mounts", "random_bytes", "rep
 VERSION: Final = "2.7.2"  # the OpenBao release whose API this dialect is checked against
 CLUSTER_NAME: Final = "kubekms"
 RANDOM_LIMIT: Final = 128 * 1024
+_SOURCES: Final = ("platform", "seal", "all")  # KubeKMS has no seal: every source is the OS's
 _STARTED: Final = datetime.now(UTC)
 _TRANSIT_MOUNT: Final = {
     "accessor": "transit_kubekms",
@@ -134,7 +135,7 @@ async def lookup_self(call: Call) -> Outcome[dict[str, Any]]:
             "explicit_max_ttl": 0,
             "id": identity.id,  # not the token: KubeKMS never returns a credential
             "issue_time": _STARTED.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "meta": {"kind": identity.kind},
+            "meta": None,
             "num_uses": 0,
             "orphan": True,
             "path": "",
@@ -149,17 +150,19 @@ async def lookup_self(call: Call) -> Outcome[dict[str, Any]]:
 
 
 def _byte_count(call: Call, body: dict[str, Any]) -> int:
-    """`random(/:source)(/:bytes)`, as OpenBao matches it: a first segment that is not a
-    source is the byte count, and whatever follows the source is."""
+    """`random(/:source)(/:bytes)` as OpenBao matches it: with two parts the first is the
+    source and the rest the count; a single part is a source if it names one, else the count."""
     tail = call.request.match_info.get("tail", "").strip("/")
     source, _, rest = tail.partition("/")
-    if source not in ("platform", "seal", "all"):
-        rest = tail
+    if not rest and source not in _SOURCES:
+        source, rest = "", source
     if rest:
         if not rest.isascii() or not rest.lstrip("-").isdigit():
             raise VaultError(
                 400, f'error parsing url-set byte count: strconv.Atoi: parsing "{rest}": invalid syntax'
             )
+        if source and source not in _SOURCES:
+            raise VaultError(400, f"unsupported entropy source {source!r}")
         return int(rest)
     value = body.get("bytes", 32)
     try:
@@ -168,10 +171,11 @@ def _byte_count(call: Call, body: dict[str, Any]) -> int:
         raise VaultError(400, "error converting input for field 'bytes': expected an integer") from None
 
 
-def _format(body: dict[str, Any], default: str) -> str:
+def _format(body: dict[str, Any], default: str, quoted: bool) -> str:
     fmt = text(body.get("format"), "format") or default
     if fmt not in ("hex", "base64"):
-        raise VaultError(400, f'unsupported encoding format {fmt}; must be "hex" or "base64"')
+        shown = f'"{fmt}"' if quoted else fmt  # OpenBao quotes it for random, not for hash
+        raise VaultError(400, f'unsupported encoding format {shown}; must be "hex" or "base64"')
     return fmt
 
 
@@ -183,7 +187,7 @@ async def random_bytes(call: Call) -> Outcome[dict[str, Any]]:
         raise VaultError(400, "'bytes' cannot be less than 1")
     if count > RANDOM_LIMIT:
         raise VaultError(400, f"'bytes' should be less than {RANDOM_LIMIT}")
-    fmt = _format(body, "base64")
+    fmt = _format(body, "base64", quoted=True)
     data = secrets.token_bytes(count)
     encoded = data.hex() if fmt == "hex" else pybase64.b64encode_as_string(data)
     return Outcome({"random_bytes": encoded}, None, project)
@@ -198,7 +202,7 @@ async def hash_input(call: Call) -> Outcome[dict[str, Any]]:
     algorithm = (
         call.request.match_info.get("algorithm") or text(body.get("algorithm"), "algorithm") or "sha2-256"
     )
-    fmt = _format(body, "hex")
+    fmt = _format(body, "hex", quoted=False)
     try:
         data = b64decode(raw)
     except Base64Error as exc:

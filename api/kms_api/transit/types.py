@@ -127,7 +127,9 @@ def key_data(key: Key, public_key: bytes | None = None) -> dict[str, Any]:
     """A key's `data` object as OpenBao's `GET transit/keys/:name` shapes it.
 
     Per-version creation times are the key's creation time (KubeKMS keeps none per version yet);
-    `deletion_allowed` is the inverse of Infisical's delete protection."""
+    `deletion_allowed` is the inverse of Infisical's delete protection; `supports_encryption`,
+    `supports_decryption` and `supports_signing` follow the key's one usage (an rsa-4096 key of
+    OpenBao does both, a KubeKMS key one or the other)."""
     spec = spec_of(key.algorithm)
     usage = key.key_usage
     data: dict[str, Any] = {
@@ -144,7 +146,7 @@ def key_data(key: Key, public_key: bytes | None = None) -> dict[str, Any]:
         "name": key.name,
         "soft_deleted": False,
         "supports_decryption": usage is U.ENCRYPT_DECRYPT,
-        "supports_derivation": spec.primitive is Primitive.AES_GCM,
+        "supports_derivation": spec.primitive in (Primitive.AES_GCM, Primitive.ED25519),
         "supports_encryption": usage is U.ENCRYPT_DECRYPT,
         "supports_signing": usage is U.SIGN_VERIFY,
         "type": type_of(key),
