@@ -123,6 +123,7 @@ def key_steps() -> list[Step]:
             loose=KEY_READ,
             note="exists: answered as is",
         ),
+        S("POST", "transit/keys/k-null", b"null", loose=KEY_READ, note="what `bao write -f` sends"),
         S("POST", "transit/keys/k-bad", {"type": "nope"}),
         S("POST", "transit/keys/k-bad", {"type": 5}),
         S("GET", "transit/keys/k-missing"),

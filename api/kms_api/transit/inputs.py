@@ -88,6 +88,8 @@ async def read_body(request: web.Request, limit: int) -> dict[str, Any]:
         parsed = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise VaultError(400, "failed to decode JSON input: invalid JSON") from None
+    if parsed is None:  # Go decodes `null` into an empty map (what `bao write -f` sends)
+        return {}
     if not isinstance(parsed, dict):
         raise VaultError(
             400,
