@@ -11,9 +11,9 @@ from typing import Any
 
 import hvac
 import pytest
+from servers import KubeKms, bao_binary
 
 from fixtures.api import OPERATOR
-from servers import KubeKms, bao_binary
 
 pytestmark = pytest.mark.integration
 

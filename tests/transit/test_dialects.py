@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import requests
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from servers import KubeKms
 
 from fixtures.api import OPERATOR, OTHER, ROBOT_ID, ROBOT_SECRET, VIEWER
-from servers import KubeKms
 
 pytestmark = pytest.mark.integration
 
