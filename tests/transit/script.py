@@ -162,6 +162,14 @@ def encrypt_steps() -> list[Step]:
         S("POST", "transit/encrypt/k-aes", {"plaintext": "not base64!"}),
         S("POST", "transit/encrypt/k-aes", {"plaintext": "aGVsbG8"}, note="missing padding"),
         S("POST", "transit/encrypt/k-aes", {"plaintext": 5}),
+        *(
+            S("POST", "transit/encrypt/k-aes", {"plaintext": bad}, note="Go's base64 offsets")
+            for bad in ("aGVsbG8=x", "aG=", "a", "aGVsbG8==", "====", "aGVs bG8=", "aGVsbG8=\n", "aGV\nsbG8=")
+        ),
+        S("POST", "transit/encrypt/k-aes", {"plaintext": "aGVs\nbG8="}, save={"ctnl": "data.ciphertext"}),
+        S("POST", "transit/decrypt/k-aes", {"ciphertext": "$ctnl"}, note="Go skips newlines in base64"),
+        S("POST", "transit/encrypt/k-aes", {"plaintext": True}),
+
         S("POST", "transit/encrypt/k-aes", {}),
         S("POST", "transit/encrypt/k-aes", [1]),
         S("POST", "transit/encrypt/k-aes", b'{"plaintext": "aGk="', errors=False, note="truncated JSON"),
