@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import hvac
@@ -147,3 +149,38 @@ def test_hvac_with_a_role_token_and_a_namespace(kubekms: KubeKms) -> None:
     elsewhere = hvac.Client(url=kubekms.url, token=OPERATOR)
     with pytest.raises(hvac.exceptions.Forbidden):
         elsewhere.secrets.transit.encrypt_data(name="role-key", plaintext=b64(b"x"))
+
+
+def _readme_block(language: str) -> str:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Vault Transit API", 1)[1]
+    match = re.search(rf"```{language}\n(.*?)```", section, re.S)
+    assert match, f"no {language} block in the README's Transit section"
+    return match.group(1)
+
+
+def test_the_readme_examples_run(kubekms: KubeKms) -> None:
+    """The README's bao and hvac examples, unchanged but for the address and the token."""
+    script = _readme_block("bash")
+    export = 'export BAO_ADDR=http://127.0.0.1:8080 BAO_TOKEN="$(cat .kubekms/admin-token)"'
+    assert export in script
+    env = {"PATH": f"{Path(bao_binary()).parent}:/usr/bin:/bin", "HOME": str(kubekms.log_path.parent)}
+    env |= {"BAO_ADDR": kubekms.url, "BAO_TOKEN": kubekms.token}
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script.replace(export, "")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "vault:v1:" in done.stdout and "aes256-gcm96" in done.stdout and "orders" in done.stdout
+
+    code = _readme_block("python")
+    code = code.replace('open(".kubekms/admin-token").read().strip()', repr(kubekms.token))
+    code = code.replace('"http://127.0.0.1:8080"', repr(kubekms.url))
+    scope: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert scope["ciphertext"].startswith("vault:v1:")
+    assert base64.b64decode(scope["plaintext"]) == b"card 4111"
