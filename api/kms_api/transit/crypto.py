@@ -28,9 +28,10 @@ from kms_api.transit import framing, types
 from kms_api.transit.envelope import VaultError, reply, wrap
 from kms_api.transit.inputs import Base64Error, b64decode, flag, project_of, read_body, text
 from kms_api.transit.keys import creation_spec, key_name
+from kms_core import ciphertext
 from kms_core.algorithms import Primitive, spec_of
 from kms_core.errors import DecryptionFailed, DuplicateName, KmsError
-from kms_core.model import Key, KeyUsage
+from kms_core.model import Key, KeyUsage, SigningAlgorithm
 from kms_core.outcome import Outcome
 from kms_core.policy import Action
 
@@ -153,9 +154,9 @@ async def encrypt(call: Call) -> Outcome[Batch]:
             raise ItemError("missing plaintext to encrypt")
         plaintext = _decode(item["plaintext"], "plaintext")
         blob = (await service.encrypt(caller, key_id, plaintext)).result
-        ciphertext = framing.to_transit(blob)
-        version = int(ciphertext.split(":", 2)[1][1:])
-        return {"ciphertext": ciphertext, "key_version": version}
+        raw, trailer_version = ciphertext.unpack(blob)  # Infisical's trailer -> Transit's prefix
+        version = trailer_version or 1
+        return {"ciphertext": framing.vault(version, raw), "key_version": version}
 
     batch = await _run(items, body, one, lambda error, item: {"error": error}, 400)
     return Outcome(batch, key)
@@ -248,7 +249,7 @@ async def hmac(call: Call) -> Outcome[Batch]:
 # -- sign / verify ----------------------------------------------------------------------------
 
 
-def _hash_of(call: Call, body: Item, key: Key) -> str:
+def _hash_of(call: Call, body: Item) -> str:
     hash_algorithm = (
         call.request.match_info.get("hash_algorithm") or text(body.get("hash_algorithm"), "hash_algorithm")
         or text(body.get("algorithm"), "algorithm") or "sha2-256"
@@ -258,10 +259,11 @@ def _hash_of(call: Call, body: Item, key: Key) -> str:
     return hash_algorithm
 
 
-def _signing(call: Call, body: Item, key: Key, verb: str) -> Any:
+def _signing(call: Call, body: Item, key: Key, verb: str) -> SigningAlgorithm:
+    """The KubeKMS signing algorithm a Transit sign/verify request names, or Vault's 400."""
     if key.key_usage is not KeyUsage.SIGN_VERIFY:
         raise VaultError(400, f"key type {types.type_of(key)} does not support {verb}")
-    hash_algorithm = _hash_of(call, body, key)
+    hash_algorithm = _hash_of(call, body)
     signature_algorithm = text(body.get("signature_algorithm"), "signature_algorithm")
     is_rsa = spec_of(key.algorithm).primitive is Primitive.RSA
     if is_rsa and signature_algorithm not in ("", "pss", "pkcs1v15"):

@@ -21,7 +21,7 @@ from kms_api.http.error_replies import RequestTimeout
 from kms_api.http.json_body import TOO_LARGE
 from kms_api.schema import projects
 from kms_api.transit.envelope import VaultError
-from kms_core.errors import PayloadTooLarge, TokenError, Unauthorized
+from kms_core.errors import PayloadTooLarge, TokenError, Unauthorized, ValidationFailure
 
 __all__ = [
     "DEFAULT_PROJECT",
@@ -61,7 +61,7 @@ def project_of(request: web.Request) -> str:
     project = namespace or DEFAULT_PROJECT
     try:
         projects.check(request.app, {projects.FIELD: project})
-    except Exception:
+    except ValidationFailure:
         raise VaultError(404, "namespace not found") from None
     return project
 
