@@ -11,6 +11,9 @@ BAO            := $(TOOLS)/bao
 
 .PHONY: openbao
 
+# tests/transit compares the Transit dialect with this binary and drives it as a client.
+TEST_DEPS += openbao
+
 openbao: $(BAO)
 
 $(BAO): | $(PY)

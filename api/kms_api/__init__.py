@@ -1,4 +1,4 @@
-"""KubeKMS HTTP API: an aiohttp service wire-compatible with Infisical's KMS API."""
+"""KubeKMS HTTP API: an aiohttp service wire-compatible with Infisical's KMS API and Vault Transit."""
 
 # The package's face: its modules (tests/unit/test_package_faces.py keeps this list exact).
 __all__ = [
@@ -14,4 +14,5 @@ __all__ = [
     "pipeline",
     "schema",
     "settings",
+    "transit",
 ]

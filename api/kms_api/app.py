@@ -27,6 +27,7 @@ from kms_api.infisical.routes import ROUTES, add_routes
 from kms_api.observe import metrics
 from kms_api.schema.openapi import build_openapi
 from kms_api.settings import Settings
+from kms_api.transit import routes as transit_routes
 from kms_core.sealing.base import Sealer
 from kms_core.sealing.factory import describe, from_env
 from kms_core.service import KeyService
@@ -115,4 +116,6 @@ def create_app(
     app.cleanup_ctx.append(_key_gauge)
     cors.install(app, settings.cors_origins)
     add_routes(app)
+    # Vault Transit under /v1/ (ARCHITECTURE.md §8), before the trailing-slash resource is consulted.
+    transit_routes.add_routes(app)
     return app

@@ -496,3 +496,21 @@ class KeyService:
     async def close(self) -> None:
         self._loader.close()
         await self.store.close()
+
+    # --- by name (Transit)
+
+    async def find_by_name(
+        self, identity: Identity, action: Action, project_id: str, name: str
+    ) -> Key | None:
+        """The key `name` of `project_id`, or None, once `identity` may perform `action` there.
+
+        Dialects that address keys by name (Vault Transit) resolve them with the operation's own
+        action, then call the operation by id. The permission is asked before the key is looked
+        up, as Vault checks its ACLs before a backend runs: a caller without the action learns
+        nothing about which names exist."""
+        await self.allow(identity, action, project_id, name)
+        try:
+            return await self.store.get_by_name(project_id, name)
+        except Exception as exc:
+            attach(exc, project_id)
+            raise

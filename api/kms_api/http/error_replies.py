@@ -14,6 +14,7 @@ import base64
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -142,8 +143,26 @@ def _http_error(request: web.Request, req_id: str, exc: web.HTTPException) -> we
     )
 
 
+# A dialect's own error reply for the paths under its prefix: (request, request id, failure) ->
+# the reply, or None to fall back to Infisical's shape. Registered per app (kms_api.transit).
+ErrorEncoder = Callable[[web.Request, str, Exception], "web.Response | None"]
+ERROR_DIALECTS = web.AppKey("error_dialects", tuple[tuple[str, ErrorEncoder], ...])
+
+
+def unexpected(request: web.Request, req_id: str, exc: Exception) -> None:
+    """Log a failure that is no `KmsError` nor HTTP error (its text goes to the log only)."""
+    exchange_of(request).error_name = "InternalServerError"
+    log.error("unhandled error", extra={"reqId": req_id}, exc_info=exc)
+
+
 def error_response(request: web.Request, req_id: str, exc: Exception) -> web.Response:
-    """The JSON error reply for a failed request (re-raises an HTTPException below 400)."""
+    """The JSON error reply for a failed request (re-raises an HTTPException below 400): the
+    dialect's that owns the path (`ERROR_DIALECTS`), else Infisical's `{reqId, statusCode, ...}`."""
+    for prefix, encode in request.app.get(ERROR_DIALECTS, ()):
+        if request.path.startswith(prefix):
+            reply = encode(request, req_id, exc)
+            if reply is not None:
+                return reply
     if isinstance(exc, KmsError):
         status, error = status_of(exc)
         exchange_of(request).error_name = error
@@ -155,8 +174,7 @@ def error_response(request: web.Request, req_id: str, exc: Exception) -> web.Res
             raise exc
         exchange_of(request).error_name = "HTTPError"
         return _http_error(request, req_id, exc)
-    exchange_of(request).error_name = "InternalServerError"
-    log.error("unhandled error", extra={"reqId": req_id}, exc_info=exc)
+    unexpected(request, req_id, exc)
     body = error_body(req_id, 500, "Something went wrong", "InternalServerError")
     return web.Response(
         body=orjson.dumps(body), status=500, content_type="application/json", headers={HEADER: req_id}

@@ -22,29 +22,38 @@ from kms_api.http.json_body import read_json
 from kms_api.http.limits import EXEMPT_ROUTES, FAILED_AUTH, LIMITER, AddressAttempt, client_address
 from kms_api.observe import audit
 from kms_api.pipeline.call import Call
-from kms_api.pipeline.route import Route
+from kms_api.pipeline.route import Route, TokenReader
 from kms_api.schema import projects
 from kms_api.schema.composite_fields import Schema
 from kms_api.schema.fields import INVALID
 from kms_core.errors import Issue, TokenError, Unauthorized, ValidationFailure
 from kms_core.outcome import Outcome, failure_of
 
-__all__ = ["MALFORMED", "Route", "admit", "authenticate", "bind"]
+__all__ = ["MALFORMED", "Route", "admit", "authenticate", "bearer_token", "bind"]
 
 MALFORMED = (
     "The provided access token is malformed. Please use a valid token or generate a new one and try again."
 )
 
 
-async def authenticate(request: web.Request, attempt: Attempt | None = None) -> Identity:
-    """Bearer token -> Identity: 401 without a header, 403 TokenError for anything not a valid token."""
+def bearer_token(request: web.Request) -> str:
+    """The `Authorization: Bearer` token: 401 without a header, 403 TokenError when malformed."""
     header = request.headers.get("Authorization")
     if not header:
         raise Unauthorized("Token missing")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise TokenError(MALFORMED)
-    return await auth_of(request.app).authenticate(token.strip(), attempt)
+    return token.strip()
+
+
+async def authenticate(
+    request: web.Request, attempt: Attempt | None = None, read_token: TokenReader | None = None
+) -> Identity:
+    """Token -> Identity (the route's `token` reader, `Authorization: Bearer` by default); 403
+    TokenError for anything not a valid token."""
+    token = (read_token or bearer_token)(request)
+    return await auth_of(request.app).authenticate(token, attempt)
 
 
 def _validate(schema: Schema | None, data: Any) -> dict[str, Any]:
@@ -73,12 +82,12 @@ async def admit(request: web.Request, route: Route) -> Identity | None:
             failed.check(client_address(request))
         return None
     if failed is None:
-        identity = await authenticate(request)
+        identity = await authenticate(request, None, route.token)
     else:
         address = client_address(request)
         failed.check(address)
         try:
-            identity = await authenticate(request, AddressAttempt(failed, address))
+            identity = await authenticate(request, AddressAttempt(failed, address), route.token)
         except TokenError:
             failed.spend(address)
             raise

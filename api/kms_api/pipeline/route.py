@@ -16,13 +16,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiohttp import web
+
 from kms_api.http.json_body import DEFAULT_LIMIT
 from kms_api.pipeline.call import Call
 from kms_api.schema.composite_fields import Schema
 from kms_core.outcome import Outcome
 from kms_core.policy import Action
 
-__all__ = ["Audit", "Describe", "Encoder", "Handler", "Label", "Route"]
+__all__ = ["Audit", "Describe", "Encoder", "Handler", "Label", "Route", "TokenReader"]
 
 # Calls one service method (or a system function) and returns what it did.
 Handler = Callable[[Call], Awaitable[Outcome[Any]]]
@@ -31,6 +33,9 @@ Encoder = Callable[[Call, Outcome[Any]], Any]
 # Audit metadata (an allow-list of names, algorithms, versions, validity flags). The outcome is
 # None for a failed request (only described when the event says `on_failure`).
 Describe = Callable[[Call, Outcome[Any] | None], dict[str, Any]]
+# Where a dialect's caller presents its token (Infisical: `Authorization: Bearer`; Transit also
+# `X-Vault-Token`): the token, or raise Unauthorized (none) / TokenError (malformed).
+TokenReader = Callable[[web.Request], str]
 # The metrics `algorithm` label: (call, outcome or a failure's context, succeeded) -> an enum
 # value or "". Bounded: only enum values may be returned.
 Label = Callable[[Call, Outcome[Any] | None, bool], str]
@@ -63,6 +68,7 @@ class Route:
     response: dict[str, Any] = field(default_factory=dict)
     public: bool = False
     checks_credentials: bool = False  # a public route that verifies secrets (login): budgeted
+    token: TokenReader | None = None  # None: the `Authorization: Bearer` header (pipeline.binding)
 
     def __post_init__(self) -> None:
         if not self.public and (self.audit is None or self.action is None):

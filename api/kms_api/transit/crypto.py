@@ -1,0 +1,354 @@
+"""Encrypt, decrypt, HMAC, sign and verify, each for one input or a `batch_input` list.
+
+A request is resolved once (`KeyService.find_by_name` with the operation's action), then every
+item runs through the same `KeyService` operation the Infisical routes call, by key id, so the
+checks (permission, disabled, usage) and metrics are the core's. Items fail on their own: the
+batch reply lists a result or an `error` per item, in order, with its `reference`; encrypt and
+decrypt answer 400 when any item failed (as OpenBao does), the others 200. A single input that
+fails is the request's error.
+
+AES ciphertexts are re-framed, never re-encrypted (kms_api.transit.framing).
+
+Security property: plaintexts, ciphertexts, signatures and MACs are only decoded, handed to the
+core and encoded into the reply; error texts name fields and offsets, never values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import pybase64
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+from kms_api.http.json_body import CRYPTO_LIMIT
+from kms_api.pipeline.call import Call
+from kms_api.transit import framing, types
+from kms_api.transit.envelope import VaultError, reply, wrap
+from kms_api.transit.inputs import Base64Error, b64decode, flag, project_of, read_body, text
+from kms_api.transit.keys import creation_spec, key_name
+from kms_core import ciphertext
+from kms_core.algorithms import Primitive, spec_of
+from kms_core.errors import DecryptionFailed, DuplicateName, KmsError
+from kms_core.model import Key, KeyUsage, SigningAlgorithm
+from kms_core.outcome import Outcome
+from kms_core.policy import Action
+
+__all__ = [
+    "Batch",
+    "batch_reply",
+    "decrypt",
+    "encrypt",
+    "hmac",
+    "sign",
+    "verify",
+]
+
+Item = dict[str, Any]
+_GCM_OVERHEAD: Final = 12 + 16  # nonce + tag
+_BAD_HMAC_ALGORITHM: Final = "unsupported algorithm '\\x00'"
+
+
+class ItemError(Exception):
+    """One item's failure: its text goes into the item's `error` (or is the request's error)."""
+
+
+@dataclass(slots=True)
+class Batch:
+    """Per-item results; `single` when the request had no `batch_input`."""
+
+    results: list[Item]
+    single: bool
+    fail_status: int  # the reply's status when an item failed (400 encrypt/decrypt, else 200)
+
+
+def batch_reply(call: Call, outcome: Outcome[Batch]) -> Any:
+    batch = outcome.result
+    if batch.single:
+        return wrap(batch.results[0])
+    body = wrap({"batch_results": batch.results})
+    if any("error" in r for r in batch.results):
+        return reply(body, batch.fail_status)
+    return body
+
+
+def _items(body: dict[str, Any]) -> list[Item] | None:
+    """The `batch_input` list (None without one); OpenBao's text for an empty one."""
+    raw = body.get("batch_input")
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        raise VaultError(400, "failed to parse batch input: source data must be an array or slice")
+    if not raw:
+        raise VaultError(400, "missing batch input to process")
+    return raw
+
+
+async def _resolve(call: Call, action: Action, project: str, name: str, missing: str) -> Key:
+    key = await call.service.find_by_name(call.caller, action, project, name)
+    if key is None:
+        raise VaultError(400, missing)
+    return key
+
+
+async def _run(
+    items: list[Item] | None,
+    body: Item,
+    work: Callable[[Item], Awaitable[Item]],
+    failed: Callable[[str, Item], Item],
+    fail_status: int = 200,
+) -> Batch:
+    """Run `work` per item; an item's failure becomes `failed(text, item)` (with its reference)."""
+    if items is None:
+        try:
+            return Batch([await work(body)], True, fail_status)
+        except ItemError as exc:
+            raise VaultError(400, str(exc)) from None
+    results: list[Item] = []
+    for item in items:
+        if not isinstance(item, dict):
+            results.append({**failed("batch item is not an object", {}), "reference": ""})
+            continue
+        reference = text(item.get("reference"), "reference")
+        try:
+            result = await work(item)
+        except ItemError as exc:
+            result = failed(str(exc), item)
+        except KmsError as exc:  # e.g. the key was disabled meanwhile: this item only
+            result = failed(exc.message, item)
+        results.append({**result, "reference": reference})
+    return Batch(results, False, fail_status)
+
+
+def _decode(value: Any, field: str, wording: str = "") -> bytes:
+    try:
+        return b64decode(text(value, field))
+    except Base64Error as exc:
+        raise ItemError(f"{wording}{exc}") from None
+    except VaultError as exc:
+        raise ItemError(exc.message) from None
+
+
+# -- encrypt / decrypt -------------------------------------------------------------------------
+
+
+async def encrypt(call: Call) -> Outcome[Batch]:
+    body = await read_body(call.request, CRYPTO_LIMIT)
+    project, name = project_of(call.request), key_name(call)
+    items = _items(body)
+    if items is None and body.get("plaintext") is None:
+        raise VaultError(400, "missing plaintext to encrypt")
+    key = await call.service.find_by_name(call.caller, Action.ENCRYPT, project, name)
+    if key is None:  # Transit's upsert: encrypting with a missing key creates it
+        try:
+            key = (await call.service.create(call.caller, creation_spec(body, project, name))).result
+        except DuplicateName:  # created concurrently
+            key = await _resolve(call, Action.ENCRYPT, project, name, "encryption key not found")
+    if key.key_usage is not KeyUsage.ENCRYPT_DECRYPT:
+        raise VaultError(400, f"message encryption not supported for key type {types.type_of(key)}")
+    service, caller, key_id = call.service, call.caller, key.id
+
+    async def one(item: Item) -> Item:
+        if item.get("plaintext") is None:
+            raise ItemError("missing plaintext to encrypt")
+        plaintext = _decode(item["plaintext"], "plaintext")
+        blob = (await service.encrypt(caller, key_id, plaintext)).result
+        raw, trailer_version = ciphertext.unpack(blob)  # Infisical's trailer -> Transit's prefix
+        version = trailer_version or 1
+        return {"ciphertext": framing.vault(version, raw), "key_version": version}
+
+    batch = await _run(items, body, one, lambda error, item: {"error": error}, 400)
+    return Outcome(batch, key)
+
+
+async def decrypt(call: Call) -> Outcome[Batch]:
+    body = await read_body(call.request, CRYPTO_LIMIT)
+    project, name = project_of(call.request), key_name(call)
+    items = _items(body)
+    if items is None and not text(body.get("ciphertext"), "ciphertext"):
+        raise VaultError(400, "missing ciphertext to decrypt")
+    key = await _resolve(call, Action.DECRYPT, project, name, "encryption key not found")
+    if key.key_usage is not KeyUsage.ENCRYPT_DECRYPT:
+        raise VaultError(400, f"message decryption not supported for key type {types.type_of(key)}")
+    service, caller = call.service, call.caller
+    is_aes = spec_of(key.algorithm).primitive is Primitive.AES_GCM
+
+    async def one(item: Item) -> Item:
+        value = text(item.get("ciphertext"), "ciphertext")
+        if not value:
+            raise ItemError("missing ciphertext to decrypt")
+        try:
+            version, encoded = framing.split(value)
+        except framing.FrameError as exc:
+            raise ItemError(f"invalid ciphertext: {exc}") from None
+        if version > key.version:
+            raise ItemError("invalid ciphertext: version is too new")
+        try:
+            payload = b64decode(encoded)
+        except Base64Error:
+            raise ItemError("invalid ciphertext: could not decode base64") from None
+        if is_aes and len(payload) < _GCM_OVERHEAD:
+            raise ItemError("invalid ciphertext length")
+        blob = framing.to_infisical(framing.Frame(version, payload))
+        try:
+            plaintext = (await service.decrypt(caller, key.id, blob)).result
+        except DecryptionFailed:
+            raise ItemError(
+                "cipher: message authentication failed" if is_aes else "crypto/rsa: decryption error"
+            ) from None
+        return {"plaintext": pybase64.b64encode_as_string(plaintext)}
+
+    batch = await _run(items, body, one, lambda error, item: {"plaintext": "", "error": error}, 400)
+    return Outcome(batch, key)
+
+
+# -- HMAC --------------------------------------------------------------------------------------
+
+
+def _hmac_algorithm(call: Call, body: Item, key: Key) -> None:
+    """KubeKMS HMAC keys have one hash (their algorithm's); Transit names it per request."""
+    segments = call.request.match_info
+    named = segments.get("algorithm") or segments.get("hash_algorithm")
+    algorithm = named or text(body.get("algorithm"), "algorithm") or "sha2-256"
+    if algorithm not in types.HMAC_HASHES.values():
+        raise VaultError(400, _BAD_HMAC_ALGORITHM)
+    spec = spec_of(key.algorithm)
+    if spec.primitive is not Primitive.HMAC:
+        raise VaultError(
+            400,
+            f"HMAC with a key of type {types.type_of(key)} is not supported by KubeKMS: use an hmac key",
+        )
+    own = types.HMAC_HASHES[spec.hash]
+    if algorithm != own:
+        raise VaultError(
+            400, f"algorithm {algorithm} is not supported by this hmac key: its hash is {own} in KubeKMS"
+        )
+
+
+async def hmac(call: Call) -> Outcome[Batch]:
+    body = await read_body(call.request, CRYPTO_LIMIT)
+    project, name = project_of(call.request), key_name(call)
+    items = _items(body)
+    if items is None and body.get("input") is None:
+        raise VaultError(400, "missing input for HMAC")
+    key = await _resolve(call, Action.GENERATE_MAC, project, name, "encryption key not found")
+    _hmac_algorithm(call, body, key)
+    service, caller = call.service, call.caller
+
+    async def one(item: Item) -> Item:
+        if item.get("input") is None:
+            raise ItemError("missing input for HMAC")
+        data = _decode(item["input"], "input", "unable to decode input as base64: ")
+        mac = (await service.generate_mac(caller, key.id, data)).result
+        return {"hmac": framing.vault(key.version, mac)}
+
+    return Outcome(await _run(items, body, one, lambda error, item: {"error": error}), key)
+
+
+# -- sign / verify ----------------------------------------------------------------------------
+
+
+def _hash_of(call: Call, body: Item) -> str:
+    hash_algorithm = (
+        call.request.match_info.get("hash_algorithm") or text(body.get("hash_algorithm"), "hash_algorithm")
+        or text(body.get("algorithm"), "algorithm") or "sha2-256"
+    )
+    if hash_algorithm not in types.HASHES and hash_algorithm not in ("sha1", "none"):
+        raise VaultError(400, f'invalid hash algorithm "{hash_algorithm}"')
+    return hash_algorithm
+
+
+def _signing(call: Call, body: Item, key: Key, verb: str) -> SigningAlgorithm:
+    """The KubeKMS signing algorithm a Transit sign/verify request names, or Vault's 400."""
+    if key.key_usage is not KeyUsage.SIGN_VERIFY:
+        raise VaultError(400, f"key type {types.type_of(key)} does not support {verb}")
+    hash_algorithm = _hash_of(call, body)
+    signature_algorithm = text(body.get("signature_algorithm"), "signature_algorithm")
+    is_rsa = spec_of(key.algorithm).primitive is Primitive.RSA
+    if is_rsa and signature_algorithm not in ("", "pss", "pkcs1v15"):
+        raise VaultError(400, f"unsupported rsa signature algorithm {signature_algorithm}")
+    if text(body.get("marshaling_algorithm"), "marshaling_algorithm") not in ("", "asn1"):
+        raise VaultError(400, "marshaling_algorithm jws is not supported by KubeKMS yet")
+    algorithm = types.signing_algorithm(key, hash_algorithm, signature_algorithm)
+    if algorithm is None:
+        raise VaultError(
+            400,
+            f"hash algorithm {hash_algorithm} is not supported by KubeKMS for key type {types.type_of(key)}",
+        )
+    return algorithm
+
+
+async def sign(call: Call) -> Outcome[Batch]:
+    body = await read_body(call.request, CRYPTO_LIMIT)
+    project, name = project_of(call.request), key_name(call)
+    items = _items(body)
+    key = await _resolve(call, Action.SIGN, project, name, "signing key not found")
+    algorithm = _signing(call, body, key, "signing")
+    prehashed = flag(body.get("prehashed"), "prehashed")
+    service, caller = call.service, call.caller
+
+    async def one(item: Item) -> Item:
+        data = _decode(item.get("input"), "input", "unable to decode input as base64: ")
+        signature = (await service.sign(caller, key.id, algorithm, data, prehashed)).result
+        return {"key_version": key.version, "signature": framing.vault(key.version, signature)}
+
+    failed: Callable[[str, Item], Item] = lambda error, item: {"key_version": 0, "error": error}  # noqa: E731
+    return Outcome(await _run(items, body, one, failed), key)
+
+
+async def verify(call: Call) -> Outcome[Batch]:
+    """Signatures (`signature`) and HMACs (`hmac`) share the route, as in Transit; the action
+    checked is the mode's (VERIFY, or VERIFY_MAC for HMACs)."""
+    body = await read_body(call.request, CRYPTO_LIMIT)
+    project, name = project_of(call.request), key_name(call)
+    items = _items(body)
+    sample = items[0] if items and isinstance(items[0], dict) else body
+    is_mac = not text(sample.get("signature"), "signature") and bool(text(sample.get("hmac"), "hmac"))
+    if not is_mac and not text(sample.get("signature"), "signature"):
+        raise VaultError(400, "neither a 'signature' nor an 'hmac' were given to verify")
+    if is_mac:
+        key = await _resolve(call, Action.VERIFY_MAC, project, name, "encryption key not found")
+        _hmac_algorithm(call, body, key)
+    else:
+        key = await _resolve(call, Action.VERIFY, project, name, "signature verification key not found")
+        algorithm = _signing(call, body, key, "verification")
+    prehashed = flag(body.get("prehashed"), "prehashed")
+    service, caller = call.service, call.caller
+    is_ecdsa = spec_of(key.algorithm).primitive is Primitive.EC
+
+    async def one(item: Item) -> Item:
+        data = _decode(item.get("input"), "input", "unable to decode input as base64: ")
+        what = "HMAC" if is_mac else "signature"
+        value = text(item.get("hmac" if is_mac else "signature"), what)
+        try:
+            version, encoded = framing.split(value)
+        except framing.FrameError as exc:
+            raise ItemError(f"invalid {what}{' to verify' if is_mac else ''}: {exc}") from None
+        if version > key.version:
+            raise ItemError(f"invalid {what}{' to verify' if is_mac else ''}: version is too new")
+        if is_mac:
+            mac = _decode(encoded, "hmac", "unable to decode verification HMAC as base64: ")
+            return {"valid": (await service.verify_mac(caller, key.id, data, mac)).result}
+        try:
+            signature = b64decode(encoded)
+        except Base64Error:
+            raise ItemError("invalid base64 signature value") from None
+        if is_ecdsa:
+            try:
+                decode_dss_signature(signature)
+            except ValueError:
+                raise ItemError("supplied signature is invalid") from None
+        valid = (await service.verify(caller, key.id, algorithm, data, signature, prehashed)).result
+        return {"valid": valid}
+
+    def failed(error: str, item: Item) -> Item:
+        return {"error": error} if is_mac else {"valid": False, "error": error}
+
+    batch = await _run(items, body, one, failed)
+    if is_mac and not batch.single:
+        # OpenBao omits a false `valid` from HMAC batch items (Go's omitempty).
+        for result in batch.results:
+            if result.get("valid") is False:
+                del result["valid"]
+    return Outcome(batch, key)

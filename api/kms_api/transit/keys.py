@@ -1,0 +1,128 @@
+"""Key handlers: create (`POST transit/keys/:name`), read, and list (`LIST` or `GET ?list=true`).
+
+A Transit key `orders` in namespace `team-a` is the Infisical key `orders` of project `team-a`.
+Creating an existing key answers that key, as OpenBao does (whatever `type` the request names).
+Keys created here are delete-protected (Transit's `deletion_allowed` defaults to false).
+
+Security property: replies carry the record allow-list of `types.key_data` and public keys only.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from kms_api.http.json_body import DEFAULT_LIMIT
+from kms_api.pipeline.call import Call
+from kms_api.schema.fields import Slug
+from kms_api.transit import types
+from kms_api.transit.envelope import UNSUPPORTED_OPERATION, VaultError, wrap
+from kms_api.transit.inputs import flag, project_of, read_body, text
+from kms_core.algorithms import spec_of
+from kms_core.errors import DuplicateName, Issue, NotFound
+from kms_core.model import Key, KeySpec
+from kms_core.outcome import Outcome
+from kms_core.stores.base import ListQuery
+
+__all__ = ["create_key", "key_name", "key_reply", "list_keys", "list_reply", "read_key", "resolve_public"]
+
+KeyRead = tuple[Key, bytes | None]
+_NAME: Final = Slug("name", max_length=32)
+_PAGE: Final = 100
+# Create options of later increments: refused rather than silently ignored.
+_NOT_YET: Final = ("derived", "convergent_encryption")
+
+
+def key_name(call: Call) -> str:
+    """The `:name` path segment, held to the names an Infisical key may have (a slug of 1-32)."""
+    name: str = call.request.match_info["name"]
+    issues: list[Issue] = []
+    _NAME.parse(name, (), issues)
+    if issues:
+        raise VaultError(400, f"invalid key name: {issues[0].message}")
+    return name
+
+
+async def resolve_public(call: Call, key: Key) -> KeyRead:
+    """The key with its DER public key when it has one (for the `keys` map)."""
+    if not spec_of(key.algorithm).is_asymmetric:
+        return key, None
+    ring = await call.service.keyring(key)
+    return key, ring.public_key()
+
+
+async def create_key(call: Call) -> Outcome[KeyRead]:
+    body = await read_body(call.request, DEFAULT_LIMIT)
+    project = project_of(call.request)
+    name = key_name(call)
+    spec = creation_spec(body, project, name)
+    try:
+        outcome = await call.service.create(call.caller, spec)
+    except DuplicateName:
+        outcome = await call.service.get_by_name(call.caller, project, name)
+    key = outcome.result
+    return Outcome(await resolve_public(call, key), key)
+
+
+def creation_spec(body: dict[str, Any], project: str, name: str) -> KeySpec:
+    """The KeySpec of a create (or an encrypt's upsert) body; Vault's text for an unknown type."""
+    type_name = text(body.get("type"), "type") or types.DEFAULT_TYPE
+    found = types.CREATABLE.get(type_name)
+    if found is None:
+        raise VaultError(400, f"unknown key type {type_name}")
+    for option in _NOT_YET:
+        if flag(body.get(option), option):
+            raise VaultError(400, f"{option} keys are not supported by KubeKMS yet")
+    if text(body.get("auto_rotate_period"), "auto_rotate_period") not in ("", "0", "0s"):
+        raise VaultError(400, "auto_rotate_period is not supported by KubeKMS yet")
+    key_size = text(body.get("key_size"), "key_size")
+    if type_name == "hmac" and key_size not in ("", "0", str(types.HMAC_KEY_SIZE)):
+        raise VaultError(400, f"KubeKMS hmac keys are HMAC-SHA-256 keys of {types.HMAC_KEY_SIZE} bytes")
+    algorithm, usage = found
+    return KeySpec(
+        project_id=project,
+        name=name,
+        key_usage=usage,
+        algorithm=algorithm,
+        is_exportable=flag(body.get("exportable"), "exportable"),
+        has_delete_protection=True,  # Transit: deletion_allowed is false until configured
+    )
+
+
+async def read_key(call: Call) -> Outcome[KeyRead]:
+    project = project_of(call.request)
+    name = key_name(call)
+    try:
+        outcome = await call.service.get_by_name(call.caller, project, name)
+    except NotFound:
+        raise VaultError(404) from None
+    key = outcome.result
+    return Outcome(await resolve_public(call, key), key)
+
+
+def key_reply(call: Call, outcome: Outcome[KeyRead]) -> dict[str, Any]:
+    key, public = outcome.result
+    return wrap(types.key_data(key, public))
+
+
+async def list_keys(call: Call) -> Outcome[list[str]]:
+    """Every key name of the namespace's project, sorted (OpenBao's order)."""
+    request = call.request
+    if request.method == "GET" and not flag(request.query.get("list"), "list"):
+        raise VaultError(405, UNSUPPORTED_OPERATION)
+    project = project_of(request)
+    names: list[str] = []
+    offset = 0
+    while True:
+        page = await call.service.list(call.caller, ListQuery(project_id=project, offset=offset, limit=_PAGE))
+        keys, total = page.result
+        names.extend(k.name for k in keys)
+        offset += len(keys)
+        if not keys or offset >= total:
+            break
+    if not names:
+        raise VaultError(404)
+    return Outcome(sorted(names), None, project)
+
+
+def list_reply(call: Call, outcome: Outcome[list[str]]) -> dict[str, Any]:
+    return wrap({"keys": outcome.result})

@@ -1,0 +1,168 @@
+"""Transit key types <-> KubeKMS algorithms and usages, hash names, and a key's Transit `data`.
+
+| Transit type   | KubeKMS algorithm | usage when created through Transit |
+| aes256-gcm96   | aes-256-gcm       | encrypt-decrypt (the default type) |
+| aes128-gcm96   | aes-128-gcm       | encrypt-decrypt                    |
+| ecdsa-p256/384/521 | ECC_NIST_P256/384/521 | sign-verify                |
+| ed25519        | ECC_NIST_ED25519  | sign-verify                        |
+| rsa-4096       | RSA_4096          | sign-verify (a KubeKMS key has one usage; an Infisical
+|                |                   | encrypt-decrypt RSA_4096 key encrypts through Transit) |
+| hmac           | HMAC_SHA_256 (key_size 32); the other HMAC_SHA_* keys read as `hmac` with their size |
+
+Types OpenBao has and KubeKMS does not yet (chacha20-poly1305, rsa-2048, rsa-3072, ...) are
+refused with OpenBao's own text for a type it does not know.
+
+Security property: a key's `data` is an allow-list of record fields and public keys; no
+material or token reaches it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import pybase64
+
+from kms_core.algorithms import Dialect, Primitive, spec_of, wire_name
+from kms_core.model import Algorithm, Key, KeyUsage, SigningAlgorithm
+
+__all__ = [
+    "CREATABLE",
+    "DEFAULT_TYPE",
+    "HASHES",
+    "HMAC_HASHES",
+    "key_data",
+    "signing_algorithm",
+    "type_of",
+]
+
+DEFAULT_TYPE: Final = "aes256-gcm96"
+A, U = Algorithm, KeyUsage
+# What `POST transit/keys/:name {"type": ...}` creates.
+CREATABLE: Final[dict[str, tuple[Algorithm, KeyUsage]]] = {
+    "aes256-gcm96": (A.AES_256_GCM, U.ENCRYPT_DECRYPT),
+    "aes128-gcm96": (A.AES_128_GCM, U.ENCRYPT_DECRYPT),
+    "ecdsa-p256": (A.ECC_NIST_P256, U.SIGN_VERIFY),
+    "ecdsa-p384": (A.ECC_NIST_P384, U.SIGN_VERIFY),
+    "ecdsa-p521": (A.ECC_NIST_P521, U.SIGN_VERIFY),
+    "ed25519": (A.ECC_NIST_ED25519, U.SIGN_VERIFY),
+    "rsa-4096": (A.RSA_4096, U.SIGN_VERIFY),
+    "hmac": (A.HMAC_SHA_256, U.GENERATE_VERIFY_MAC),
+}
+HMAC_KEY_SIZE: Final = 32
+
+# Vault's hash names (`hash_algorithm`, `algorithm`) -> hashlib's.
+HASHES: Final[dict[str, str]] = {
+    "sha2-224": "sha224",
+    "sha2-256": "sha256",
+    "sha2-384": "sha384",
+    "sha2-512": "sha512",
+    "sha3-224": "sha3_224",
+    "sha3-256": "sha3_256",
+    "sha3-384": "sha3_384",
+    "sha3-512": "sha3_512",
+}
+# An HMAC key's hash (kms_core.algorithms: the key's hash is fixed) -> Vault's name for it.
+HMAC_HASHES: Final[dict[str, str]] = {"sha1": "sha1", **{v: k for k, v in HASHES.items()}}
+
+_CURVE_NAMES: Final = {
+    A.ECC_NIST_P256: "P-256",
+    A.ECC_NIST_P384: "P-384",
+    A.ECC_NIST_P521: "P-521",
+    A.ECC_NIST_ED25519: "ed25519",
+    A.RSA_4096: "rsa-4096",
+}
+_ECDSA: Final = {
+    "sha2-256": SigningAlgorithm.ECDSA_SHA_256,
+    "sha2-384": SigningAlgorithm.ECDSA_SHA_384,
+    "sha2-512": SigningAlgorithm.ECDSA_SHA_512,
+}
+_RSA: Final = {
+    ("pss", "sha2-256"): SigningAlgorithm.RSASSA_PSS_SHA_256,
+    ("pss", "sha2-384"): SigningAlgorithm.RSASSA_PSS_SHA_384,
+    ("pss", "sha2-512"): SigningAlgorithm.RSASSA_PSS_SHA_512,
+    ("pkcs1v15", "sha2-256"): SigningAlgorithm.RSASSA_PKCS1_V1_5_SHA_256,
+    ("pkcs1v15", "sha2-384"): SigningAlgorithm.RSASSA_PKCS1_V1_5_SHA_384,
+    ("pkcs1v15", "sha2-512"): SigningAlgorithm.RSASSA_PKCS1_V1_5_SHA_512,
+}
+
+
+def type_of(key: Key) -> str:
+    """The Transit type a key reads as (`hmac` for every HMAC key; else the registry's name,
+    or the Infisical algorithm for one Transit has no name for, e.g. ML-DSA)."""
+    if spec_of(key.algorithm).primitive is Primitive.HMAC:
+        return "hmac"
+    return wire_name(key.algorithm, Dialect.TRANSIT) or key.algorithm.value
+
+
+def signing_algorithm(key: Key, hash_algorithm: str, signature_algorithm: str) -> SigningAlgorithm | None:
+    """The KubeKMS signing algorithm for a Transit sign/verify request, None when unsupported."""
+    primitive = spec_of(key.algorithm).primitive
+    if primitive is Primitive.ED25519:
+        return SigningAlgorithm.ED25519_SHA_512  # pure Ed25519: Transit ignores the hash
+    if primitive is Primitive.EC:
+        return _ECDSA.get(hash_algorithm)
+    if primitive is Primitive.RSA:
+        return _RSA.get((signature_algorithm or "pss", hash_algorithm))
+    return None
+
+
+def _rfc3339(moment: datetime) -> str:
+    """Go's RFC 3339 with nanoseconds (`2026-01-02T03:04:05.123456Z`, trailing zeros cut)."""
+    moment = moment.astimezone(UTC)
+    fraction = f"{moment.microsecond:06d}".rstrip("0")
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "Z"
+
+
+def public_key_text(key: Key, spki_der: bytes) -> str:
+    """Transit's `public_key`: PEM SPKI, or for ed25519 base64 of the raw 32-byte key."""
+    if key.algorithm is A.ECC_NIST_ED25519:
+        return pybase64.b64encode_as_string(spki_der[-32:])
+    body = pybase64.b64encode_as_string(spki_der)
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return "-----BEGIN PUBLIC KEY-----\n" + "\n".join(lines) + "\n-----END PUBLIC KEY-----\n"
+
+
+def key_data(key: Key, public_key: bytes | None = None) -> dict[str, Any]:
+    """A key's `data` object as OpenBao's `GET transit/keys/:name` shapes it.
+
+    Per-version creation times are the key's creation time (KubeKMS keeps none per version yet);
+    `deletion_allowed` is the inverse of Infisical's delete protection; `supports_encryption`,
+    `supports_decryption` and `supports_signing` follow the key's one usage (an rsa-4096 key of
+    OpenBao does both, a KubeKMS key one or the other)."""
+    spec = spec_of(key.algorithm)
+    usage = key.key_usage
+    data: dict[str, Any] = {
+        "allow_plaintext_backup": False,
+        "auto_rotate_period": 0,
+        "deletion_allowed": not key.has_delete_protection,
+        "derived": False,
+        "exportable": key.is_exportable,
+        "imported_key": False,
+        "latest_version": key.version,
+        "min_available_version": 0,
+        "min_decryption_version": 1,
+        "min_encryption_version": 0,
+        "name": key.name,
+        "soft_deleted": False,
+        "supports_decryption": usage is U.ENCRYPT_DECRYPT,
+        "supports_derivation": spec.primitive in (Primitive.AES_GCM, Primitive.ED25519),
+        "supports_encryption": usage is U.ENCRYPT_DECRYPT,
+        "supports_signing": usage is U.SIGN_VERIFY,
+        "type": type_of(key),
+    }
+    versions = range(1, key.version + 1)
+    if spec.primitive is Primitive.HMAC:
+        data["key_size"] = spec.key_bytes
+    elif spec.primitive is Primitive.AES_GCM:
+        created = int(key.created_at.timestamp())
+        data["keys"] = {str(v): created for v in versions}
+    else:
+        entry = {
+            "certificate_chain": "",
+            "creation_time": _rfc3339(key.created_at),
+            "name": _CURVE_NAMES.get(key.algorithm, key.algorithm.value),
+            "public_key": public_key_text(key, public_key) if public_key is not None else "",
+        }
+        data["keys"] = {str(v): entry for v in versions}
+    return data

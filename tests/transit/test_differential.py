@@ -1,0 +1,41 @@
+"""OpenBao and KubeKMS answer the same script of Transit requests alike (tests/transit/script.py).
+
+Status codes, error texts, the envelope and the shape, JSON types and values of every `data`
+field are compared; values random by nature are compared by format and by round trip.
+"""
+
+from __future__ import annotations
+
+import pytest
+from differential import Reply, Session, Step, compare, run
+from script import script
+from servers import KubeKms, OpenBao
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_script_is_long_enough() -> None:
+    assert len(script()) >= 150
+
+
+def test_openbao_and_kubekms_agree(openbao: OpenBao, kubekms: KubeKms) -> None:
+    failures = run(script(), Session(openbao.url, openbao.token), Session(kubekms.url, kubekms.token))
+    assert not failures, f"{len(failures)} differences:\n" + "\n".join(failures)
+
+
+def test_the_comparison_sees_every_kind_of_difference() -> None:
+    """The harness can fail: a status, an error text, a missing field, a JSON type, a value and a
+    random field in the wrong format are each reported; random values in format are not."""
+    step = Step("POST", "transit/encrypt/k")
+    same = Reply(200, {"data": {"ciphertext": "vault:v1:AAAA", "key_version": 1}})
+    assert compare(step, same, Reply(200, {"data": {"ciphertext": "vault:v1:BBBB", "key_version": 1}})) == []
+    cases = [
+        Reply(400, same.body),
+        Reply(200, {"data": {"ciphertext": "vault:v1:AAAA"}}),
+        Reply(200, {"data": {"ciphertext": "vault:v1:AAAA", "key_version": "1"}}),
+        Reply(200, {"data": {"ciphertext": "vault:v1:AAAA", "key_version": 2}}),
+        Reply(200, {"data": {"ciphertext": "AAAA", "key_version": 1}}),
+    ]
+    for ours in cases:
+        assert compare(step, same, ours), ours
+    assert compare(step, Reply(400, {"errors": ["a"]}), Reply(400, {"errors": ["b"]}))
