@@ -20,7 +20,7 @@ from fixtures.helm import CHART, NAMESPACE, RELEASE, VALUE_SETS, Render, helm, t
 # The oldest is Chart.yaml's kubeVersion (a test checks they agree), the newest a current release.
 KUBE_VERSIONS = ("1.28", "1.35")
 # Kinds of CRDs (other projects', and the helm-test hook's own KmsKey) kubernetes-validate has no schema for.
-FOREIGN_CRD_KINDS = {"ServiceMonitor", "PrometheusRule", "Certificate", "CiliumNetworkPolicy", "KmsKey"}
+FOREIGN_CRD_KINDS = {"ServiceMonitor", "PodMonitor", "PrometheusRule", "Certificate", "CiliumNetworkPolicy", "KmsKey"}
 
 
 def find(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
@@ -259,6 +259,17 @@ def test_monitoring_assets_use_the_api_metric_names(render: Render) -> None:
     docs = render(VALUE_SETS["monitoring"])
     mon = find(docs, "ServiceMonitor")
     assert mon["metadata"]["labels"]["release"] == "prometheus"
+    # The operator's rotation metrics are scraped from its pods' health port.
+    pods = find(docs, "PodMonitor")
+    assert pods["metadata"]["labels"]["release"] == "prometheus"
+    operator = find(docs, "Deployment", f"{RELEASE}-operator")
+    assert pods["spec"]["selector"]["matchLabels"].items() <= (
+        operator["spec"]["template"]["metadata"]["labels"].items())
+    (container,) = operator["spec"]["template"]["spec"]["containers"]
+    by_name = {p["name"]: p["containerPort"] for p in container["ports"]}
+    (endpoint,) = pods["spec"]["podMetricsEndpoints"]
+    assert endpoint["path"] == "/metrics" and endpoint["port"] in by_name
+    assert by_name[endpoint["port"]] == 8081
     rules = {r["alert"]: r for g in find(docs, "PrometheusRule")["spec"]["groups"] for r in g["rules"]}
     wanted = {"KubeKMSHighErrorRate", "KubeKMSHighLatency", "KubeKMSKeysDegraded", "KubeKMSOperatorDown",
               "KubeKMSKeyRotationOverdue"}
@@ -299,7 +310,9 @@ def test_network_policies_allow_only_what_is_needed(render: Render) -> None:
     egress_ports = {p["port"] for r in api["egress"] for p in r["ports"]}
     assert egress_ports == {53, 443, 6443}
     operator = find(docs, "NetworkPolicy", f"{RELEASE}-operator")["spec"]
-    assert operator["ingress"] == []
+    # Only the metrics scrapes of the operator's health port, from the metrics peers.
+    metrics_from = VALUE_SETS["network-policy"]["networkPolicy"]["metricsIngressFrom"]
+    assert operator["ingress"] == [{"ports": [{"port": 8081, "protocol": "TCP"}], "from": metrics_from}]
     assert {p["port"] for r in operator["egress"] for p in r["ports"]} == {53, 443, 6443}
 
 
