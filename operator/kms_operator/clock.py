@@ -3,7 +3,8 @@ is purged.
 
 `KUBEKMS_TEST_CLOCK_OFFSET` (seconds, may be negative; TEST-ONLY) moves this clock away from the
 wall clock, so that tests can run a real operator process "days later" instead of sleeping. It
-is read once at start, never set by the chart, and logged at WARNING when present: a production
+is read once at start, never set by the chart, honoured only together with
+`KUBEKMS_TEST_HOOKS=true` (as in the API) and logged at WARNING when present: a production
 operator with an offset would rotate and purge at the wrong times.
 
 Security property: time only; an offset can make rotations and purges early or late, never
@@ -20,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from kms_core.errors import ConfigError
 
 TEST_OFFSET_ENV = "KUBEKMS_TEST_CLOCK_OFFSET"
+TEST_HOOKS_ENV = "KUBEKMS_TEST_HOOKS"
 _offset = timedelta(0)
 
 
@@ -31,11 +33,16 @@ def configure(env: Mapping[str, str] | None = None) -> None:
     if not raw:
         _offset = timedelta(0)
         return
+    log = logging.getLogger("kubekms.operator")
+    if env.get(TEST_HOOKS_ENV, "").strip().lower() not in ("1", "true", "yes", "on"):
+        _offset = timedelta(0)
+        log.warning("%s is ignored: honoured only with %s=true (tests)", TEST_OFFSET_ENV, TEST_HOOKS_ENV)
+        return
     try:
         _offset = timedelta(seconds=float(raw))
     except ValueError as e:
         raise ConfigError(f"{TEST_OFFSET_ENV} must be a number of seconds") from e
-    logging.getLogger("kubekms.operator").warning(
+    log.warning(
         "%s=%s: the operator's clock is offset from the wall clock (for tests only)", TEST_OFFSET_ENV, raw
     )
 

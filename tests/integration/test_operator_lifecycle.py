@@ -68,7 +68,8 @@ def test_two_replicas_rotate_a_due_key_exactly_once(
     offset = str(25 * 3600)
     replicas = [
         kube_operator_factory(
-            POD_NAME=f"op-{i}", KUBEKMS_LEADER_ELECTION="false", KUBEKMS_TEST_CLOCK_OFFSET=offset
+            POD_NAME=f"op-{i}", KUBEKMS_LEADER_ELECTION="false", KUBEKMS_TEST_HOOKS="true",
+            KUBEKMS_TEST_CLOCK_OFFSET=offset,
         )
         for i in range(2)
     ]
@@ -107,7 +108,7 @@ def test_a_restart_after_several_missed_periods_rotates_once(
 
     port = free_port()
     later = kube_operator_factory(  # 5 periods missed
-        KUBEKMS_TEST_CLOCK_OFFSET=str(5 * DAY + 60), KUBEKMS_LIVENESS=f"http://127.0.0.1:{port}/healthz"
+        KUBEKMS_TEST_HOOKS="true", KUBEKMS_TEST_CLOCK_OFFSET=str(5 * DAY + 60), KUBEKMS_LIVENESS=f"http://127.0.0.1:{port}/healthz"
     ).start()
     key = wait_ready(kube_cluster, "sig", version=2)
     settle(later)
@@ -125,7 +126,7 @@ def test_a_restart_after_several_missed_periods_rotates_once(
 def test_a_disabled_key_is_not_rotated_on_schedule(
     kube_cluster: Cluster, kube_operator_factory: Callable[..., OperatorProcess]
 ) -> None:
-    kube_operator_factory(KUBEKMS_TEST_CLOCK_OFFSET=str(3 * DAY)).start()
+    kube_operator_factory(KUBEKMS_TEST_HOOKS="true", KUBEKMS_TEST_CLOCK_OFFSET=str(3 * DAY)).start()
     kube_cluster.create(KMSKEYS, kmskey("off", rotationPeriod="24h", disabled=True), "default")
     key = wait_ready(kube_cluster, "off")
     time.sleep(3)
@@ -221,7 +222,7 @@ def test_a_deleted_key_is_kept_restored_with_its_key_id_and_purged_after_the_win
     kube_cluster.wait_for(lambda: kube_cluster.get(KMSKEYS, "default", "restored") is None)
     assert secret_of(kube_cluster, restored) is not None
     op.stop()
-    later = kube_operator_factory(KUBEKMS_TEST_CLOCK_OFFSET=str(8 * DAY)).start()
+    later = kube_operator_factory(KUBEKMS_TEST_HOOKS="true", KUBEKMS_TEST_CLOCK_OFFSET=str(8 * DAY)).start()
     kube_cluster.wait_for(lambda: secret_of(kube_cluster, restored) is None, message=later.log()[-3000:])
     assert "Purged Secret" in later.log()
     purged = [e for e in kube_cluster.events(KUBEKMS_NAMESPACE) if e.get("reason") == "MaterialPurged"]
@@ -241,7 +242,7 @@ def test_a_restored_key_is_not_purged(
     kube_cluster.create(KMSKEYS, kmskey("k", keyId=key["status"]["keyId"]), "default")
     wait_ready(kube_cluster, "k")
     op.stop()
-    later = kube_operator_factory(KUBEKMS_TEST_CLOCK_OFFSET=str(2 * 3600)).start()
+    later = kube_operator_factory(KUBEKMS_TEST_HOOKS="true", KUBEKMS_TEST_CLOCK_OFFSET=str(2 * 3600)).start()
     settle(later, 3)
     assert secret_of(kube_cluster, key) is not None
     assert "Purged Secret" not in later.log()

@@ -20,7 +20,8 @@ from fixtures.helm import CHART, NAMESPACE, RELEASE, VALUE_SETS, Render, helm, t
 # The oldest is Chart.yaml's kubeVersion (a test checks they agree), the newest a current release.
 KUBE_VERSIONS = ("1.28", "1.35")
 # Kinds of CRDs (other projects', and the helm-test hook's own KmsKey) kubernetes-validate has no schema for.
-FOREIGN_CRD_KINDS = {"ServiceMonitor", "PodMonitor", "PrometheusRule", "Certificate", "CiliumNetworkPolicy", "KmsKey"}
+FOREIGN_CRD_KINDS = {
+    "ServiceMonitor", "PodMonitor", "PrometheusRule", "Certificate", "CiliumNetworkPolicy", "KmsKey"}
 
 
 def find(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:

@@ -45,11 +45,14 @@ def test_a_bad_deletion_window_is_a_configuration_error() -> None:
 
 
 def test_the_test_clock_offset_moves_the_operator_clock_only_when_set() -> None:
+    hooks = {"KUBEKMS_TEST_HOOKS": "true"}
     try:
         clock.configure({"KUBEKMS_TEST_CLOCK_OFFSET": str(86400)})
+        assert abs(clock.now() - datetime.now(UTC)) < timedelta(seconds=5), "needs the hooks switch"
+        clock.configure({"KUBEKMS_TEST_CLOCK_OFFSET": str(86400), **hooks})
         assert clock.now() - datetime.now(UTC) > timedelta(hours=23, minutes=59)
         with pytest.raises(ConfigError):
-            clock.configure({"KUBEKMS_TEST_CLOCK_OFFSET": "tomorrow"})
+            clock.configure({"KUBEKMS_TEST_CLOCK_OFFSET": "tomorrow", **hooks})
     finally:
         clock.configure({})
     assert abs(clock.now() - datetime.now(UTC)) < timedelta(seconds=5)
