@@ -14,5 +14,6 @@ __all__ = [
     "pipeline",
     "schema",
     "settings",
+    "testclock",
     "transit",
 ]

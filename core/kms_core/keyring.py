@@ -194,7 +194,9 @@ class Keyring:
             raise self._unsupported("decryption")
         order = self._candidates(None if hint_only else version)
         if hint_only and version is not None:
-            if version < self._min_decryption:
+            # Only a real version (>= 1) is "too old"; a trailer naming 0 names nothing and
+            # gets the opaque refusal like any other tampering.
+            if 1 <= version < self._min_decryption:
                 raise VersionDisallowed()
             if version in self._materials:
                 order = (version, *(v for v in order if v != version))

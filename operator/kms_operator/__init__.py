@@ -3,6 +3,7 @@
 # The package's face: its modules (tests/unit/test_package_faces.py keeps this list exact).
 __all__ = [
     "adoption",
+    "clock",
     "context",
     "deletion",
     "events",
@@ -10,6 +11,9 @@ __all__ = [
     "keyindex",
     "leadership",
     "liveness",
+    "overdue",
+    "policy",
+    "purge",
     "reconcile",
     "rejections",
     "release",
