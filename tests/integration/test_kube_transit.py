@@ -116,7 +116,8 @@ def test_kmskey_is_the_transit_key_and_kubernetes_login_acts_as_the_serviceaccou
     assert client_token != token and token not in client_token and auth["accessor"] not in ("", client_token)
 
     for header in ("token", "bearer"):
-        status, dec = vault(api, "POST", "/v1/transit/decrypt/orders", {"ciphertext": enc["data"]["ciphertext"]},
+        sealed = {"ciphertext": enc["data"]["ciphertext"]}
+        status, dec = vault(api, "POST", "/v1/transit/decrypt/orders", sealed,
                             namespace="team-a", **{header: client_token})
         assert status == 200 and base64.b64decode(dec["data"]["plaintext"]) == b"pizza", dec
     # It acts as the ServiceAccount: the SubjectAccessReview names it.
@@ -133,7 +134,8 @@ def test_kmskey_is_the_transit_key_and_kubernetes_login_acts_as_the_serviceaccou
         403, {"errors": ["permission denied"]}
     )
     assert vault(api, "POST", LOGIN, {"role": "r", "jwt": client_token})[0] == 403  # not re-exchangeable
-    assert vault(api, "GET", LOGIN, token=token) == (405, {"errors": ["1 error occurred:\n\t* unsupported operation\n\n"]})
+    unsupported = {"errors": ["1 error occurred:\n\t* unsupported operation\n\n"]}
+    assert vault(api, "GET", LOGIN, token=token) == (405, unsupported)
     tampered = client_token[:-3] + ("AAA" if not client_token.endswith("AAA") else "BBB")
     expiry, rest = client_token[len("kkv1."):].split(".", 1)
     extended = f"kkv1.{int(expiry) + 86400}.{rest}"
