@@ -119,6 +119,7 @@ def start(
     path_template: str | None = None,
     path_range: int = 1,
     cpus: str | None = None,
+    namespace: str | None = None,
 ) -> tuple[subprocess.Popen[str], str, Path | None]:
     """Start wrk in the background; finish it with `finish`. Several can run at once."""
     env = {**os.environ, "BENCH_TOKEN": token}
@@ -134,6 +135,8 @@ def start(
     if path_template is not None:
         env["BENCH_PATH_TEMPLATE"] = path_template
         env["BENCH_RANGE"] = str(path_range)
+    if namespace is not None:
+        env["BENCH_NAMESPACE"] = namespace
     cmd = wrk_command(url, connections, seconds, cpus)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     # The recorded command names the inputs without their values (the token is a secret).

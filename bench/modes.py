@@ -36,7 +36,7 @@ MODES: dict[str, dict[str, Any]] = {
 }
 # "openbao" (the two OpenBao servers of the load step) and "plot" run within or after others,
 # and can be skipped like any step.
-STEPS = ("ceiling", "load", "mix", "openbao", "workers", "hsm", "scale", "profile", "plot")
+STEPS = ("ceiling", "load", "mix", "openbao", "transit", "workers", "hsm", "scale", "profile", "plot")
 
 
 def cpu_plan() -> dict[str, str | None]:

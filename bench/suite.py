@@ -37,6 +37,7 @@ import openbao
 import plot
 import processes
 import report
+import transit_routes
 from processes import Identity, Server
 from scenarios import BY_NAME, SCENARIOS, Prepared, prepare
 
@@ -48,8 +49,9 @@ def best(runs: list[loadgen.LoadResult]) -> loadgen.LoadResult:
     return max(runs, key=lambda r: r.rps)
 
 
-# The servers of the load step, in the order they take turns; "api" is KubeKMS.
-CONTENDERS = ("api", "baseline", "bare", "openbao", "openbao_audit")
+# The servers of the load step, in the order they take turns; "api" is KubeKMS ("transit": its
+# Vault Transit route for the same operation, on encrypt scenarios).
+CONTENDERS = ("api", "transit", "baseline", "bare", "openbao", "openbao_audit")
 PEERS = ("openbao", "openbao_audit")
 
 
@@ -62,6 +64,7 @@ class Target:
     body: bytes
     token: str
     reply_bytes: int | None = None
+    namespace: str | None = None  # X-Vault-Namespace (KubeKMS's Transit routes)
 
 
 class Suite:
@@ -122,6 +125,7 @@ class Suite:
                             body=t.body,
                             reply_bytes=t.reply_bytes,
                             cpus=self.cpus["load"],
+                            namespace=t.namespace,
                         )
                     )
                 except loadgen.NotAResult as exc:
@@ -185,6 +189,12 @@ class Suite:
                 token = self.identity.operator
                 targets = {
                     "api": Target(api, prepared.path, prepared.body, token),
+                }
+                if prepared.scenario.op == "encrypt" and "transit" not in self.skip:
+                    # The Transit dialect's route for the same key and plaintext, in the same turns.
+                    vault = transit_routes.encrypt(api, token, prepared)
+                    targets["transit"] = Target(api, vault.path, vault.body, token, namespace=vault.namespace)
+                targets |= {
                     "baseline": Target(
                         servers["baseline"], prepared.path, prepared.body, token, prepared.reply_bytes
                     ),
@@ -205,6 +215,9 @@ class Suite:
                     rows.append(self.rounds(name, targets, connections))
                     if rows[-1]["api"]:
                         self.results["commands"]["wrk"] = self.shown(rows[-1]["api"]["command"])
+            aes = self.prepared.get("encrypt-64B")
+            if aes is not None and "transit" not in self.skip:
+                rows += self.batch_rows(servers, aes, peer_keys)
             self.results["load"] = rows
             if "mix" not in self.skip and {"rsa4096-sign", "encrypt-64B"} <= self.prepared.keys():
                 self.guard(self.step_mix, "mix", api)
@@ -215,6 +228,21 @@ class Suite:
         if isinstance(audited, openbao.Bao) and audited.audit_log is not None and audited.audit_log.exists():
             # Proof the audit device was writing: one request and one response entry per call.
             self.results["openbao_audit_lines"] = sum(1 for _ in audited.audit_log.open("rb"))
+
+    def batch_rows(
+        self, servers: dict[str, Server], aes: Prepared, peer_keys: dict[str, dict[str, str]]
+    ) -> list[dict[str, Any]]:
+        """Batch encrypt, 100 items per request: KubeKMS's Transit route vs OpenBao's (with and
+        without its audit device). No baseline: neither baseline server has a batch."""
+        token = self.identity.operator
+        mine = transit_routes.batch_kubekms(servers["api"], token, aes)
+        targets = {"api": Target(servers["api"], mine.path, mine.body, token, namespace=mine.namespace)}
+        for peer in PEERS:
+            bao = servers.get(peer)
+            if isinstance(bao, openbao.Bao):
+                theirs = transit_routes.batch_openbao(bao, peer_keys[peer])
+                targets[peer] = Target(bao, theirs.path, theirs.body, bao.token)
+        return [self.rounds(transit_routes.BATCH_SCENARIO, targets, c) for c in self.cfg["levels"]]
 
     def step_mix(self, api: Server) -> None:
         """RSA-4096 sign load and AES encrypt load at once: does AES keep its latency?"""
@@ -300,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
             "argv": sys.argv[1:],
         }
         for step in modes.STEPS:
-            if step not in ("mix", "openbao", "plot") and step not in args.skip:
+            if step not in ("mix", "openbao", "transit", "plot") and step not in args.skip:
                 suite.guard(getattr(suite, f"step_{step}"), step)
         if "plot" not in args.skip and suite.results.get("load"):
             image = args.results.parent / plot.FILENAME

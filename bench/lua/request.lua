@@ -6,6 +6,7 @@
 --   BENCH_REPLY_BYTES    reply size the bare baseline server should mimic (ignored by the API)
 --   BENCH_PATH_TEMPLATE  GET paths instead: "{n}" is replaced by a random integer in [0, BENCH_RANGE)
 --   BENCH_RANGE          see above
+--   BENCH_NAMESPACE      sent as X-Vault-Namespace (KubeKMS's Transit routes: the project)
 -- When the run ends, one line "BENCH_RESULT {json}" carries the counts and latency percentiles
 -- (microseconds), including p99.9, which wrk's own --latency table does not print, and the
 -- count of replies outside 2xx ("non2xx": wrk's own "status" count only sees 4xx/5xx, so a 1xx
@@ -27,6 +28,12 @@ end
 local token = os.getenv("BENCH_TOKEN")
 if token and token ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. token
+end
+
+-- Vault Transit requests: the namespace (KubeKMS project) of the key.
+local namespace = os.getenv("BENCH_NAMESPACE")
+if namespace and namespace ~= "" then
+  wrk.headers["X-Vault-Namespace"] = namespace
 end
 
 local body_file = os.getenv("BENCH_BODY_FILE")

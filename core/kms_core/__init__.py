@@ -12,6 +12,7 @@ __all__ = [
     "errors",
     "executor",
     "gcmusage",
+    "grant",
     "identity",
     "keyring",
     "keyring_loader",

@@ -184,11 +184,20 @@ def test_suite_runs_each_step_and_appends_a_section(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
     data = json.loads(raw.read_text())
     assert data["errors"] == {}
-    assert {r["scenario"] for r in data["load"]} == {"encrypt-64B", "decrypt-64B", "rsa4096-sign"}
+    assert {r["scenario"] for r in data["load"]} == {
+        "encrypt-64B", "decrypt-64B", "rsa4096-sign", "encrypt-batch100"
+    }
     for row in data["load"]:
         # KubeKMS, both baselines and OpenBao Transit with and without its file audit device,
-        # each with valid (all-2xx) runs and a ratio.
-        for server in ("api", "baseline", "bare", "openbao", "openbao_audit"):
+        # each with valid (all-2xx) runs and a ratio; KubeKMS's Transit route beside its
+        # Infisical one on encrypt; the batch row (KubeKMS's Transit batch) vs OpenBao only.
+        servers = ["api", "openbao", "openbao_audit"]
+        if row["scenario"] != "encrypt-batch100":
+            servers += ["baseline", "bare"]
+        if row["scenario"] == "encrypt-64B":
+            servers.append("transit")
+        assert set(row) - {"scenario", "connections", "ratios", "ratio"} == set(servers), row
+        for server in servers:
             assert row[server] is not None and row[server]["requests"] > 0, (server, row)
             assert row[server]["failed"] == 0 and row[server]["errors"]["non2xx"] == 0, (server, row)
         assert all(ratio and ratio > 0 for ratio in row["ratios"].values()), row
@@ -202,6 +211,8 @@ def test_suite_runs_each_step_and_appends_a_section(tmp_path: Path) -> None:
         assert heading in text
     assert "### Load: KubeKMS vs OpenBao Transit (OpenBao v" in text
     assert "| rsa4096-sign vs OpenBao + file audit (4 conns) |" in text
+    assert "| encrypt-64B Transit vs Infisical route (4 conns) |" in text
+    assert "| encrypt-batch100 vs OpenBao + file audit (4 conns) |" in text
     assert "| encrypt-64B vs bare aiohttp (4 conns) |" in text
     assert "| rsa4096-sign vs bare same primitive (4 conns) |" in text
     assert "<token>" in text and data["config"]["levels"] == [4]

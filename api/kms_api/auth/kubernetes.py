@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kms_api.auth import clienttokens
 from kms_api.auth.base import Attempt, Identity
 from kms_api.auth.ttlcache import TtlCache, token_digest
 from kms_core.errors import PermissionDenied, TokenError, Unavailable
+from kms_core.sealing.base import Sealer
 from kms_kube.client import ApiError, JsonDict, KubeClient, KubeUnavailable
 from kms_kube.layout import GROUP, PLURAL
 
@@ -94,8 +97,12 @@ class KubernetesAuth:
         audiences: Sequence[str] = (),
         ttl: float = 10.0,
         max_entries: int = 10_000,
+        sealer: Sealer | None = None,
     ) -> None:
         self.client = client
+        # Seals the client tokens of `auth/kubernetes/login` (kms_api.auth.clienttokens); the
+        # KEK every replica shares, so any replica accepts a token another issued.
+        self._sealer = sealer
         self.audiences = list(audiences)
         # digest -> Identity, or False for a token the reviewer rejected (cached too: cheap to replay).
         self._tokens: TtlCache[str, Identity | bool] = TtlCache(ttl, max_entries)
@@ -107,6 +114,10 @@ class KubernetesAuth:
     async def authenticate(self, token: str, attempt: Attempt | None = None) -> Identity:
         if not token:
             raise TokenError(INVALID_TOKEN)
+        # A client token's expiry is checked on every use, before the cache: a cached review
+        # never outlives the token.
+        if clienttokens.is_client_token(token) and time.time() >= clienttokens.expiry_of(token):
+            raise TokenError(clienttokens.EXPIRED)
         digest = token_digest(token)
         result = self._tokens.get(digest)
         if result is None:
@@ -131,6 +142,18 @@ class KubernetesAuth:
             attempt.release()
 
     async def _review_token(self, token: str, digest: str) -> Identity | bool:
+        if clienttokens.is_client_token(token):
+            # A login's client token acts as the ServiceAccount JWT sealed inside it, reviewed
+            # again (same audiences), so a revoked JWT revokes the token.
+            if self._sealer is None:
+                return False
+            try:
+                token = clienttokens.open_token(self._sealer, token)
+            except TokenError:
+                self._tokens.put(digest, False)
+                return False
+            if clienttokens.is_client_token(token):
+                return False
         spec: JsonDict = {"token": token}
         if self.audiences:
             spec["audiences"] = self.audiences
@@ -163,6 +186,18 @@ class KubernetesAuth:
         if not isinstance(granted, list):
             return False
         return bool(set(self.audiences) & {str(a) for a in granted})
+
+    async def vault_login(
+        self, service_account_jwt: str, attempt: Attempt | None = None
+    ) -> tuple[Identity, clienttokens.ClientToken]:
+        """Vault's `auth/kubernetes/login`: review the ServiceAccount JWT exactly as a bearer
+        token (TokenError when the API server does not authenticate it for our audiences) and
+        seal it into a client token (`kms_api.auth.clienttokens`). A client token is not a JWT:
+        it cannot be exchanged for another."""
+        if clienttokens.is_client_token(service_account_jwt) or self._sealer is None:
+            raise TokenError(INVALID_TOKEN)
+        identity = await self.authenticate(service_account_jwt, attempt)
+        return identity, clienttokens.issue(self._sealer, service_account_jwt)
 
     async def authorize(self, identity: Identity, action: str, project_id: str, key_name: str | None) -> None:
         try:

@@ -39,5 +39,7 @@ def build(
     store = KubernetesKeyStore(
         client, namespace, sealer, ready_timeout=kube.ready_timeout, list_page_size=kube.list_page_size
     )
-    auth = KubernetesAuth(client, audiences=kube.token_audiences, ttl=kube.auth_cache_ttl)
+    auth = KubernetesAuth(
+        client, audiences=kube.token_audiences, ttl=kube.auth_cache_ttl, sealer=sealer
+    )
     return store, auth

@@ -13,6 +13,7 @@ __all__ = [
     "framing",
     "inputs",
     "keys",
+    "login",
     "routes",
     "system",
     "types",

@@ -1,8 +1,9 @@
 """Encrypt, decrypt, HMAC, sign and verify, each for one input or a `batch_input` list.
 
-A request is resolved once (`KeyService.find_by_name` with the operation's action), then every
-item runs through the same `KeyService` operation the Infisical routes call, by key id, so the
-checks (permission, disabled, usage) and metrics are the core's. Items fail on their own: the
+A request is resolved once (`KeyService.grant_by_name` with the operation's action: one lookup,
+one policy decision), then every item runs through the same `KeyService` operation the Infisical
+routes call, with that grant in place of the key id, so the checks (disabled, usage) and
+metrics are the core's and nothing is looked up or authorised twice. Items fail on their own: the
 batch reply lists a result or an `error` per item, in order, with its `reference`; encrypt and
 decrypt answer 400 when any item failed (as OpenBao does), the others 200. A single input that
 fails is the request's error.
@@ -31,6 +32,7 @@ from kms_api.transit.keys import creation_spec, key_name
 from kms_core import ciphertext
 from kms_core.algorithms import Primitive, spec_of
 from kms_core.errors import DecryptionFailed, DuplicateName, KmsError
+from kms_core.grant import Grant, KeyRef
 from kms_core.model import Key, KeyUsage, SigningAlgorithm
 from kms_core.outcome import Outcome
 from kms_core.policy import Action
@@ -85,11 +87,13 @@ def _items(body: dict[str, Any]) -> list[Item] | None:
     return raw
 
 
-async def _resolve(call: Call, action: Action, project: str, name: str, missing: str) -> Key:
-    key = await call.service.find_by_name(call.caller, action, project, name)
-    if key is None:
+async def _resolve(call: Call, action: Action, project: str, name: str, missing: str) -> Grant:
+    """The key by name as a `Grant`: the items' operations neither look it up nor ask the policy
+    again (one lookup and one decision per request, as a call by id)."""
+    grant = await call.service.grant_by_name(call.caller, action, project, name)
+    if grant is None:
         raise VaultError(400, missing)
-    return key
+    return grant
 
 
 async def _run(
@@ -139,15 +143,20 @@ async def encrypt(call: Call) -> Outcome[Batch]:
     items = _items(body)
     if items is None and body.get("plaintext") is None:
         raise VaultError(400, "missing plaintext to encrypt")
-    key = await call.service.find_by_name(call.caller, Action.ENCRYPT, project, name)
-    if key is None:  # Transit's upsert: encrypting with a missing key creates it
+    grant = await call.service.grant_by_name(call.caller, Action.ENCRYPT, project, name)
+    key_id: KeyRef
+    if grant is not None:
+        key, key_id = grant.key, grant
+    else:  # Transit's upsert: encrypting with a missing key creates it
         try:
             key = (await call.service.create(call.caller, creation_spec(body, project, name))).result
+            key_id = key.id
         except DuplicateName:  # created concurrently
-            key = await _resolve(call, Action.ENCRYPT, project, name, "encryption key not found")
+            key_id = await _resolve(call, Action.ENCRYPT, project, name, "encryption key not found")
+            key = key_id.key
     if key.key_usage is not KeyUsage.ENCRYPT_DECRYPT:
         raise VaultError(400, f"message encryption not supported for key type {types.type_of(key)}")
-    service, caller, key_id = call.service, call.caller, key.id
+    service, caller = call.service, call.caller
 
     async def one(item: Item) -> Item:
         if item.get("plaintext") is None:
@@ -168,7 +177,8 @@ async def decrypt(call: Call) -> Outcome[Batch]:
     items = _items(body)
     if items is None and not text(body.get("ciphertext"), "ciphertext"):
         raise VaultError(400, "missing ciphertext to decrypt")
-    key = await _resolve(call, Action.DECRYPT, project, name, "encryption key not found")
+    grant = await _resolve(call, Action.DECRYPT, project, name, "encryption key not found")
+    key = grant.key
     if key.key_usage is not KeyUsage.ENCRYPT_DECRYPT:
         raise VaultError(400, f"message decryption not supported for key type {types.type_of(key)}")
     service, caller = call.service, call.caller
@@ -192,7 +202,7 @@ async def decrypt(call: Call) -> Outcome[Batch]:
             raise ItemError("invalid ciphertext length")
         blob = framing.to_infisical(framing.Frame(version, payload))
         try:
-            plaintext = (await service.decrypt(caller, key.id, blob)).result
+            plaintext = (await service.decrypt(caller, grant, blob)).result
         except DecryptionFailed:
             raise ItemError(
                 "cipher: message authentication failed" if is_aes else "crypto/rsa: decryption error"
@@ -232,7 +242,8 @@ async def hmac(call: Call) -> Outcome[Batch]:
     items = _items(body)
     if items is None and body.get("input") is None:
         raise VaultError(400, "missing input for HMAC")
-    key = await _resolve(call, Action.GENERATE_MAC, project, name, "encryption key not found")
+    grant = await _resolve(call, Action.GENERATE_MAC, project, name, "encryption key not found")
+    key = grant.key
     _hmac_algorithm(call, body, key)
     service, caller = call.service, call.caller
 
@@ -240,7 +251,7 @@ async def hmac(call: Call) -> Outcome[Batch]:
         if item.get("input") is None:
             raise ItemError("missing input for HMAC")
         data = _decode(item["input"], "input", "unable to decode input as base64: ")
-        mac = (await service.generate_mac(caller, key.id, data)).result
+        mac = (await service.generate_mac(caller, grant, data)).result
         return {"hmac": framing.vault(key.version, mac)}
 
     return Outcome(await _run(items, body, one, lambda error, item: {"error": error}), key)
@@ -283,14 +294,15 @@ async def sign(call: Call) -> Outcome[Batch]:
     body = await read_body(call.request, CRYPTO_LIMIT)
     project, name = project_of(call.request), key_name(call)
     items = _items(body)
-    key = await _resolve(call, Action.SIGN, project, name, "signing key not found")
+    grant = await _resolve(call, Action.SIGN, project, name, "signing key not found")
+    key = grant.key
     algorithm = _signing(call, body, key, "signing")
     prehashed = flag(body.get("prehashed"), "prehashed")
     service, caller = call.service, call.caller
 
     async def one(item: Item) -> Item:
         data = _decode(item.get("input"), "input", "unable to decode input as base64: ")
-        signature = (await service.sign(caller, key.id, algorithm, data, prehashed)).result
+        signature = (await service.sign(caller, grant, algorithm, data, prehashed)).result
         return {"key_version": key.version, "signature": framing.vault(key.version, signature)}
 
     failed: Callable[[str, Item], Item] = lambda error, item: {"key_version": 0, "error": error}  # noqa: E731
@@ -308,10 +320,12 @@ async def verify(call: Call) -> Outcome[Batch]:
     if not is_mac and not text(sample.get("signature"), "signature"):
         raise VaultError(400, "neither a 'signature' nor an 'hmac' were given to verify")
     if is_mac:
-        key = await _resolve(call, Action.VERIFY_MAC, project, name, "encryption key not found")
+        grant = await _resolve(call, Action.VERIFY_MAC, project, name, "encryption key not found")
+        key = grant.key
         _hmac_algorithm(call, body, key)
     else:
-        key = await _resolve(call, Action.VERIFY, project, name, "signature verification key not found")
+        grant = await _resolve(call, Action.VERIFY, project, name, "signature verification key not found")
+        key = grant.key
         algorithm = _signing(call, body, key, "verification")
     prehashed = flag(body.get("prehashed"), "prehashed")
     service, caller = call.service, call.caller
@@ -329,7 +343,7 @@ async def verify(call: Call) -> Outcome[Batch]:
             raise ItemError(f"invalid {what}{' to verify' if is_mac else ''}: version is too new")
         if is_mac:
             mac = _decode(encoded, "hmac", "unable to decode verification HMAC as base64: ")
-            return {"valid": (await service.verify_mac(caller, key.id, data, mac)).result}
+            return {"valid": (await service.verify_mac(caller, grant, data, mac)).result}
         try:
             signature = b64decode(encoded)
         except Base64Error:
@@ -339,7 +353,7 @@ async def verify(call: Call) -> Outcome[Batch]:
                 decode_dss_signature(signature)
             except ValueError:
                 raise ItemError("supplied signature is invalid") from None
-        valid = (await service.verify(caller, key.id, algorithm, data, signature, prehashed)).result
+        valid = (await service.verify(caller, grant, algorithm, data, signature, prehashed)).result
         return {"valid": valid}
 
     def failed(error: str, item: Item) -> Item:

@@ -21,7 +21,7 @@ from kms_api.observe import audit
 from kms_api.pipeline.binding import admit, bind
 from kms_api.pipeline.call import Call
 from kms_api.pipeline.route import Audit, Handler, Route
-from kms_api.transit import crypto, keys, system
+from kms_api.transit import crypto, keys, login, system
 from kms_api.transit.envelope import PREFIX, UNSUPPORTED_OPERATION, UNSUPPORTED_PATH, VaultError, error_reply
 from kms_api.transit.inputs import vault_token
 from kms_core.outcome import Outcome
@@ -153,4 +153,5 @@ def add_routes(app: web.Application) -> None:
     app[ERROR_DIALECTS] = (*app.get(ERROR_DIALECTS, ()), (PREFIX, error_reply))
     for route in ROUTES:
         app.router.add_route(route.method, route.path, bind(route), name=route.name)
+    login.add_routes(app)
     app.router.add_route("*", _FALLBACK.path, _unmatched, name=_FALLBACK.name)
