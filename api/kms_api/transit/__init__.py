@@ -10,10 +10,13 @@ by tests/transit.
 __all__ = [
     "crypto",
     "envelope",
+    "export",
     "framing",
     "inputs",
     "keys",
+    "lifecycle",
     "routes",
     "system",
     "types",
+    "wrapping",
 ]

@@ -26,11 +26,13 @@ from kms_api.http.json_body import CRYPTO_LIMIT
 from kms_api.pipeline.call import Call
 from kms_api.transit import framing, types
 from kms_api.transit.envelope import VaultError, reply, wrap
-from kms_api.transit.inputs import Base64Error, b64decode, flag, project_of, read_body, text
+from kms_api.transit.inputs import Base64Error, b64decode, flag, integer, project_of, read_body, text
 from kms_api.transit.keys import creation_spec, key_name
+from kms_api.transit.lifecycle import SOFT_DELETED
 from kms_core import ciphertext
 from kms_core.algorithms import Primitive, spec_of
-from kms_core.errors import DecryptionFailed, DuplicateName, KmsError
+from kms_core.errors import BadRequest, DecryptionFailed, DuplicateName, KmsError
+from kms_core.lifecycle import VersionDisallowed
 from kms_core.model import Key, KeyUsage, SigningAlgorithm
 from kms_core.outcome import Outcome
 from kms_core.policy import Action
@@ -89,7 +91,19 @@ async def _resolve(call: Call, action: Action, project: str, name: str, missing:
     key = await call.service.find_by_name(call.caller, action, project, name)
     if key is None:
         raise VaultError(400, missing)
+    if key.is_disabled:  # Transit's soft deletion is Infisical's disable
+        raise VaultError(400, SOFT_DELETED)
     return key
+
+
+def requested_version(item: Item, verb: str = "encryption") -> int | None:
+    """An item's `key_version` (None or 0: the latest), OpenBao's text for a negative one; the
+    core checks it against the key's bounds (kms_core.lifecycle.encryption_version)."""
+    value = item.get("key_version")
+    version = integer(value, "key_version") if value is not None else 0
+    if version < 0:
+        raise ItemError(f"requested version for {verb} is negative")
+    return version or None
 
 
 async def _run(
@@ -150,10 +164,13 @@ async def encrypt(call: Call) -> Outcome[Batch]:
     service, caller, key_id = call.service, call.caller, key.id
 
     async def one(item: Item) -> Item:
+        if key.is_disabled:
+            raise ItemError(SOFT_DELETED)
         if item.get("plaintext") is None:
             raise ItemError("missing plaintext to encrypt")
         plaintext = _decode(item["plaintext"], "plaintext")
-        blob = (await service.encrypt(caller, key_id, plaintext)).result
+        version = requested_version(item)
+        blob = (await service.encrypt(caller, key_id, plaintext, version)).result
         raw, trailer_version = ciphertext.unpack(blob)  # Infisical's trailer -> Transit's prefix
         version = trailer_version or 1
         return {"ciphertext": framing.vault(version, raw), "key_version": version}
@@ -171,36 +188,40 @@ async def decrypt(call: Call) -> Outcome[Batch]:
     key = await _resolve(call, Action.DECRYPT, project, name, "encryption key not found")
     if key.key_usage is not KeyUsage.ENCRYPT_DECRYPT:
         raise VaultError(400, f"message decryption not supported for key type {types.type_of(key)}")
-    service, caller = call.service, call.caller
-    is_aes = spec_of(key.algorithm).primitive is Primitive.AES_GCM
 
     async def one(item: Item) -> Item:
-        value = text(item.get("ciphertext"), "ciphertext")
-        if not value:
-            raise ItemError("missing ciphertext to decrypt")
-        try:
-            version, encoded = framing.split(value)
-        except framing.FrameError as exc:
-            raise ItemError(f"invalid ciphertext: {exc}") from None
-        if version > key.version:
-            raise ItemError("invalid ciphertext: version is too new")
-        try:
-            payload = b64decode(encoded)
-        except Base64Error:
-            raise ItemError("invalid ciphertext: could not decode base64") from None
-        if is_aes and len(payload) < _GCM_OVERHEAD:
-            raise ItemError("invalid ciphertext length")
-        blob = framing.to_infisical(framing.Frame(version, payload))
-        try:
-            plaintext = (await service.decrypt(caller, key.id, blob)).result
-        except DecryptionFailed:
-            raise ItemError(
-                "cipher: message authentication failed" if is_aes else "crypto/rsa: decryption error"
-            ) from None
+        plaintext = await open_ciphertext(call, key, item)
         return {"plaintext": pybase64.b64encode_as_string(plaintext)}
 
     batch = await _run(items, body, one, lambda error, item: {"plaintext": "", "error": error}, 400)
     return Outcome(batch, key)
+
+
+async def open_ciphertext(call: Call, key: Key, item: Item) -> bytes:
+    """The plaintext of an item's `ciphertext` (decrypt, rewrap), ItemError in OpenBao's words."""
+    is_aes = spec_of(key.algorithm).primitive is Primitive.AES_GCM
+    value = text(item.get("ciphertext"), "ciphertext")
+    if not value:
+        raise ItemError("missing ciphertext to decrypt")
+    try:
+        version, encoded = framing.split(value)
+    except framing.FrameError as exc:
+        raise ItemError(f"invalid ciphertext: {exc}") from None
+    if version > key.version:
+        raise ItemError("invalid ciphertext: version is too new")
+    try:
+        payload = b64decode(encoded)
+    except Base64Error:
+        raise ItemError("invalid ciphertext: could not decode base64") from None
+    if is_aes and len(payload) < _GCM_OVERHEAD:
+        raise ItemError("invalid ciphertext length")
+    blob = framing.to_infisical(framing.Frame(version, payload))
+    try:
+        return (await call.service.decrypt(call.caller, key.id, blob)).result
+    except DecryptionFailed:
+        raise ItemError(
+            "cipher: message authentication failed" if is_aes else "crypto/rsa: decryption error"
+        ) from None
 
 
 # -- HMAC --------------------------------------------------------------------------------------
@@ -240,8 +261,14 @@ async def hmac(call: Call) -> Outcome[Batch]:
         if item.get("input") is None:
             raise ItemError("missing input for HMAC")
         data = _decode(item["input"], "input", "unable to decode input as base64: ")
-        mac = (await service.generate_mac(caller, key.id, data)).result
-        return {"hmac": framing.vault(key.version, mac)}
+        version = requested_version(item)
+        try:
+            mac = (await service.generate_mac(caller, key.id, data, version)).result
+        except BadRequest as exc:
+            if exc.message.startswith("requested version for encryption is higher"):
+                raise ItemError(f"key version does not exist; latest key version is {key.version}") from None
+            raise
+        return {"hmac": framing.vault(version or key.version, mac)}
 
     return Outcome(await _run(items, body, one, lambda error, item: {"error": error}), key)
 
@@ -290,8 +317,15 @@ async def sign(call: Call) -> Outcome[Batch]:
 
     async def one(item: Item) -> Item:
         data = _decode(item.get("input"), "input", "unable to decode input as base64: ")
-        signature = (await service.sign(caller, key.id, algorithm, data, prehashed)).result
-        return {"key_version": key.version, "signature": framing.vault(key.version, signature)}
+        version = requested_version(item, "signing")
+        try:
+            signature = (await service.sign(caller, key.id, algorithm, data, prehashed, version)).result
+        except BadRequest as exc:
+            if exc.message.startswith("requested version for encryption"):  # OpenBao's words for signing
+                raise ItemError(exc.message.replace("for encryption", "for signing", 1)) from None
+            raise
+        used = version or key.version
+        return {"key_version": used, "signature": framing.vault(used, signature)}
 
     failed: Callable[[str, Item], Item] = lambda error, item: {"key_version": 0, "error": error}  # noqa: E731
     return Outcome(await _run(items, body, one, failed), key)
@@ -329,7 +363,10 @@ async def verify(call: Call) -> Outcome[Batch]:
             raise ItemError(f"invalid {what}{' to verify' if is_mac else ''}: version is too new")
         if is_mac:
             mac = _decode(encoded, "hmac", "unable to decode verification HMAC as base64: ")
-            return {"valid": (await service.verify_mac(caller, key.id, data, mac)).result}
+            try:
+                return {"valid": (await service.verify_mac(caller, key.id, data, mac, version)).result}
+            except VersionDisallowed:
+                raise ItemError("cannot verify HMAC: version is too old (disallowed by policy)") from None
         try:
             signature = b64decode(encoded)
         except Base64Error:
@@ -339,7 +376,8 @@ async def verify(call: Call) -> Outcome[Batch]:
                 decode_dss_signature(signature)
             except ValueError:
                 raise ItemError("supplied signature is invalid") from None
-        valid = (await service.verify(caller, key.id, algorithm, data, signature, prehashed)).result
+        # The version the signature names: one below min_decryption_version is refused.
+        valid = (await service.verify(caller, key.id, algorithm, data, signature, prehashed, version)).result
         return {"valid": valid}
 
     def failed(error: str, item: Item) -> Item:
