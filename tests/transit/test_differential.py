@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from differential import Reply, Session, Step, compare, run
 from script import script
+from script_lifecycle import lifecycle_script
 from servers import KubeKms, OpenBao
 
 pytestmark = pytest.mark.integration
@@ -20,6 +21,13 @@ def test_the_script_is_long_enough() -> None:
 
 def test_openbao_and_kubekms_agree(openbao: OpenBao, kubekms: KubeKms) -> None:
     failures = run(script(), Session(openbao.url, openbao.token), Session(kubekms.url, kubekms.token))
+    assert not failures, f"{len(failures)} differences:\n" + "\n".join(failures)
+
+
+def test_openbao_and_kubekms_agree_on_the_key_lifecycle(openbao: OpenBao, kubekms: KubeKms) -> None:
+    assert len(lifecycle_script()) >= 60
+    steps = lifecycle_script()
+    failures = run(steps, Session(openbao.url, openbao.token), Session(kubekms.url, kubekms.token))
     assert not failures, f"{len(failures)} differences:\n" + "\n".join(failures)
 
 

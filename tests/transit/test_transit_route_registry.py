@@ -49,6 +49,16 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "transitSignHash": ("transit/sign/probe/sha2-256", {"input": M}),
     "transitVerify": ("transit/verify/probe", {"input": M, "signature": "vault:v1:" + M}),
     "transitVerifyHash": ("transit/verify/probe/sha2-256", {"input": M, "signature": "vault:v1:" + M}),
+    "transitDeleteKey": ("transit/keys/probe", None),
+    "transitRotateKey": ("transit/keys/probe/rotate", {}),
+    "transitConfigureKey": ("transit/keys/probe/config", {"deletion_allowed": True}),
+    "transitTrimKey": ("transit/keys/probe/trim", {"min_available_version": 1}),
+    "transitSoftDeleteKey": ("transit/keys/probe/soft-delete", None),
+    "transitSoftRestoreKey": ("transit/keys/probe/soft-delete-restore", {}),
+    "transitExport": ("transit/export/public-key/probe", None),
+    "transitExportVersion": ("transit/export/public-key/probe/1", None),
+    "transitRewrap": ("transit/rewrap/probe", {"ciphertext": "vault:v1:" + b64(bytes(40))}),
+    "transitDataKey": ("transit/datakey/plaintext/probe", {}),
 }
 AUTHENTICATED = [r for r in ROUTES if not r.public]
 
@@ -107,6 +117,13 @@ async def test_verifying_an_hmac_asks_verify_mac(probed: tuple[Api, ProbePolicy]
     body = {"input": M, "hmac": "vault:v1:" + M}
     reply = await api.call("POST", "/v1/transit/verify/probe", body, headers={"X-Vault-Namespace": P})
     assert reply.status == 403 and policy.asked == [(Action.VERIFY_MAC, P)]
+
+
+@pytest.mark.parametrize("kind", ["encryption-key", "signing-key", "hmac-key"])
+async def test_exporting_private_material_asks_export(kind: str, probed: tuple[Api, ProbePolicy]) -> None:
+    api, policy = probed
+    reply = await api.call("GET", f"/v1/transit/export/{kind}/probe", None, headers={"X-Vault-Namespace": P})
+    assert reply.status == 403 and policy.asked == [(Action.EXPORT, P)]
 
 
 async def test_without_a_namespace_the_project_is_default(probed: tuple[Api, ProbePolicy]) -> None:

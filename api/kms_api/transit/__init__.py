@@ -10,11 +10,14 @@ by tests/transit.
 __all__ = [
     "crypto",
     "envelope",
+    "export",
     "framing",
     "inputs",
     "keys",
+    "lifecycle",
     "login",
     "routes",
     "system",
     "types",
+    "wrapping",
 ]

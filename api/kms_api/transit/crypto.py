@@ -27,12 +27,14 @@ from kms_api.http.json_body import CRYPTO_LIMIT
 from kms_api.pipeline.call import Call
 from kms_api.transit import framing, types
 from kms_api.transit.envelope import VaultError, reply, wrap
-from kms_api.transit.inputs import Base64Error, b64decode, flag, project_of, read_body, text
+from kms_api.transit.inputs import Base64Error, b64decode, flag, integer, project_of, read_body, text
 from kms_api.transit.keys import creation_spec, key_name
+from kms_api.transit.lifecycle import SOFT_DELETED
 from kms_core import ciphertext
 from kms_core.algorithms import Primitive, spec_of
-from kms_core.errors import DecryptionFailed, DuplicateName, KmsError
+from kms_core.errors import BadRequest, DecryptionFailed, DuplicateName, KmsError
 from kms_core.grant import Grant, KeyRef
+from kms_core.lifecycle import VersionDisallowed
 from kms_core.model import Key, KeyUsage, SigningAlgorithm
 from kms_core.outcome import Outcome
 from kms_core.policy import Action
@@ -87,13 +89,34 @@ def _items(body: dict[str, Any]) -> list[Item] | None:
     return raw
 
 
-async def _resolve(call: Call, action: Action, project: str, name: str, missing: str) -> Grant:
+async def _resolve(call: Call, action: Action, project: str, name: str, missing: str) -> Key:
+    key = await call.service.find_by_name(call.caller, action, project, name)
+    if key is None:
+        raise VaultError(400, missing)
+    if key.is_disabled:  # Transit's soft deletion is Infisical's disable
+        raise VaultError(400, SOFT_DELETED)
+    return key
+
+
+async def _grant(call: Call, action: Action, project: str, name: str, missing: str) -> Grant:
     """The key by name as a `Grant`: the items' operations neither look it up nor ask the policy
     again (one lookup and one decision per request, as a call by id)."""
     grant = await call.service.grant_by_name(call.caller, action, project, name)
     if grant is None:
         raise VaultError(400, missing)
+    if grant.key.is_disabled:  # Transit's soft deletion is Infisical's disable
+        raise VaultError(400, SOFT_DELETED)
     return grant
+
+
+def requested_version(item: Item, verb: str = "encryption") -> int | None:
+    """An item's `key_version` (None or 0: the latest), OpenBao's text for a negative one; the
+    core checks it against the key's bounds (kms_core.lifecycle.encryption_version)."""
+    value = item.get("key_version")
+    version = integer(value, "key_version") if value is not None else 0
+    if version < 0:
+        raise ItemError(f"requested version for {verb} is negative")
+    return version or None
 
 
 async def _run(
@@ -152,17 +175,20 @@ async def encrypt(call: Call) -> Outcome[Batch]:
             key = (await call.service.create(call.caller, creation_spec(body, project, name))).result
             key_id = key.id
         except DuplicateName:  # created concurrently
-            key_id = await _resolve(call, Action.ENCRYPT, project, name, "encryption key not found")
-            key = key_id.key
+            found = await _grant(call, Action.ENCRYPT, project, name, "encryption key not found")
+            key, key_id = found.key, found
     if key.key_usage is not KeyUsage.ENCRYPT_DECRYPT:
         raise VaultError(400, f"message encryption not supported for key type {types.type_of(key)}")
     service, caller = call.service, call.caller
 
     async def one(item: Item) -> Item:
+        if key.is_disabled:
+            raise ItemError(SOFT_DELETED)
         if item.get("plaintext") is None:
             raise ItemError("missing plaintext to encrypt")
         plaintext = _decode(item["plaintext"], "plaintext")
-        blob = (await service.encrypt(caller, key_id, plaintext)).result
+        version = requested_version(item)
+        blob = (await service.encrypt(caller, key_id, plaintext, version)).result
         raw, trailer_version = ciphertext.unpack(blob)  # Infisical's trailer -> Transit's prefix
         version = trailer_version or 1
         return {"ciphertext": framing.vault(version, raw), "key_version": version}
@@ -177,40 +203,45 @@ async def decrypt(call: Call) -> Outcome[Batch]:
     items = _items(body)
     if items is None and not text(body.get("ciphertext"), "ciphertext"):
         raise VaultError(400, "missing ciphertext to decrypt")
-    grant = await _resolve(call, Action.DECRYPT, project, name, "encryption key not found")
+    grant = await _grant(call, Action.DECRYPT, project, name, "encryption key not found")
     key = grant.key
     if key.key_usage is not KeyUsage.ENCRYPT_DECRYPT:
         raise VaultError(400, f"message decryption not supported for key type {types.type_of(key)}")
-    service, caller = call.service, call.caller
-    is_aes = spec_of(key.algorithm).primitive is Primitive.AES_GCM
 
     async def one(item: Item) -> Item:
-        value = text(item.get("ciphertext"), "ciphertext")
-        if not value:
-            raise ItemError("missing ciphertext to decrypt")
-        try:
-            version, encoded = framing.split(value)
-        except framing.FrameError as exc:
-            raise ItemError(f"invalid ciphertext: {exc}") from None
-        if version > key.version:
-            raise ItemError("invalid ciphertext: version is too new")
-        try:
-            payload = b64decode(encoded)
-        except Base64Error:
-            raise ItemError("invalid ciphertext: could not decode base64") from None
-        if is_aes and len(payload) < _GCM_OVERHEAD:
-            raise ItemError("invalid ciphertext length")
-        blob = framing.to_infisical(framing.Frame(version, payload))
-        try:
-            plaintext = (await service.decrypt(caller, grant, blob)).result
-        except DecryptionFailed:
-            raise ItemError(
-                "cipher: message authentication failed" if is_aes else "crypto/rsa: decryption error"
-            ) from None
+        plaintext = await open_ciphertext(call, key, item, grant)
         return {"plaintext": pybase64.b64encode_as_string(plaintext)}
 
     batch = await _run(items, body, one, lambda error, item: {"plaintext": "", "error": error}, 400)
     return Outcome(batch, key)
+
+
+async def open_ciphertext(call: Call, key: Key, item: Item, ref: KeyRef | None = None) -> bytes:
+    """The plaintext of an item's `ciphertext` (decrypt, rewrap), ItemError in OpenBao's words;
+    `ref` is the request's grant when it has one (else the key is looked up by id)."""
+    is_aes = spec_of(key.algorithm).primitive is Primitive.AES_GCM
+    value = text(item.get("ciphertext"), "ciphertext")
+    if not value:
+        raise ItemError("missing ciphertext to decrypt")
+    try:
+        version, encoded = framing.split(value)
+    except framing.FrameError as exc:
+        raise ItemError(f"invalid ciphertext: {exc}") from None
+    if version > key.version:
+        raise ItemError("invalid ciphertext: version is too new")
+    try:
+        payload = b64decode(encoded)
+    except Base64Error:
+        raise ItemError("invalid ciphertext: could not decode base64") from None
+    if is_aes and len(payload) < _GCM_OVERHEAD:
+        raise ItemError("invalid ciphertext length")
+    blob = framing.to_infisical(framing.Frame(version, payload))
+    try:
+        return (await call.service.decrypt(call.caller, key.id if ref is None else ref, blob)).result
+    except DecryptionFailed:
+        raise ItemError(
+            "cipher: message authentication failed" if is_aes else "crypto/rsa: decryption error"
+        ) from None
 
 
 # -- HMAC --------------------------------------------------------------------------------------
@@ -242,7 +273,7 @@ async def hmac(call: Call) -> Outcome[Batch]:
     items = _items(body)
     if items is None and body.get("input") is None:
         raise VaultError(400, "missing input for HMAC")
-    grant = await _resolve(call, Action.GENERATE_MAC, project, name, "encryption key not found")
+    grant = await _grant(call, Action.GENERATE_MAC, project, name, "encryption key not found")
     key = grant.key
     _hmac_algorithm(call, body, key)
     service, caller = call.service, call.caller
@@ -251,8 +282,14 @@ async def hmac(call: Call) -> Outcome[Batch]:
         if item.get("input") is None:
             raise ItemError("missing input for HMAC")
         data = _decode(item["input"], "input", "unable to decode input as base64: ")
-        mac = (await service.generate_mac(caller, grant, data)).result
-        return {"hmac": framing.vault(key.version, mac)}
+        version = requested_version(item)
+        try:
+            mac = (await service.generate_mac(caller, grant, data, version)).result
+        except BadRequest as exc:
+            if exc.message.startswith("requested version for encryption is higher"):
+                raise ItemError(f"key version does not exist; latest key version is {key.version}") from None
+            raise
+        return {"hmac": framing.vault(version or key.version, mac)}
 
     return Outcome(await _run(items, body, one, lambda error, item: {"error": error}), key)
 
@@ -294,7 +331,7 @@ async def sign(call: Call) -> Outcome[Batch]:
     body = await read_body(call.request, CRYPTO_LIMIT)
     project, name = project_of(call.request), key_name(call)
     items = _items(body)
-    grant = await _resolve(call, Action.SIGN, project, name, "signing key not found")
+    grant = await _grant(call, Action.SIGN, project, name, "signing key not found")
     key = grant.key
     algorithm = _signing(call, body, key, "signing")
     prehashed = flag(body.get("prehashed"), "prehashed")
@@ -302,8 +339,15 @@ async def sign(call: Call) -> Outcome[Batch]:
 
     async def one(item: Item) -> Item:
         data = _decode(item.get("input"), "input", "unable to decode input as base64: ")
-        signature = (await service.sign(caller, grant, algorithm, data, prehashed)).result
-        return {"key_version": key.version, "signature": framing.vault(key.version, signature)}
+        version = requested_version(item, "signing")
+        try:
+            signature = (await service.sign(caller, grant, algorithm, data, prehashed, version)).result
+        except BadRequest as exc:
+            if exc.message.startswith("requested version for encryption"):  # OpenBao's words for signing
+                raise ItemError(exc.message.replace("for encryption", "for signing", 1)) from None
+            raise
+        used = version or key.version
+        return {"key_version": used, "signature": framing.vault(used, signature)}
 
     failed: Callable[[str, Item], Item] = lambda error, item: {"key_version": 0, "error": error}  # noqa: E731
     return Outcome(await _run(items, body, one, failed), key)
@@ -320,11 +364,11 @@ async def verify(call: Call) -> Outcome[Batch]:
     if not is_mac and not text(sample.get("signature"), "signature"):
         raise VaultError(400, "neither a 'signature' nor an 'hmac' were given to verify")
     if is_mac:
-        grant = await _resolve(call, Action.VERIFY_MAC, project, name, "encryption key not found")
+        grant = await _grant(call, Action.VERIFY_MAC, project, name, "encryption key not found")
         key = grant.key
         _hmac_algorithm(call, body, key)
     else:
-        grant = await _resolve(call, Action.VERIFY, project, name, "signature verification key not found")
+        grant = await _grant(call, Action.VERIFY, project, name, "signature verification key not found")
         key = grant.key
         algorithm = _signing(call, body, key, "verification")
     prehashed = flag(body.get("prehashed"), "prehashed")
@@ -343,7 +387,10 @@ async def verify(call: Call) -> Outcome[Batch]:
             raise ItemError(f"invalid {what}{' to verify' if is_mac else ''}: version is too new")
         if is_mac:
             mac = _decode(encoded, "hmac", "unable to decode verification HMAC as base64: ")
-            return {"valid": (await service.verify_mac(caller, grant, data, mac)).result}
+            try:
+                return {"valid": (await service.verify_mac(caller, grant, data, mac, version)).result}
+            except VersionDisallowed:
+                raise ItemError("cannot verify HMAC: version is too old (disallowed by policy)") from None
         try:
             signature = b64decode(encoded)
         except Base64Error:
@@ -353,7 +400,8 @@ async def verify(call: Call) -> Outcome[Batch]:
                 decode_dss_signature(signature)
             except ValueError:
                 raise ItemError("supplied signature is invalid") from None
-        valid = (await service.verify(caller, grant, algorithm, data, signature, prehashed)).result
+        # The version the signature names: one below min_decryption_version is refused.
+        valid = (await service.verify(caller, grant, algorithm, data, signature, prehashed, version)).result
         return {"valid": valid}
 
     def failed(error: str, item: Item) -> Item:

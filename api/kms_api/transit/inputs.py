@@ -28,6 +28,7 @@ __all__ = [
     "Base64Error",
     "b64decode",
     "flag",
+    "integer",
     "project_of",
     "read_body",
     "text",
@@ -207,3 +208,27 @@ def flag(value: Any, field: str) -> bool:
         if value in _FALSE:
             return False
     raise VaultError(400, f"error converting input for field {field!r}: expected a boolean")
+
+
+def integer(value: Any, field: str, *, prefix: str = "") -> int:
+    """An integer field as Vault's weakly typed field data reads it (a JSON integer, a boolean,
+    or a string of decimal digits), else OpenBao's conversion text (`prefix` is what the
+    route puts before it, e.g. `Field validation failed: `)."""
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        digits = value.strip()
+        body = digits[1:] if digits[:1] in ("+", "-") else digits
+        if body.isascii() and body.isdigit():
+            return int(digits)
+    raise VaultError(
+        400,
+        f"{prefix}error converting input for field \"{field}\": '' cannot parse value as 'int': "
+        "strconv.ParseInt: invalid syntax",
+    )

@@ -17,15 +17,17 @@ from kms_api.schema.fields import Slug
 from kms_api.transit import types
 from kms_api.transit.envelope import UNSUPPORTED_OPERATION, VaultError, wrap
 from kms_api.transit.inputs import flag, project_of, read_body, text
+from kms_core import lifecycle
 from kms_core.algorithms import spec_of
 from kms_core.errors import DuplicateName, Issue, NotFound
 from kms_core.model import Key, KeySpec
 from kms_core.outcome import Outcome
 from kms_core.stores.base import ListQuery
 
-__all__ = ["create_key", "key_name", "key_reply", "list_keys", "list_reply", "read_key", "resolve_public"]
+__all__ = ["create_key", "describe", "key_name", "key_reply", "list_keys", "list_reply", "read_key"]
 
-KeyRead = tuple[Key, bytes | None]
+# A key with the versions its read shows (kms_api.transit.types.key_data), and Vault's warnings.
+KeyRead = tuple[Key, dict[int, types.VersionView], list[str]]
 _NAME: Final = Slug("name", max_length=32)
 _PAGE: Final = 100
 # Create options of later increments: refused rather than silently ignored.
@@ -42,12 +44,23 @@ def key_name(call: Call) -> str:
     return name
 
 
-async def resolve_public(call: Call, key: Key) -> KeyRead:
-    """The key with its DER public key when it has one (for the `keys` map)."""
-    if not spec_of(key.algorithm).is_asymmetric:
-        return key, None
-    ring = await call.service.keyring(key)
-    return key, ring.public_key()
+async def describe(call: Call, key: Key, warnings: list[str] | None = None) -> KeyRead:
+    """The key with each version it still decrypts with: its creation time from the store and,
+    for asymmetric keys, its public key.
+
+    Read from the store directly: every caller already passed the permission check of the
+    operation whose reply this is (read, create, rotate, config, trim), and the reply shows
+    creation times and public keys only."""
+    allowed = lifecycle.decryption_versions(key)
+    stored = {
+        v.version: v.created_at for v in await call.service.store.versions(key.id) if v.version in allowed
+    }
+    publics: dict[int, bytes] = {}
+    if spec_of(key.algorithm).is_asymmetric:
+        ring = await call.service.keyring(key)
+        publics = {v: ring.public_key(v) for v in stored if v in ring.versions}
+    views = {v: types.VersionView(at, publics.get(v)) for v, at in stored.items()}
+    return key, views, list(warnings or ())
 
 
 async def create_key(call: Call) -> Outcome[KeyRead]:
@@ -60,7 +73,7 @@ async def create_key(call: Call) -> Outcome[KeyRead]:
     except DuplicateName:
         outcome = await call.service.get_by_name(call.caller, project, name)
     key = outcome.result
-    return Outcome(await resolve_public(call, key), key)
+    return Outcome(await describe(call, key), key)
 
 
 def creation_spec(body: dict[str, Any], project: str, name: str) -> KeySpec:
@@ -96,12 +109,15 @@ async def read_key(call: Call) -> Outcome[KeyRead]:
     except NotFound:
         raise VaultError(404) from None
     key = outcome.result
-    return Outcome(await resolve_public(call, key), key)
+    return Outcome(await describe(call, key), key)
 
 
 def key_reply(call: Call, outcome: Outcome[KeyRead]) -> dict[str, Any]:
-    key, public = outcome.result
-    return wrap(types.key_data(key, public))
+    key, versions, warnings = outcome.result
+    body = wrap(types.key_data(key, versions))
+    if warnings:
+        body["warnings"] = warnings
+    return body
 
 
 async def list_keys(call: Call) -> Outcome[list[str]]:

@@ -21,7 +21,7 @@ from kms_api.observe import audit
 from kms_api.pipeline.binding import admit, bind
 from kms_api.pipeline.call import Call
 from kms_api.pipeline.route import Audit, Handler, Route
-from kms_api.transit import crypto, keys, login, system
+from kms_api.transit import crypto, export, keys, lifecycle, login, system, wrapping
 from kms_api.transit.envelope import PREFIX, UNSUPPORTED_OPERATION, UNSUPPORTED_PATH, VaultError, error_reply
 from kms_api.transit.inputs import vault_token
 from kms_core.outcome import Outcome
@@ -103,6 +103,53 @@ ROUTES: tuple[Route, ...] = (
         path=T + "/keys/{name}", name="transitCreateKey", summary="Create a key",
         handler=keys.create_key, encode=keys.key_reply, label=key_algorithm,
         audit=Audit("create-cmek", audit.key_created), action=A.CREATE,
+    ),
+    Route(
+        method="DELETE", path=T + "/keys/{name}", name="transitDeleteKey", summary="Delete a key",
+        handler=lifecycle.delete_key, encode=lifecycle.no_content, label=key_algorithm,
+        audit=Audit("delete-cmek", audit.key_deleted), action=A.DELETE, token=vault_token,
+    ),
+    *_writes(
+        path=T + "/keys/{name}/rotate", name="transitRotateKey", summary="Rotate a key",
+        handler=lifecycle.rotate_key, encode=keys.key_reply, label=key_algorithm,
+        audit=Audit("rotate-cmek", audit.key_rotated), action=A.ROTATE,
+    ),
+    *_writes(
+        path=T + "/keys/{name}/config", name="transitConfigureKey", summary="Configure a key",
+        handler=lifecycle.configure_key, encode=keys.key_reply, label=key_algorithm,
+        audit=Audit("update-cmek", audit.key_record), action=A.EDIT,
+    ),
+    *_writes(
+        path=T + "/keys/{name}/trim", name="transitTrimKey", summary="Trim a key's versions",
+        handler=lifecycle.trim_key, encode=keys.key_reply, label=key_algorithm,
+        audit=Audit("update-cmek", audit.key_record), action=A.EDIT,
+    ),
+    Route(
+        method="DELETE", path=T + "/keys/{name}/soft-delete", name="transitSoftDeleteKey",
+        summary="Soft-delete (disable) a key", handler=lifecycle.soft_delete,
+        encode=lifecycle.maybe_key_reply, label=key_algorithm, audit=Audit("update-cmek"), action=A.EDIT,
+        token=vault_token,
+    ),
+    *_writes(
+        path=T + "/keys/{name}/soft-delete-restore", name="transitSoftRestoreKey",
+        summary="Restore a soft-deleted key", handler=lifecycle.soft_restore,
+        encode=lifecycle.maybe_key_reply, label=key_algorithm, audit=Audit("update-cmek"), action=A.EDIT,
+    ),
+    Route(
+        method="GET", path=T + "/export/{kind}/{name}", name="transitExport", summary="Export a key",
+        handler=export.export_key, encode=export.export_reply, label=key_algorithm,
+        audit=Audit("cmek-get-private-key", audit.key_record), action=A.READ, token=vault_token,
+    ),
+    Route(
+        method="GET", path=T + "/export/{kind}/{name}/{version}", name="transitExportVersion",
+        summary="Export a key version", handler=export.export_key, encode=export.export_reply,
+        label=key_algorithm, audit=Audit("cmek-get-private-key", audit.key_record), action=A.READ,
+        token=vault_token,
+    ),
+    *_crypto(T + "/rewrap/{name}", "transitRewrap", "Rewrap", wrapping.rewrap, "cmek-rewrap", A.DECRYPT),
+    *_crypto(
+        T + "/datakey/{kind}/{name}", "transitDataKey", "Data key", wrapping.datakey, "cmek-encrypt",
+        A.ENCRYPT,
     ),
     *_crypto(T + "/encrypt/{name}", "transitEncrypt", "Encrypt", crypto.encrypt, "cmek-encrypt", A.ENCRYPT),
     *_crypto(T + "/decrypt/{name}", "transitDecrypt", "Decrypt", crypto.decrypt, "cmek-decrypt", A.DECRYPT),

@@ -18,6 +18,8 @@ material or token reaches it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -31,6 +33,7 @@ __all__ = [
     "DEFAULT_TYPE",
     "HASHES",
     "HMAC_HASHES",
+    "VersionView",
     "key_data",
     "signing_algorithm",
     "type_of",
@@ -123,46 +126,56 @@ def public_key_text(key: Key, spki_der: bytes) -> str:
     return "-----BEGIN PUBLIC KEY-----\n" + "\n".join(lines) + "\n-----END PUBLIC KEY-----\n"
 
 
-def key_data(key: Key, public_key: bytes | None = None) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class VersionView:
+    """What a key read shows of one version: its creation time and, for asymmetric keys, its
+    DER SubjectPublicKeyInfo (never private material)."""
+
+    created_at: datetime
+    public_key: bytes | None = None
+
+
+def key_data(key: Key, versions: Mapping[int, VersionView]) -> dict[str, Any]:
     """A key's `data` object as OpenBao's `GET transit/keys/:name` shapes it.
 
-    Per-version creation times are the key's creation time (KubeKMS keeps none per version yet);
-    `deletion_allowed` is the inverse of Infisical's delete protection; `supports_encryption`,
-    `supports_decryption` and `supports_signing` follow the key's one usage (an rsa-4096 key of
-    OpenBao does both, a KubeKMS key one or the other)."""
+    `versions` are the versions still allowed to decrypt (OpenBao lists no others), each with
+    its own creation time; `deletion_allowed` is the inverse of Infisical's delete protection,
+    `soft_deleted` is Infisical's `isDisabled` (kept, listed, refused for every use);
+    `supports_encryption`, `supports_decryption` and `supports_signing` follow the key's one
+    usage (an rsa-4096 key of OpenBao does both, a KubeKMS key one or the other)."""
     spec = spec_of(key.algorithm)
     usage = key.key_usage
     data: dict[str, Any] = {
         "allow_plaintext_backup": False,
-        "auto_rotate_period": 0,
+        "auto_rotate_period": key.rotation_period,
         "deletion_allowed": not key.has_delete_protection,
         "derived": False,
         "exportable": key.is_exportable,
         "imported_key": False,
         "latest_version": key.version,
-        "min_available_version": 0,
-        "min_decryption_version": 1,
-        "min_encryption_version": 0,
+        "min_available_version": key.min_available_version,
+        "min_decryption_version": key.min_decryption_version,
+        "min_encryption_version": key.min_encryption_version,
         "name": key.name,
-        "soft_deleted": False,
+        "soft_deleted": key.is_disabled,
         "supports_decryption": usage is U.ENCRYPT_DECRYPT,
         "supports_derivation": spec.primitive in (Primitive.AES_GCM, Primitive.ED25519),
         "supports_encryption": usage is U.ENCRYPT_DECRYPT,
         "supports_signing": usage is U.SIGN_VERIFY,
         "type": type_of(key),
     }
-    versions = range(1, key.version + 1)
     if spec.primitive is Primitive.HMAC:
         data["key_size"] = spec.key_bytes
-    elif spec.primitive is Primitive.AES_GCM:
-        created = int(key.created_at.timestamp())
-        data["keys"] = {str(v): created for v in versions}
-    else:
-        entry = {
-            "certificate_chain": "",
-            "creation_time": _rfc3339(key.created_at),
-            "name": _CURVE_NAMES.get(key.algorithm, key.algorithm.value),
-            "public_key": public_key_text(key, public_key) if public_key is not None else "",
+    elif spec.is_asymmetric:
+        data["keys"] = {
+            str(v): {
+                "certificate_chain": "",
+                "creation_time": _rfc3339(view.created_at),
+                "name": _CURVE_NAMES.get(key.algorithm, key.algorithm.value),
+                "public_key": public_key_text(key, view.public_key) if view.public_key is not None else "",
+            }
+            for v, view in sorted(versions.items())
         }
-        data["keys"] = {str(v): entry for v in versions}
+    else:
+        data["keys"] = {str(v): int(view.created_at.timestamp()) for v, view in sorted(versions.items())}
     return data
