@@ -26,12 +26,11 @@ def _fail(message: str, code: str = "custom") -> ValidationFailure:
     return ValidationFailure([Issue(code, message, ())])
 
 
-async def read_json(request: web.Request, limit: int) -> Any:
-    """The parsed JSON body, or a KmsError (413 over `limit`, 422 for anything not a JSON document)."""
+async def read_bytes(request: web.Request, limit: int) -> bytes:
+    """The raw body: 413 over `limit` (declared or received), 408 when it does not arrive within
+    the read timeout. Every dialect's body parser starts here."""
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(TOO_LARGE)
-    if request.content_type != "application/json":
-        raise _fail("Content-Type must be application/json", "invalid_type")
     content = request.content
     if content.is_eof() and content.exception() is None:
         # The whole body already arrived (the usual small request): take it without a deadline,
@@ -46,6 +45,16 @@ async def read_json(request: web.Request, limit: int) -> Any:
             raise RequestTimeout("The request body was not received in time") from None
     if len(raw) > limit:
         raise PayloadTooLarge(TOO_LARGE)
+    return raw
+
+
+async def read_json(request: web.Request, limit: int) -> Any:
+    """The parsed JSON body, or a KmsError (413 over `limit`, 422 for anything not a JSON document)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(TOO_LARGE)
+    if request.content_type != "application/json":
+        raise _fail("Content-Type must be application/json", "invalid_type")
+    raw = await read_bytes(request, limit)
     if not raw.strip():
         raise _fail("Body cannot be empty when content-type is set to 'application/json'", "invalid_type")
     try:

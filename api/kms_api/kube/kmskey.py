@@ -99,8 +99,8 @@ def to_key(obj: JsonDict, org_id: str, record: OwnerRecord) -> Key:
     spec: dict[str, Any] = obj.get("spec") or {}
     status: dict[str, Any] = obj.get("status") or {}
     annotations: dict[str, str] = meta.get("annotations") or {}
-    created = _parse_time(meta.get("creationTimestamp")) or _EPOCH
-    updated = _parse_time(annotations.get(UPDATED_ANNOTATION)) or created
+    created = layout.parse_time(meta.get("creationTimestamp")) or _EPOCH
+    updated = layout.parse_time(annotations.get(UPDATED_ANNOTATION)) or created
     description = spec.get("description")
     policy = layout.Policy.of_status(status)
     return Key(
@@ -121,7 +121,7 @@ def to_key(obj: JsonDict, org_id: str, record: OwnerRecord) -> Key:
         min_decryption_version=policy.min_decryption_version,
         min_encryption_version=policy.min_encryption_version,
         min_available_version=policy.min_available_version,
-        rotated_at=_parse_time(status.get("lastRotationTime")),
+        rotated_at=layout.parse_time(status.get("lastRotationTime")),
     )
 
 
@@ -142,11 +142,3 @@ def iso(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -8,7 +8,6 @@ before parsing; error texts name fields and byte offsets, never the values sent.
 
 from __future__ import annotations
 
-import asyncio
 import binascii
 from typing import Any, Final
 
@@ -16,12 +15,10 @@ import orjson
 import pybase64
 from aiohttp import web
 
-from kms_api.appstate import SETTINGS
-from kms_api.http.error_replies import RequestTimeout
-from kms_api.http.json_body import TOO_LARGE
+from kms_api.http.json_body import read_bytes
 from kms_api.schema import projects
 from kms_api.transit.envelope import VaultError
-from kms_core.errors import PayloadTooLarge, TokenError, Unauthorized, ValidationFailure
+from kms_core.errors import TokenError, Unauthorized, ValidationFailure
 
 __all__ = [
     "DEFAULT_PROJECT",
@@ -69,20 +66,7 @@ def project_of(request: web.Request) -> str:
 
 async def read_body(request: web.Request, limit: int) -> dict[str, Any]:
     """The request's JSON object (`{}` for an empty body), as Vault parses it: any content type."""
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(TOO_LARGE)
-    content = request.content
-    if content.is_eof() and content.exception() is None:
-        raw = content.read_nowait()
-    else:
-        settings = request.app.get(SETTINGS)
-        try:
-            async with asyncio.timeout(settings.read_timeout if settings is not None else None):
-                raw = await request.read()
-        except TimeoutError:
-            raise RequestTimeout("The request body was not received in time") from None
-    if len(raw) > limit:
-        raise PayloadTooLarge(TOO_LARGE)
+    raw = await read_bytes(request, limit)
     if not raw.strip():
         return {}
     try:

@@ -23,6 +23,7 @@ from kms_api.http.json_body import CRYPTO_LIMIT
 from kms_api.pipeline.call import Call
 from kms_api.transit.envelope import VaultError, wrap
 from kms_api.transit.inputs import Base64Error, b64decode, project_of, read_body, text
+from kms_api.transit.types import HASHES
 from kms_core.outcome import Outcome
 from kms_core.policy import Action
 
@@ -47,16 +48,6 @@ _TRANSIT_MOUNT: Final = {
     "seal_wrap": False,
     "type": "transit",
     "uuid": "00000000-0000-0000-0000-000000000000",
-}
-_HASHES: Final = {
-    "sha2-224": "sha224",
-    "sha2-256": "sha256",
-    "sha2-384": "sha384",
-    "sha2-512": "sha512",
-    "sha3-224": "sha3_224",
-    "sha3-256": "sha3_256",
-    "sha3-384": "sha3_384",
-    "sha3-512": "sha3_512",
 }
 
 
@@ -207,7 +198,7 @@ async def hash_input(call: Call) -> Outcome[dict[str, Any]]:
         data = b64decode(raw)
     except Base64Error as exc:
         raise VaultError(400, f"unable to decode input as base64: {exc}") from None
-    name = _HASHES.get(algorithm)
+    name = HASHES.get(algorithm)
     if name is None:
         raise VaultError(400, f"unsupported algorithm {algorithm}")
     digest = hashlib.new(name, data).digest()
