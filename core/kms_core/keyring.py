@@ -52,6 +52,8 @@ class _Generation:
         primitive = spec_of(algorithm).primitive
         if primitive is Primitive.AES_GCM:
             self.aead = Aead(raw)
+        elif primitive is Primitive.CHACHA20:
+            self.aead = Aead(raw, chacha=True)
         elif primitive is Primitive.HMAC:
             self.hmac = Hmac(algorithm, raw)
         else:
@@ -64,6 +66,11 @@ class _Generation:
                 self.oaep = RsaOaep(private)
             if isinstance(private, ec.EllipticCurvePrivateKey):
                 self.ecdh = Ecdh(private)
+
+
+def _no_aad(aad: bytes | None) -> None:
+    if aad:
+        raise BadRequest("associated data is supported by AEAD keys only (AES-GCM, ChaCha20-Poly1305)")
 
 
 class Keyring:
@@ -161,21 +168,23 @@ class Keyring:
         # A programming error: the service checks key usage before calling the keyring.
         return TypeError(f"{self.algorithm.value} keys do not support {operation}")
 
-    def encrypt(self, plaintext: bytes, version: int | None = None) -> bytes:
-        """The wire ciphertext (spec §5.1) under `version` (default: current): AES-GCM or
-        RSA-OAEP, with the v01/v02 trailer naming the version."""
+    def encrypt(self, plaintext: bytes, version: int | None = None, aad: bytes | None = None) -> bytes:
+        """The wire ciphertext (spec §5.1) under `version` (default: current): AES-GCM,
+        ChaCha20-Poly1305 or RSA-OAEP, with the v01/v02 trailer naming the version. `aad`
+        (Transit's associated_data) is authenticated by the AEADs and refused for RSA."""
         gen = self._version(version)
         used = self._current_version if version is None else version
         if gen.aead is not None:
             usage = self._usage
             if usage is not None and used == self._current_version:
                 usage.add()  # an int increment: random nonces wear out after 2^32 encryptions
-            return ciphertext.pack(gen.aead.encrypt(plaintext), used)
+            return ciphertext.pack(gen.aead.encrypt(plaintext, aad), used)
         if gen.oaep is not None:
+            _no_aad(aad)
             return ciphertext.pack(gen.oaep.encrypt(plaintext), used)
         raise self._unsupported("encryption")
 
-    def decrypt(self, blob: bytes) -> bytes:
+    def decrypt(self, blob: bytes, aad: bytes | None = None) -> bytes:
         """The plaintext; DecryptionFailed if no allowed version authenticates the blob (one
         opaque error), VersionDisallowed if the blob names a version below the decryption bound."""
         raw, embedded = ciphertext.unpack(blob)
@@ -183,15 +192,19 @@ class Keyring:
             embedded = 1  # "v01" is what version 1 produces (spec §5.1), so it names version 1
         # Any other trailer names no version: its failure stays the one opaque error, even once
         # version 1 is below the decryption bound (garbage must not read as "too old").
-        return self.decrypt_raw(raw, embedded, hint_only=True)
+        return self.decrypt_raw(raw, embedded, hint_only=True, aad=aad)
 
-    def decrypt_raw(self, raw: bytes, version: int | None, *, hint_only: bool = False) -> bytes:
+    def decrypt_raw(
+        self, raw: bytes, version: int | None, *, hint_only: bool = False, aad: bytes | None = None
+    ) -> bytes:
         """Decrypt `raw` (no trailer) with `version`, or with every allowed version when None.
 
         `hint_only`: the version came from the unauthenticated v01/v02 trailer, so it is tried
         first but the others are tried too (a tampered trailer changes only the order)."""
         if self._primary.aead is None and self._primary.oaep is None:
             raise self._unsupported("decryption")
+        if self._primary.aead is None:
+            _no_aad(aad)
         order = self._candidates(None if hint_only else version)
         if hint_only and version is not None:
             if version < self._min_decryption:
@@ -202,7 +215,7 @@ class Keyring:
             gen = self._generation(candidate)
             try:
                 if gen.aead is not None:
-                    return gen.aead.decrypt(raw)
+                    return gen.aead.decrypt(raw, aad)
                 if gen.oaep is not None:
                     return gen.oaep.decrypt(raw)
             except DecryptionFailed:

@@ -34,6 +34,11 @@ class Algorithm(StrEnum):
     HMAC_SHA_256 = "HMAC_SHA_256"
     HMAC_SHA_384 = "HMAC_SHA_384"
     HMAC_SHA_512 = "HMAC_SHA_512"
+    # Transit-only types (no Infisical counterpart): appended, since a value is stored and bound
+    # into sealed blobs' AAD and must never change.
+    CHACHA20_POLY1305 = "chacha20-poly1305"
+    RSA_2048 = "RSA_2048"
+    RSA_3072 = "RSA_3072"
 
 
 class SigningAlgorithm(StrEnum):

@@ -65,6 +65,15 @@ _RSA_ROTATION_REFUSED = (
 )
 
 
+def _serves(key: Key, usage: KeyUsage, dual_use: bool) -> bool:
+    """Whether `key` may serve `usage`: its own, or with `dual_use` (the Transit dialect) any
+    usage of a dual-use algorithm (RSA: OpenBao's rsa-* keys both encrypt and sign)."""
+    if key.key_usage == usage:
+        return True
+    spec = algorithms.spec_of(key.algorithm)
+    return dual_use and spec.dual_use and usage in spec.usages
+
+
 def _wrong_usage(key: Key, usage: KeyUsage) -> BadRequest:
     return BadRequest(f"Unsupported key type, expected {usage} but got {key.key_usage}")
 
@@ -340,30 +349,36 @@ class KeyService:
     # of these routes are labelled with its algorithm.
 
     async def encrypt(
-        self, identity: Identity, key_id: str, plaintext: bytes, version: int | None = None
+        self, identity: Identity, key_id: str, plaintext: bytes, version: int | None = None, *,
+        aad: bytes | None = None, dual_use: bool = False,
     ) -> Outcome[bytes]:
-        """Encrypt under the latest version, or `version` within the key's bounds."""
+        """Encrypt under the latest version, or `version` within the key's bounds; `aad` is
+        authenticated associated data (AEAD keys); `dual_use` lets an RSA key of either usage
+        encrypt (the Transit dialect)."""
         key = await self.usable(identity, key_id, Action.ENCRYPT)
         try:
-            if key.key_usage != _ENCRYPT_DECRYPT:
+            if not _serves(key, _ENCRYPT_DECRYPT, dual_use):
                 raise _wrong_usage(key, _ENCRYPT_DECRYPT)
             if version is not None:
                 version = lifecycle.encryption_version(key, version)
             ring = await self._loader.keyring(key)
             # public-key or AES work: fast enough inline
-            return Outcome(ring.encrypt(plaintext, version), key)
+            return Outcome(ring.encrypt(plaintext, version, aad), key)
         except Exception as exc:
             attach(exc, key.project_id, key)
             raise
 
-    async def decrypt(self, identity: Identity, key_id: str, ciphertext: bytes) -> Outcome[bytes]:
+    async def decrypt(
+        self, identity: Identity, key_id: str, ciphertext: bytes, *,
+        aad: bytes | None = None, dual_use: bool = False,
+    ) -> Outcome[bytes]:
         key = await self.usable(identity, key_id, Action.DECRYPT)
         try:
-            if key.key_usage != _ENCRYPT_DECRYPT:
+            if not _serves(key, _ENCRYPT_DECRYPT, dual_use):
                 raise _wrong_usage(key, _ENCRYPT_DECRYPT)
             ring = await self._loader.keyring(key)
             try:
-                return Outcome(await self._loader.run(ring, ring.decrypt, ciphertext), key)
+                return Outcome(await self._loader.run(ring, ring.decrypt, ciphertext, aad), key)
             except DecryptionFailed:
                 CRYPTO_FAILURES.labels(reason="decrypt").inc()
                 raise
@@ -396,11 +411,11 @@ class KeyService:
 
     async def sign(
         self, identity: Identity, key_id: str, algorithm: SigningAlgorithm, data: bytes, is_digest: bool,
-        version: int | None = None,
+        version: int | None = None, *, dual_use: bool = False,
     ) -> Outcome[bytes]:
         key = await self.usable(identity, key_id, Action.SIGN)
         try:
-            if key.key_usage != _SIGN_VERIFY:
+            if not _serves(key, _SIGN_VERIFY, dual_use):
                 raise _wrong_usage(key, _SIGN_VERIFY)
             if version is not None:
                 version = lifecycle.encryption_version(key, version)
@@ -412,13 +427,13 @@ class KeyService:
 
     async def verify(
         self, identity: Identity, key_id: str, algorithm: SigningAlgorithm, data: bytes, signature: bytes,
-        is_digest: bool, version: int | None = None,
+        is_digest: bool, version: int | None = None, *, dual_use: bool = False,
     ) -> Outcome[bool]:
         """Verify under `version`, or under every allowed version (signatures carry none in
         Infisical's format, and a rotation must not invalidate what the old version signed)."""
         key = await self.usable(identity, key_id, Action.VERIFY)
         try:
-            if key.key_usage != _SIGN_VERIFY:
+            if not _serves(key, _SIGN_VERIFY, dual_use):
                 raise _wrong_usage(key, _SIGN_VERIFY)
             ring = await self._loader.keyring(key)
             return Outcome(ring.verify(algorithm, data, signature, is_digest, version), key)

@@ -29,7 +29,7 @@ from kms_api.transit.envelope import VaultError, reply, wrap
 from kms_api.transit.inputs import Base64Error, b64decode, flag, project_of, read_body, text
 from kms_api.transit.keys import creation_spec, key_name
 from kms_core import ciphertext
-from kms_core.algorithms import Primitive, spec_of
+from kms_core.algorithms import AEADS, Primitive, spec_of
 from kms_core.errors import DecryptionFailed, DuplicateName, KmsError
 from kms_core.model import Key, KeyUsage, SigningAlgorithm
 from kms_core.outcome import Outcome
@@ -132,6 +132,39 @@ def _decode(value: Any, field: str, wording: str = "") -> bytes:
 
 # -- encrypt / decrypt -------------------------------------------------------------------------
 
+# Go's texts for a ciphertext that does not authenticate, per AEAD.
+_AUTH_FAILED: Final = {
+    Primitive.AES_GCM: "cipher: message authentication failed",
+    Primitive.CHACHA20: "chacha20poly1305: message authentication failed",
+}
+
+
+def _encrypts(key: Key) -> bool:
+    """Encrypt-decrypt keys, and RSA keys of either usage (OpenBao's rsa-* keys do both)."""
+    return key.key_usage is KeyUsage.ENCRYPT_DECRYPT or spec_of(key.algorithm).dual_use
+
+
+def _positions(items: list[Item] | None, body: Item) -> dict[int, int]:
+    """Each item's index in the request (OpenBao names items `[i]` in some errors)."""
+    return {id(item): i for i, item in enumerate(items if items is not None else [body])}
+
+
+def _associated_data(item: Item, key: Key, index: int) -> bytes | None:
+    """An item's `associated_data` (AEAD keys only), decoded; OpenBao's texts for the errors.
+
+    OpenBao answers a bad base64 here with a 500; KubeKMS with a 400 and the same text."""
+    value = text(item.get("associated_data"), "associated_data")
+    if not value:
+        return None
+    if spec_of(key.algorithm).primitive not in AEADS:
+        raise ItemError(
+            f"'[{index}].associated_data' provided for non-AEAD cipher suite {types.type_of(key)}"
+        )
+    try:
+        return b64decode(value)
+    except Base64Error as exc:
+        raise ItemError(f"unable to get associated_data/additional_data from factory[0]: {exc}") from None
+
 
 async def encrypt(call: Call) -> Outcome[Batch]:
     body = await read_body(call.request, CRYPTO_LIMIT)
@@ -145,15 +178,17 @@ async def encrypt(call: Call) -> Outcome[Batch]:
             key = (await call.service.create(call.caller, creation_spec(body, project, name))).result
         except DuplicateName:  # created concurrently
             key = await _resolve(call, Action.ENCRYPT, project, name, "encryption key not found")
-    if key.key_usage is not KeyUsage.ENCRYPT_DECRYPT:
+    if not _encrypts(key):
         raise VaultError(400, f"message encryption not supported for key type {types.type_of(key)}")
     service, caller, key_id = call.service, call.caller, key.id
+    positions = _positions(items, body)
 
     async def one(item: Item) -> Item:
         if item.get("plaintext") is None:
             raise ItemError("missing plaintext to encrypt")
         plaintext = _decode(item["plaintext"], "plaintext")
-        blob = (await service.encrypt(caller, key_id, plaintext)).result
+        aad = _associated_data(item, key, positions[id(item)])
+        blob = (await service.encrypt(caller, key_id, plaintext, aad=aad, dual_use=True)).result
         raw, trailer_version = ciphertext.unpack(blob)  # Infisical's trailer -> Transit's prefix
         version = trailer_version or 1
         return {"ciphertext": framing.vault(version, raw), "key_version": version}
@@ -169,10 +204,12 @@ async def decrypt(call: Call) -> Outcome[Batch]:
     if items is None and not text(body.get("ciphertext"), "ciphertext"):
         raise VaultError(400, "missing ciphertext to decrypt")
     key = await _resolve(call, Action.DECRYPT, project, name, "encryption key not found")
-    if key.key_usage is not KeyUsage.ENCRYPT_DECRYPT:
+    if not _encrypts(key):
         raise VaultError(400, f"message decryption not supported for key type {types.type_of(key)}")
     service, caller = call.service, call.caller
-    is_aes = spec_of(key.algorithm).primitive is Primitive.AES_GCM
+    primitive = spec_of(key.algorithm).primitive
+    is_aes = primitive in AEADS
+    positions = _positions(items, body)
 
     async def one(item: Item) -> Item:
         value = text(item.get("ciphertext"), "ciphertext")
@@ -190,13 +227,12 @@ async def decrypt(call: Call) -> Outcome[Batch]:
             raise ItemError("invalid ciphertext: could not decode base64") from None
         if is_aes and len(payload) < _GCM_OVERHEAD:
             raise ItemError("invalid ciphertext length")
+        aad = _associated_data(item, key, positions[id(item)])
         blob = framing.to_infisical(framing.Frame(version, payload))
         try:
-            plaintext = (await service.decrypt(caller, key.id, blob)).result
+            plaintext = (await service.decrypt(caller, key.id, blob, aad=aad, dual_use=True)).result
         except DecryptionFailed:
-            raise ItemError(
-                "cipher: message authentication failed" if is_aes else "crypto/rsa: decryption error"
-            ) from None
+            raise ItemError(_AUTH_FAILED.get(primitive, "crypto/rsa: decryption error")) from None
         return {"plaintext": pybase64.b64encode_as_string(plaintext)}
 
     batch = await _run(items, body, one, lambda error, item: {"plaintext": "", "error": error}, 400)
@@ -261,7 +297,7 @@ def _hash_of(call: Call, body: Item) -> str:
 
 def _signing(call: Call, body: Item, key: Key, verb: str) -> SigningAlgorithm:
     """The KubeKMS signing algorithm a Transit sign/verify request names, or Vault's 400."""
-    if key.key_usage is not KeyUsage.SIGN_VERIFY:
+    if key.key_usage is not KeyUsage.SIGN_VERIFY and not spec_of(key.algorithm).dual_use:
         raise VaultError(400, f"key type {types.type_of(key)} does not support {verb}")
     hash_algorithm = _hash_of(call, body)
     signature_algorithm = text(body.get("signature_algorithm"), "signature_algorithm")
@@ -290,7 +326,7 @@ async def sign(call: Call) -> Outcome[Batch]:
 
     async def one(item: Item) -> Item:
         data = _decode(item.get("input"), "input", "unable to decode input as base64: ")
-        signature = (await service.sign(caller, key.id, algorithm, data, prehashed)).result
+        signature = (await service.sign(caller, key.id, algorithm, data, prehashed, dual_use=True)).result
         return {"key_version": key.version, "signature": framing.vault(key.version, signature)}
 
     failed: Callable[[str, Item], Item] = lambda error, item: {"key_version": 0, "error": error}  # noqa: E731
@@ -339,7 +375,9 @@ async def verify(call: Call) -> Outcome[Batch]:
                 decode_dss_signature(signature)
             except ValueError:
                 raise ItemError("supplied signature is invalid") from None
-        valid = (await service.verify(caller, key.id, algorithm, data, signature, prehashed)).result
+        valid = (
+            await service.verify(caller, key.id, algorithm, data, signature, prehashed, dual_use=True)
+        ).result
         return {"valid": valid}
 
     def failed(error: str, item: Item) -> Item:
