@@ -98,6 +98,7 @@ class KeyringLoader:
             return Keyring(
                 key.algorithm, materials, key.version, usage=usage,
                 min_decryption_version=key.min_decryption_version,
+                derived=key.derived, convergent=key.convergent_encryption,
             )
 
         try:

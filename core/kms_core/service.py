@@ -30,7 +30,7 @@ from concurrent.futures import Executor
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from kms_core import algorithms, lifecycle, transfer
+from kms_core import algorithms, derivation, lifecycle, transfer
 from kms_core.errors import BadRequest, DecryptionFailed, DuplicateName, NotFound
 from kms_core.identity import Identity
 from kms_core.keyring import Keyring
@@ -148,6 +148,10 @@ class KeyService:
         try:
             if not algorithms.is_compatible(spec.key_usage, spec.algorithm):
                 raise BadRequest(algorithms.incompatibility_message(spec.key_usage))
+            if spec.derived and not algorithms.is_symmetric(spec.algorithm):
+                # A derived key of any other kind would silently use its plain material.
+                raise BadRequest(f"key derivation is not supported for {spec.algorithm.value} keys")
+            derivation.derivation_code(spec.derived, spec.convergent_encryption)  # convergent needs derived
             # The store's unique constraint is the real guard (a concurrent create still gets
             # DuplicateName); this early check only avoids minting material, up to a second of
             # RSA key generation, for a name that is already taken.
@@ -350,9 +354,10 @@ class KeyService:
 
     async def encrypt(
         self, identity: Identity, key_id: str, plaintext: bytes, version: int | None = None, *,
-        aad: bytes | None = None, dual_use: bool = False,
+        aad: bytes | None = None, context: bytes | None = None, dual_use: bool = False,
     ) -> Outcome[bytes]:
-        """Encrypt under the latest version, or `version` within the key's bounds; `aad` is
+        """Encrypt under the latest version, or `version` within the key's bounds; `context`
+        selects a derived key's encryption key (kms_core.derivation); `aad` is
         authenticated associated data (AEAD keys); `dual_use` lets an RSA key of either usage
         encrypt (the Transit dialect)."""
         key = await self.usable(identity, key_id, Action.ENCRYPT)
@@ -363,14 +368,14 @@ class KeyService:
                 version = lifecycle.encryption_version(key, version)
             ring = await self._loader.keyring(key)
             # public-key or AES work: fast enough inline
-            return Outcome(ring.encrypt(plaintext, version, aad), key)
+            return Outcome(ring.encrypt(plaintext, version, aad, context), key)
         except Exception as exc:
             attach(exc, key.project_id, key)
             raise
 
     async def decrypt(
         self, identity: Identity, key_id: str, ciphertext: bytes, *,
-        aad: bytes | None = None, dual_use: bool = False,
+        aad: bytes | None = None, context: bytes | None = None, dual_use: bool = False,
     ) -> Outcome[bytes]:
         key = await self.usable(identity, key_id, Action.DECRYPT)
         try:
@@ -378,7 +383,7 @@ class KeyService:
                 raise _wrong_usage(key, _ENCRYPT_DECRYPT)
             ring = await self._loader.keyring(key)
             try:
-                return Outcome(await self._loader.run(ring, ring.decrypt, ciphertext, aad), key)
+                return Outcome(await self._loader.run(ring, ring.decrypt, ciphertext, aad, context), key)
             except DecryptionFailed:
                 CRYPTO_FAILURES.labels(reason="decrypt").inc()
                 raise

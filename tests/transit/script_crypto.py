@@ -126,5 +126,74 @@ def associated_data_steps() -> list[Step]:
     return steps
 
 
+CTX: Final = "dGVuYW50LTQy"  # "tenant-42"
+
+
+def derivation_steps() -> list[Step]:
+    steps = [
+        S("POST", "transit/keys/c-derived", {"derived": True}, loose=KEY_READ),
+        S("POST", "transit/keys/c-conv", {"derived": True, "convergent_encryption": True}, loose=KEY_READ),
+        S(
+            "POST",
+            "transit/keys/c-conv-cha",
+            {"type": "chacha20-poly1305", "derived": True, "convergent_encryption": True},
+            loose=KEY_READ,
+        ),
+        S("POST", "transit/keys/c-conv-bad", {"convergent_encryption": True}),
+        S("GET", "transit/keys/c-derived", loose=KEY_READ),
+        S("POST", "transit/encrypt/c-derived", {"plaintext": HELLO}, note="no context"),
+        S("POST", "transit/encrypt/c-derived", {"plaintext": HELLO, "context": "!!"}),
+        S(
+            "POST",
+            "transit/encrypt/k-aes",
+            {"plaintext": HELLO, "context": CTX},
+            save={"ign": "data.ciphertext"},
+            note="a context is ignored by a key that is not derived",
+        ),
+        S("POST", "transit/decrypt/k-aes", {"ciphertext": "$ign"}),
+        S(
+            "POST",
+            "transit/encrypt/c-derived",
+            {"batch_input": [{"plaintext": HELLO}, {"plaintext": HI, "context": CTX}]},
+        ),
+        S(
+            "POST",
+            "transit/decrypt/c-derived",
+            {"batch_input": [{"ciphertext": "$ign", "context": CTX}, {"ciphertext": "$ign"}]},
+        ),
+        S(
+            "POST",
+            "transit/encrypt/c-up-derived",
+            {"plaintext": HELLO, "context": CTX},
+            save={"up": "data.ciphertext"},
+        ),
+        S("GET", "transit/keys/c-up-derived", loose=KEY_READ, note="an upsert with a context is derived"),
+        S("POST", "transit/decrypt/c-up-derived", {"ciphertext": "$up", "context": CTX}),
+    ]
+    for name in ("c-derived", "c-conv", "c-conv-cha"):
+        steps += [
+            S(
+                "POST",
+                f"transit/encrypt/{name}",
+                {"plaintext": HELLO, "context": CTX},
+                save={f"{name}-ct": "data.ciphertext"},
+            ),
+            S("POST", f"transit/decrypt/{name}", {"ciphertext": f"${name}-ct", "context": CTX}),
+            S("POST", f"transit/decrypt/{name}", {"ciphertext": f"${name}-ct"}, note="no context"),
+            S(
+                "POST",
+                f"transit/decrypt/{name}",
+                {"ciphertext": f"${name}-ct", "context": HI},
+                note="other context",
+            ),
+            S(
+                "POST",
+                f"transit/encrypt/{name}",
+                {"batch_input": [{"plaintext": HELLO, "context": CTX}, {"plaintext": HI, "context": "!!"}]},
+            ),
+        ]
+    return steps
+
+
 def crypto_steps() -> list[Step]:
-    return [*type_steps(), *associated_data_steps()]
+    return [*type_steps(), *associated_data_steps(), *derivation_steps()]

@@ -144,6 +144,27 @@ def _encrypts(key: Key) -> bool:
     return key.key_usage is KeyUsage.ENCRYPT_DECRYPT or spec_of(key.algorithm).dual_use
 
 
+def _has_context(items: list[Item] | None, body: Item) -> bool:
+    """Whether the request carries a `context`; OpenBao's 400 when only some batch items do."""
+    if items is None:
+        return bool(text(body.get("context"), "context"))
+    given = [bool(text(i.get("context"), "context")) for i in items if isinstance(i, dict)]
+    if any(given) and not all(given):
+        raise VaultError(400, "context should be set either in all the request blocks or in none")
+    return any(given)
+
+
+def _context(item: Item) -> bytes | None:
+    """An item's `context` (derived keys' key selector), decoded; ignored by other keys."""
+    value = text(item.get("context"), "context")
+    if not value:
+        return None
+    try:
+        return b64decode(value)
+    except Base64Error as exc:
+        raise ItemError(str(exc)) from None
+
+
 def _positions(items: list[Item] | None, body: Item) -> dict[int, int]:
     """Each item's index in the request (OpenBao names items `[i]` in some errors)."""
     return {id(item): i for i, item in enumerate(items if items is not None else [body])}
@@ -172,10 +193,12 @@ async def encrypt(call: Call) -> Outcome[Batch]:
     items = _items(body)
     if items is None and body.get("plaintext") is None:
         raise VaultError(400, "missing plaintext to encrypt")
+    has_context = _has_context(items, body)
     key = await call.service.find_by_name(call.caller, Action.ENCRYPT, project, name)
     if key is None:  # Transit's upsert: encrypting with a missing key creates it
         try:
-            key = (await call.service.create(call.caller, creation_spec(body, project, name))).result
+            spec = creation_spec(body, project, name, derived=has_context)
+            key = (await call.service.create(call.caller, spec)).result
         except DuplicateName:  # created concurrently
             key = await _resolve(call, Action.ENCRYPT, project, name, "encryption key not found")
     if not _encrypts(key):
@@ -188,7 +211,10 @@ async def encrypt(call: Call) -> Outcome[Batch]:
             raise ItemError("missing plaintext to encrypt")
         plaintext = _decode(item["plaintext"], "plaintext")
         aad = _associated_data(item, key, positions[id(item)])
-        blob = (await service.encrypt(caller, key_id, plaintext, aad=aad, dual_use=True)).result
+        context = _context(item)
+        blob = (
+            await service.encrypt(caller, key_id, plaintext, aad=aad, context=context, dual_use=True)
+        ).result
         raw, trailer_version = ciphertext.unpack(blob)  # Infisical's trailer -> Transit's prefix
         version = trailer_version or 1
         return {"ciphertext": framing.vault(version, raw), "key_version": version}
@@ -203,6 +229,7 @@ async def decrypt(call: Call) -> Outcome[Batch]:
     items = _items(body)
     if items is None and not text(body.get("ciphertext"), "ciphertext"):
         raise VaultError(400, "missing ciphertext to decrypt")
+    _has_context(items, body)
     key = await _resolve(call, Action.DECRYPT, project, name, "encryption key not found")
     if not _encrypts(key):
         raise VaultError(400, f"message decryption not supported for key type {types.type_of(key)}")
@@ -228,9 +255,12 @@ async def decrypt(call: Call) -> Outcome[Batch]:
         if is_aes and len(payload) < _GCM_OVERHEAD:
             raise ItemError("invalid ciphertext length")
         aad = _associated_data(item, key, positions[id(item)])
+        context = _context(item)
         blob = framing.to_infisical(framing.Frame(version, payload))
         try:
-            plaintext = (await service.decrypt(caller, key.id, blob, aad=aad, dual_use=True)).result
+            plaintext = (
+                await service.decrypt(caller, key.id, blob, aad=aad, context=context, dual_use=True)
+            ).result
         except DecryptionFailed:
             raise ItemError(_AUTH_FAILED.get(primitive, "crypto/rsa: decryption error")) from None
         return {"plaintext": pybase64.b64encode_as_string(plaintext)}

@@ -160,6 +160,12 @@ def key_data(key: Key, public_key: bytes | None = None) -> dict[str, Any]:
         "supports_signing": signs,
         "type": type_of(key),
     }
+    if key.derived:  # OpenBao lists these for derived keys only
+        data["kdf"] = "hkdf_sha256"
+        data["convergent_encryption"] = key.convergent_encryption
+        if key.convergent_encryption:
+            data["convergent_encryption_version"] = -1  # -1: the version is kept per key version (3)
+    data["derived"] = key.derived
     versions = range(1, key.version + 1)
     if spec.primitive is Primitive.HMAC:
         data["key_size"] = spec.key_bytes
