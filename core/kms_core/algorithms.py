@@ -49,6 +49,7 @@ class Primitive(StrEnum):
     """The kind of primitive a key's material is loaded into (kms_core.keyring)."""
 
     AES_GCM = "aes-gcm"
+    CHACHA20 = "chacha20-poly1305"
     HMAC = "hmac"
     RSA = "rsa"
     EC = "ec"
@@ -99,16 +100,26 @@ class AlgorithmSpec:
         # Infisical's rotate route rotates AES keys only (its clients of other usages would have
         # to learn a new public or MAC key); the core, the scheduler and Transit rotate every
         # usage (kms_core.lifecycle).
-        object.__setattr__(self, "rotatable", self.primitive is Primitive.AES_GCM)
+        object.__setattr__(self, "rotatable", self.primitive in AEADS)
 
     @property
     def is_asymmetric(self) -> bool:
         """Keys with a public half (RSA, EC, Ed25519, ML-DSA)."""
-        return self.primitive not in (Primitive.AES_GCM, Primitive.HMAC)
+        return self.primitive not in (*AEADS, Primitive.HMAC)
+
+    @property
+    def dual_use(self) -> bool:
+        """RSA keys serve encryption (OAEP) and signing: OpenBao's rsa-* keys do both, so the
+        Transit dialect lets a key of either usage do both (kms_core.service `dual_use`)."""
+        return self.primitive is Primitive.RSA
 
 
-def _wire(infisical: str, transit: str | None = None) -> Mapping[Dialect, str]:
-    names = {Dialect.INFISICAL: infisical}
+# The symmetric AEAD kinds: random 96-bit nonces, `nonce || CT || TAG`, optional AAD.
+AEADS: Final = (Primitive.AES_GCM, Primitive.CHACHA20)
+
+
+def _wire(infisical: str | None, transit: str | None = None) -> Mapping[Dialect, str]:
+    names = {Dialect.INFISICAL: infisical} if infisical is not None else {}
     if transit is not None:
         # Vault/OpenBao Transit key types; confirmed by the differential tests against OpenBao
         # when the Transit dialect lands (ARCHITECTURE.md §8).
@@ -132,6 +143,13 @@ def _aes(algorithm: Algorithm, size: int, transit: str) -> AlgorithmSpec:
     return AlgorithmSpec(
         algorithm, (U.ENCRYPT_DECRYPT,), Primitive.AES_GCM, MaterialCheck.EXACT_LENGTH, ExportFormat.RAW,
         _wire(algorithm.value, transit), key_bytes=size,
+    )
+
+
+def _rsa(algorithm: Algorithm, bits: int) -> AlgorithmSpec:
+    return AlgorithmSpec(
+        algorithm, (U.ENCRYPT_DECRYPT, U.SIGN_VERIFY), Primitive.RSA, _PEM, _PKCS8,
+        _wire(None, f"rsa-{bits}"), signing=_RSA_SIGNING, expected=f"an RSA {bits}-bit key", slow=True,
     )
 
 
@@ -181,6 +199,14 @@ ALGORITHMS: Final[tuple[AlgorithmSpec, ...]] = (
     _hmac(A.HMAC_SHA_256, "sha256", 32),
     _hmac(A.HMAC_SHA_384, "sha384", 48),
     _hmac(A.HMAC_SHA_512, "sha512", 64),
+    # Transit-only types (ARCHITECTURE.md §8): no Infisical wire name, so the Infisical dialect
+    # cannot create or import them; it shows and uses them by id under their stored value.
+    AlgorithmSpec(
+        A.CHACHA20_POLY1305, (U.ENCRYPT_DECRYPT,), Primitive.CHACHA20, MaterialCheck.EXACT_LENGTH,
+        ExportFormat.RAW, _wire(None, "chacha20-poly1305"), key_bytes=32,
+    ),
+    _rsa(A.RSA_2048, 2048),
+    _rsa(A.RSA_3072, 3072),
 )
 
 _BY_ALGORITHM: Final[Mapping[Algorithm, AlgorithmSpec]] = MappingProxyType(
@@ -253,11 +279,14 @@ def is_compatible(usage: KeyUsage, algorithm: Algorithm) -> bool:
 def incompatibility_message(usage: KeyUsage, field: str = "algorithm") -> str:
     """The spec's message for a usage/algorithm mismatch, naming `field` (V1 says encryptionAlgorithm)."""
     kind, options = _KIND[usage]
-    return f"{field} must be a valid {kind} algorithm. Valid options are: {', '.join(options)}"
+    # Infisical's text: the Transit-only types are not options there.
+    named = [a for a in options if Dialect.INFISICAL in _BY_ALGORITHM[a].wire]
+    return f"{field} must be a valid {kind} algorithm. Valid options are: {', '.join(named)}"
 
 
 def is_symmetric(algorithm: Algorithm) -> bool:
-    return _BY_ALGORITHM[algorithm].primitive is Primitive.AES_GCM
+    """AES-GCM and ChaCha20-Poly1305 keys."""
+    return _BY_ALGORITHM[algorithm].primitive in AEADS
 
 
 def is_hmac(algorithm: Algorithm) -> bool:
@@ -296,4 +325,4 @@ DATA_LIMIT: Final = 1_048_576
 SIGNATURE_LIMIT: Final = 8192
 MAC_LIMIT: Final = 1024
 PUBLIC_KEY_LIMIT: Final = 1024
-RSA_OAEP_PLAINTEXT_LIMIT: Final = 446
+RSA_OAEP_PLAINTEXT_LIMIT: Final = 446  # RSA-4096: 512 - 2 * 32 - 2

@@ -23,7 +23,7 @@ from types import MappingProxyType
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from kms_core import ciphertext, material
+from kms_core import ciphertext, derivation, material
 from kms_core.algorithms import Primitive, spec_of
 from kms_core.errors import BadRequest, DecryptionFailed
 from kms_core.gcmusage import EncryptionCount
@@ -52,6 +52,8 @@ class _Generation:
         primitive = spec_of(algorithm).primitive
         if primitive is Primitive.AES_GCM:
             self.aead = Aead(raw)
+        elif primitive is Primitive.CHACHA20:
+            self.aead = Aead(raw, chacha=True)
         elif primitive is Primitive.HMAC:
             self.hmac = Hmac(algorithm, raw)
         else:
@@ -66,13 +68,21 @@ class _Generation:
                 self.ecdh = Ecdh(private)
 
 
+def _no_aad(aad: bytes | None) -> None:
+    if aad:
+        raise BadRequest("associated data is supported by AEAD keys only (AES-GCM, ChaCha20-Poly1305)")
+
+
 class Keyring:
     """Encrypt/decrypt, sign/verify, MAC and key agreement with one key's versions."""
 
     __slots__ = (
         "_algorithm",
         "_built",
+        "_chacha",
+        "_convergent",
         "_current_version",
+        "_derived",
         "_materials",
         "_min_decryption",
         "_primary",
@@ -89,6 +99,8 @@ class Keyring:
         *,
         usage: EncryptionCount | None = None,
         min_decryption_version: int = 1,
+        derived: bool = False,
+        convergent: bool = False,
     ) -> None:
         """`materials` maps version -> unsealed material; versions below `min_decryption_version`
         are dropped at once. `usage` counts the AES-GCM encryptions of the current version
@@ -103,6 +115,10 @@ class Keyring:
         )
         self._usage = usage
         self._slow = spec_of(algorithm).slow
+        # Transit's derived keys (kms_core.derivation): AEAD keys only; the key is per context.
+        self._derived = derived
+        self._convergent = convergent
+        self._chacha = spec_of(algorithm).primitive is Primitive.CHACHA20
         self._built: dict[int, _Generation] = {}
         # Built now: a bad current material fails the load, not a later request.
         self._primary = self._generation(current_version)
@@ -161,21 +177,42 @@ class Keyring:
         # A programming error: the service checks key usage before calling the keyring.
         return TypeError(f"{self.algorithm.value} keys do not support {operation}")
 
-    def encrypt(self, plaintext: bytes, version: int | None = None) -> bytes:
-        """The wire ciphertext (spec §5.1) under `version` (default: current): AES-GCM or
-        RSA-OAEP, with the v01/v02 trailer naming the version."""
+    def _derived_aead(
+        self, version: int, context: bytes | None, plaintext: bytes | None
+    ) -> tuple[Aead, bytes | None]:
+        """The AEAD of `context` under `version` and, for convergent encryption when encrypting
+        (`plaintext` given), the nonce derived from the plaintext."""
+        raw = self._materials[version]
+        size = len(raw)
+        if self._convergent and plaintext is not None:
+            okm = derivation.derive(raw, context, size + derivation.CONVERGENT_HMAC_BYTES)
+            return Aead(okm[:size], chacha=self._chacha), derivation.convergent_nonce(okm[size:], plaintext)
+        return Aead(derivation.derive(raw, context, size), chacha=self._chacha), None
+
+    def encrypt(
+        self, plaintext: bytes, version: int | None = None, aad: bytes | None = None,
+        context: bytes | None = None,
+    ) -> bytes:
+        """The wire ciphertext (spec §5.1) under `version` (default: current): AES-GCM,
+        ChaCha20-Poly1305 or RSA-OAEP, with the v01/v02 trailer naming the version. `aad`
+        (Transit's associated_data) is authenticated by the AEADs and refused for RSA; `context`
+        selects a derived key's encryption key (required for derived keys, else ignored)."""
         gen = self._version(version)
         used = self._current_version if version is None else version
         if gen.aead is not None:
             usage = self._usage
             if usage is not None and used == self._current_version:
                 usage.add()  # an int increment: random nonces wear out after 2^32 encryptions
-            return ciphertext.pack(gen.aead.encrypt(plaintext), used)
+            if self._derived:
+                aead, nonce = self._derived_aead(used, context, plaintext)
+                return ciphertext.pack(aead.encrypt(plaintext, aad, nonce), used)
+            return ciphertext.pack(gen.aead.encrypt(plaintext, aad), used)
         if gen.oaep is not None:
+            _no_aad(aad)
             return ciphertext.pack(gen.oaep.encrypt(plaintext), used)
         raise self._unsupported("encryption")
 
-    def decrypt(self, blob: bytes) -> bytes:
+    def decrypt(self, blob: bytes, aad: bytes | None = None, context: bytes | None = None) -> bytes:
         """The plaintext; DecryptionFailed if no allowed version authenticates the blob (one
         opaque error), VersionDisallowed if the blob names a version below the decryption bound."""
         raw, embedded = ciphertext.unpack(blob)
@@ -183,15 +220,22 @@ class Keyring:
             embedded = 1  # "v01" is what version 1 produces (spec §5.1), so it names version 1
         # Any other trailer names no version: its failure stays the one opaque error, even once
         # version 1 is below the decryption bound (garbage must not read as "too old").
-        return self.decrypt_raw(raw, embedded, hint_only=True)
+        return self.decrypt_raw(raw, embedded, hint_only=True, aad=aad, context=context)
 
-    def decrypt_raw(self, raw: bytes, version: int | None, *, hint_only: bool = False) -> bytes:
+    def decrypt_raw(
+        self, raw: bytes, version: int | None, *, hint_only: bool = False, aad: bytes | None = None,
+        context: bytes | None = None,
+    ) -> bytes:
         """Decrypt `raw` (no trailer) with `version`, or with every allowed version when None.
 
         `hint_only`: the version came from the unauthenticated v01/v02 trailer, so it is tried
         first but the others are tried too (a tampered trailer changes only the order)."""
         if self._primary.aead is None and self._primary.oaep is None:
             raise self._unsupported("decryption")
+        if self._primary.aead is None:
+            _no_aad(aad)
+        elif self._derived and not context:
+            raise BadRequest(derivation.MISSING_CONTEXT)
         order = self._candidates(None if hint_only else version)
         if hint_only and version is not None:
             # Only a real version (>= 1) is "too old"; a trailer naming 0 names nothing and
@@ -203,8 +247,10 @@ class Keyring:
         for candidate in order:
             gen = self._generation(candidate)
             try:
+                if gen.aead is not None and self._derived:
+                    return self._derived_aead(candidate, context, None)[0].decrypt(raw, aad)
                 if gen.aead is not None:
-                    return gen.aead.decrypt(raw)
+                    return gen.aead.decrypt(raw, aad)
                 if gen.oaep is not None:
                     return gen.oaep.decrypt(raw)
             except DecryptionFailed:

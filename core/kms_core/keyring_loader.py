@@ -21,7 +21,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TypeVar
 
 from kms_core import material
-from kms_core.algorithms import is_symmetric
+from kms_core.algorithms import is_symmetric, spec_of
 from kms_core.errors import KmsError, Unavailable
 from kms_core.executor import crypto_threads
 from kms_core.gcmusage import GCM_USAGE, GcmUsage
@@ -98,6 +98,7 @@ class KeyringLoader:
             return Keyring(
                 key.algorithm, materials, key.version, usage=usage,
                 min_decryption_version=key.min_decryption_version,
+                derived=key.derived, convergent=key.convergent_encryption,
             )
 
         try:
@@ -117,7 +118,7 @@ class KeyringLoader:
         """Sealed fresh material for `version` of `key_id`, or None when the store makes its own."""
         if self.store.generates_material:
             return None
-        if algorithm == Algorithm.RSA_4096 or not self._unseal_inline:
+        if spec_of(algorithm).slow or not self._unseal_inline:
             return await self.offload(material.mint, key_id, version, algorithm, self.sealer)
         return material.mint(key_id, version, algorithm, self.sealer)
 
@@ -130,7 +131,7 @@ class KeyringLoader:
             parsed = material.parse_import(algorithm, raw)
             return material.seal(key_id, version, algorithm, parsed, self.sealer)
 
-        if algorithm == Algorithm.RSA_4096 or not self._unseal_inline:
+        if spec_of(algorithm).slow or not self._unseal_inline:
             return await self.offload(seal)
         return seal()
 

@@ -34,6 +34,11 @@ class Algorithm(StrEnum):
     HMAC_SHA_256 = "HMAC_SHA_256"
     HMAC_SHA_384 = "HMAC_SHA_384"
     HMAC_SHA_512 = "HMAC_SHA_512"
+    # Transit-only types (no Infisical counterpart): appended, since a value is stored and bound
+    # into sealed blobs' AAD and must never change.
+    CHACHA20_POLY1305 = "chacha20-poly1305"
+    RSA_2048 = "RSA_2048"
+    RSA_3072 = "RSA_3072"
 
 
 class SigningAlgorithm(StrEnum):
@@ -77,6 +82,11 @@ class Key:
     min_encryption_version: int = 0  # 0 = the latest version encrypts/signs
     min_available_version: int = 0  # versions below it were trimmed (material destroyed); 0 = none
     rotated_at: datetime | None = None  # when the current version was made (None: unknown)
+    # Transit's key derivation (kms_core.derivation): `derived` keys encrypt under
+    # HKDF-SHA256(material, info=context); `convergent_encryption` derives the nonce from the
+    # plaintext too. Both fixed at creation.
+    derived: bool = False
+    convergent_encryption: bool = False
 
     @property
     def deletion_allowed(self) -> bool:
@@ -121,3 +131,5 @@ class KeySpec:
     description: str | None = None
     is_exportable: bool = False
     has_delete_protection: bool = False
+    derived: bool = False  # Transit's `derived` (AEAD keys only)
+    convergent_encryption: bool = False  # Transit's `convergent_encryption` (needs `derived`)

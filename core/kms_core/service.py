@@ -30,7 +30,7 @@ from concurrent.futures import Executor
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from kms_core import algorithms, lifecycle, transfer
+from kms_core import algorithms, derivation, lifecycle, transfer
 from kms_core.errors import BadRequest, DecryptionFailed, DuplicateName, NotFound
 from kms_core.grant import Grant, KeyRef
 from kms_core.identity import Identity
@@ -64,6 +64,15 @@ _RSA_ROTATION_REFUSED = (
     "Only symmetric encrypt-decrypt keys support rotation. To rotate a sign-verify or MAC key, "
     "create a new key and update your applications to use it."
 )
+
+
+def _serves(key: Key, usage: KeyUsage, dual_use: bool) -> bool:
+    """Whether `key` may serve `usage`: its own, or with `dual_use` (the Transit dialect) any
+    usage of a dual-use algorithm (RSA: OpenBao's rsa-* keys both encrypt and sign)."""
+    if key.key_usage == usage:
+        return True
+    spec = algorithms.spec_of(key.algorithm)
+    return dual_use and spec.dual_use and usage in spec.usages
 
 
 def _wrong_usage(key: Key, usage: KeyUsage) -> BadRequest:
@@ -151,6 +160,10 @@ class KeyService:
         try:
             if not algorithms.is_compatible(spec.key_usage, spec.algorithm):
                 raise BadRequest(algorithms.incompatibility_message(spec.key_usage))
+            if spec.derived and not algorithms.is_symmetric(spec.algorithm):
+                # A derived key of any other kind would silently use its plain material.
+                raise BadRequest(f"key derivation is not supported for {spec.algorithm.value} keys")
+            derivation.derivation_code(spec.derived, spec.convergent_encryption)  # convergent needs derived
             # The store's unique constraint is the real guard (a concurrent create still gets
             # DuplicateName); this early check only avoids minting material, up to a second of
             # RSA key generation, for a name that is already taken.
@@ -352,30 +365,37 @@ class KeyService:
     # of these routes are labelled with its algorithm.
 
     async def encrypt(
-        self, identity: Identity, key_id: KeyRef, plaintext: bytes, version: int | None = None
+        self, identity: Identity, key_id: KeyRef, plaintext: bytes, version: int | None = None, *,
+        aad: bytes | None = None, context: bytes | None = None, dual_use: bool = False,
     ) -> Outcome[bytes]:
-        """Encrypt under the latest version, or `version` within the key's bounds."""
+        """Encrypt under the latest version, or `version` within the key's bounds; `context`
+        selects a derived key's encryption key (kms_core.derivation); `aad` is
+        authenticated associated data (AEAD keys); `dual_use` lets an RSA key of either usage
+        encrypt (the Transit dialect)."""
         key = await self.usable(identity, key_id, Action.ENCRYPT)
         try:
-            if key.key_usage != _ENCRYPT_DECRYPT:
+            if not _serves(key, _ENCRYPT_DECRYPT, dual_use):
                 raise _wrong_usage(key, _ENCRYPT_DECRYPT)
             if version is not None:
                 version = lifecycle.encryption_version(key, version)
             ring = await self._loader.keyring(key)
             # public-key or AES work: fast enough inline
-            return Outcome(ring.encrypt(plaintext, version), key)
+            return Outcome(ring.encrypt(plaintext, version, aad, context), key)
         except Exception as exc:
             attach(exc, key.project_id, key)
             raise
 
-    async def decrypt(self, identity: Identity, key_id: KeyRef, ciphertext: bytes) -> Outcome[bytes]:
+    async def decrypt(
+        self, identity: Identity, key_id: KeyRef, ciphertext: bytes, *,
+        aad: bytes | None = None, context: bytes | None = None, dual_use: bool = False,
+    ) -> Outcome[bytes]:
         key = await self.usable(identity, key_id, Action.DECRYPT)
         try:
-            if key.key_usage != _ENCRYPT_DECRYPT:
+            if not _serves(key, _ENCRYPT_DECRYPT, dual_use):
                 raise _wrong_usage(key, _ENCRYPT_DECRYPT)
             ring = await self._loader.keyring(key)
             try:
-                return Outcome(await self._loader.run(ring, ring.decrypt, ciphertext), key)
+                return Outcome(await self._loader.run(ring, ring.decrypt, ciphertext, aad, context), key)
             except DecryptionFailed:
                 CRYPTO_FAILURES.labels(reason="decrypt").inc()
                 raise
@@ -408,11 +428,11 @@ class KeyService:
 
     async def sign(
         self, identity: Identity, key_id: KeyRef, algorithm: SigningAlgorithm, data: bytes, is_digest: bool,
-        version: int | None = None,
+        version: int | None = None, *, dual_use: bool = False,
     ) -> Outcome[bytes]:
         key = await self.usable(identity, key_id, Action.SIGN)
         try:
-            if key.key_usage != _SIGN_VERIFY:
+            if not _serves(key, _SIGN_VERIFY, dual_use):
                 raise _wrong_usage(key, _SIGN_VERIFY)
             if version is not None:
                 version = lifecycle.encryption_version(key, version)
@@ -424,13 +444,13 @@ class KeyService:
 
     async def verify(
         self, identity: Identity, key_id: KeyRef, algorithm: SigningAlgorithm, data: bytes, signature: bytes,
-        is_digest: bool, version: int | None = None,
+        is_digest: bool, version: int | None = None, *, dual_use: bool = False,
     ) -> Outcome[bool]:
         """Verify under `version`, or under every allowed version (signatures carry none in
         Infisical's format, and a rotation must not invalidate what the old version signed)."""
         key = await self.usable(identity, key_id, Action.VERIFY)
         try:
-            if key.key_usage != _SIGN_VERIFY:
+            if not _serves(key, _SIGN_VERIFY, dual_use):
                 raise _wrong_usage(key, _SIGN_VERIFY)
             ring = await self._loader.keyring(key)
             return Outcome(ring.verify(algorithm, data, signature, is_digest, version), key)

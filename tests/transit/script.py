@@ -14,9 +14,8 @@ from differential import SHAPE, Step
 HELLO: Final = "aGVsbG8="  # "hello"
 HI: Final = "aGk="  # "hi"
 KEY_READ: Final = {"keys": SHAPE}  # per-version creation times and public keys: shape only
-# A KubeKMS key has one usage: its rsa-4096 keys made through Transit sign and verify only, where
-# OpenBao's also encrypt (README, "Vault Transit API": differences).
-RSA_READ: Final = {**KEY_READ, "supports_encryption": SHAPE, "supports_decryption": SHAPE}
+# rsa-* keys made through Transit both encrypt and sign, as OpenBao's (README, "Key types").
+RSA_READ: Final = KEY_READ
 FORTY_FOUR_A: Final = "A" * 44  # 33 bytes: nonce + tag + 5, authenticates nothing
 
 # name -> create body, one key of each type both servers support

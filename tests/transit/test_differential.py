@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from differential import Reply, Session, Step, compare, run
 from script import script
+from script_crypto import crypto_steps
 from script_lifecycle import lifecycle_script
 from servers import KubeKms, OpenBao
 
@@ -20,7 +21,8 @@ def test_the_script_is_long_enough() -> None:
 
 
 def test_openbao_and_kubekms_agree(openbao: OpenBao, kubekms: KubeKms) -> None:
-    failures = run(script(), Session(openbao.url, openbao.token), Session(kubekms.url, kubekms.token))
+    steps = [*script(), *crypto_steps()]
+    failures = run(steps, Session(openbao.url, openbao.token), Session(kubekms.url, kubekms.token))
     assert not failures, f"{len(failures)} differences:\n" + "\n".join(failures)
 
 

@@ -11,6 +11,7 @@ import pytest
 from kms_core import algorithms as alg
 from kms_core import material
 from kms_core.algorithms import ALGORITHMS, AlgorithmSpec, Dialect, ExportFormat, Primitive
+from kms_core.errors import DecryptionFailed
 from kms_core.keyring import Keyring
 from kms_core.model import Algorithm, KeyUsage
 
@@ -29,7 +30,13 @@ def test_wire_names_are_unique_per_dialect_and_round_trip() -> None:
             name = alg.wire_name(spec.algorithm, dialect)
             assert (alg.by_wire_name(dialect, name) if name else None) == (spec.algorithm if name else None)
     # Infisical's names are the stored values (the AAD binds them: they never change).
-    assert all(s.wire[Dialect.INFISICAL] == s.algorithm.value for s in ALGORITHMS)
+    infisical = [s for s in ALGORITHMS if Dialect.INFISICAL in s.wire]
+    assert all(s.wire[Dialect.INFISICAL] == s.algorithm.value for s in infisical)
+    # Transit-only types: no Infisical name (the Infisical dialect cannot create or import them).
+    transit_only = [s.algorithm for s in ALGORITHMS if Dialect.INFISICAL not in s.wire]
+    assert transit_only == [Algorithm.CHACHA20_POLY1305, Algorithm.RSA_2048, Algorithm.RSA_3072]
+    names = [alg.wire_name(a, Dialect.TRANSIT) for a in transit_only]
+    assert names == ["chacha20-poly1305", "rsa-2048", "rsa-3072"]
     assert alg.by_wire_name(Dialect.TRANSIT, "aes256-gcm96") is Algorithm.AES_256_GCM
     assert alg.by_wire_name(Dialect.INFISICAL, "aes256-gcm96") is None
 
@@ -54,8 +61,11 @@ def test_material_keyring_export_and_import_follow_the_spec(spec: AlgorithmSpec)
         assert len(raw) == spec.key_bytes
     ring = Keyring(spec.algorithm, {1: raw}, 1)
     assert ring.is_slow is spec.slow
-    if spec.primitive is Primitive.AES_GCM:
+    if spec.primitive in alg.AEADS:
         assert ring.decrypt(ring.encrypt(b"x")) == b"x"
+        assert ring.decrypt(ring.encrypt(b"x", aad=b"ctx"), aad=b"ctx") == b"x"
+        with pytest.raises(DecryptionFailed):
+            ring.decrypt(ring.encrypt(b"x", aad=b"ctx"), aad=b"other")
     elif spec.primitive is Primitive.HMAC:
         assert ring.verify_mac(b"m", ring.generate_mac(b"m"))
     else:

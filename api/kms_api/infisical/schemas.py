@@ -19,7 +19,10 @@ from kms_core.model import Algorithm, KeyUsage, SigningAlgorithm
 
 USAGES: Final = tuple(u.value for u in KeyUsage)
 # The Infisical dialect's names, from the algorithm registry (kms_core.algorithms).
-ALGORITHMS: Final = tuple(s.wire[alg.Dialect.INFISICAL] for s in alg.ALGORITHMS)
+# Transit-only types (chacha20-poly1305, RSA_2048/3072) have no Infisical name: not creatable here.
+ALGORITHMS: Final = tuple(
+    s.wire[alg.Dialect.INFISICAL] for s in alg.ALGORITHMS if alg.Dialect.INFISICAL in s.wire
+)
 SIGNING_ALGORITHMS: Final = tuple(s.value for s in SigningAlgorithm)
 
 _description = String("description", required=False, trim=True, max_length=500)

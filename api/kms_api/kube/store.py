@@ -242,6 +242,8 @@ class KubernetesKeyStore:
         """
         if sealed is not None:
             raise BadRequest(IMPORT_REFUSED)
+        if spec.derived:  # the KmsKey has no field for it yet: never create it underived
+            raise BadRequest("derived keys (Transit's `derived`) are not supported in Kubernetes mode yet")
         await self._synced()
         created = await self._writes.create(spec)
         key = await self._key(created, await self._record(created))

@@ -31,7 +31,7 @@ from kms_api.transit.inputs import Base64Error, b64decode, flag, integer, projec
 from kms_api.transit.keys import creation_spec, key_name
 from kms_api.transit.lifecycle import SOFT_DELETED
 from kms_core import ciphertext
-from kms_core.algorithms import Primitive, spec_of
+from kms_core.algorithms import AEADS, Primitive, spec_of
 from kms_core.errors import BadRequest, DecryptionFailed, DuplicateName, KmsError
 from kms_core.grant import Grant, KeyRef
 from kms_core.lifecycle import VersionDisallowed
@@ -159,6 +159,60 @@ def _decode(value: Any, field: str, wording: str = "") -> bytes:
 
 # -- encrypt / decrypt -------------------------------------------------------------------------
 
+# Go's texts for a ciphertext that does not authenticate, per AEAD.
+_AUTH_FAILED: Final = {
+    Primitive.AES_GCM: "cipher: message authentication failed",
+    Primitive.CHACHA20: "chacha20poly1305: message authentication failed",
+}
+
+
+def _encrypts(key: Key) -> bool:
+    """Encrypt-decrypt keys, and RSA keys of either usage (OpenBao's rsa-* keys do both)."""
+    return key.key_usage is KeyUsage.ENCRYPT_DECRYPT or spec_of(key.algorithm).dual_use
+
+
+def _has_context(items: list[Item] | None, body: Item) -> bool:
+    """Whether the request carries a `context`; OpenBao's 400 when only some batch items do."""
+    if items is None:
+        return bool(text(body.get("context"), "context"))
+    given = [bool(text(i.get("context"), "context")) for i in items if isinstance(i, dict)]
+    if any(given) and not all(given):
+        raise VaultError(400, "context should be set either in all the request blocks or in none")
+    return any(given)
+
+
+def _context(item: Item) -> bytes | None:
+    """An item's `context` (derived keys' key selector), decoded; ignored by other keys."""
+    value = text(item.get("context"), "context")
+    if not value:
+        return None
+    try:
+        return b64decode(value)
+    except Base64Error as exc:
+        raise ItemError(str(exc)) from None
+
+
+def _positions(items: list[Item] | None, body: Item) -> dict[int, int]:
+    """Each item's index in the request (OpenBao names items `[i]` in some errors)."""
+    return {id(item): i for i, item in enumerate(items if items is not None else [body])}
+
+
+def _associated_data(item: Item, key: Key, index: int) -> bytes | None:
+    """An item's `associated_data` (AEAD keys only), decoded; OpenBao's texts for the errors.
+
+    OpenBao answers a bad base64 here with a 500; KubeKMS with a 400 and the same text."""
+    value = text(item.get("associated_data"), "associated_data")
+    if not value:
+        return None
+    if spec_of(key.algorithm).primitive not in AEADS:
+        raise ItemError(
+            f"'[{index}].associated_data' provided for non-AEAD cipher suite {types.type_of(key)}"
+        )
+    try:
+        return b64decode(value)
+    except Base64Error as exc:
+        raise ItemError(f"unable to get associated_data/additional_data from factory[0]: {exc}") from None
+
 
 async def encrypt(call: Call) -> Outcome[Batch]:
     body = await read_body(call.request, CRYPTO_LIMIT)
@@ -166,20 +220,23 @@ async def encrypt(call: Call) -> Outcome[Batch]:
     items = _items(body)
     if items is None and body.get("plaintext") is None:
         raise VaultError(400, "missing plaintext to encrypt")
+    has_context = _has_context(items, body)
     grant = await call.service.grant_by_name(call.caller, Action.ENCRYPT, project, name)
     key_id: KeyRef
     if grant is not None:
         key, key_id = grant.key, grant
-    else:  # Transit's upsert: encrypting with a missing key creates it
+    else:  # Transit's upsert: encrypting with a missing key creates it (derived with a context)
         try:
-            key = (await call.service.create(call.caller, creation_spec(body, project, name))).result
+            spec = creation_spec(body, project, name, derived=has_context)
+            key = (await call.service.create(call.caller, spec)).result
             key_id = key.id
         except DuplicateName:  # created concurrently
             found = await _grant(call, Action.ENCRYPT, project, name, "encryption key not found")
             key, key_id = found.key, found
-    if key.key_usage is not KeyUsage.ENCRYPT_DECRYPT:
+    if not _encrypts(key):
         raise VaultError(400, f"message encryption not supported for key type {types.type_of(key)}")
     service, caller = call.service, call.caller
+    positions = _positions(items, body)
 
     async def one(item: Item) -> Item:
         if key.is_disabled:
@@ -188,7 +245,11 @@ async def encrypt(call: Call) -> Outcome[Batch]:
             raise ItemError("missing plaintext to encrypt")
         plaintext = _decode(item["plaintext"], "plaintext")
         version = requested_version(item)
-        blob = (await service.encrypt(caller, key_id, plaintext, version)).result
+        aad = _associated_data(item, key, positions[id(item)])
+        context = _context(item)
+        blob = (
+            await service.encrypt(caller, key_id, plaintext, version, aad=aad, context=context, dual_use=True)
+        ).result
         raw, trailer_version = ciphertext.unpack(blob)  # Infisical's trailer -> Transit's prefix
         version = trailer_version or 1
         return {"ciphertext": framing.vault(version, raw), "key_version": version}
@@ -203,23 +264,30 @@ async def decrypt(call: Call) -> Outcome[Batch]:
     items = _items(body)
     if items is None and not text(body.get("ciphertext"), "ciphertext"):
         raise VaultError(400, "missing ciphertext to decrypt")
+    _has_context(items, body)
     grant = await _grant(call, Action.DECRYPT, project, name, "encryption key not found")
     key = grant.key
-    if key.key_usage is not KeyUsage.ENCRYPT_DECRYPT:
+    if not _encrypts(key):
         raise VaultError(400, f"message decryption not supported for key type {types.type_of(key)}")
+    positions = _positions(items, body)
 
     async def one(item: Item) -> Item:
-        plaintext = await open_ciphertext(call, key, item, grant)
+        aad = _associated_data(item, key, positions[id(item)])
+        plaintext = await open_ciphertext(call, key, item, grant, aad=aad, context=_context(item))
         return {"plaintext": pybase64.b64encode_as_string(plaintext)}
 
     batch = await _run(items, body, one, lambda error, item: {"plaintext": "", "error": error}, 400)
     return Outcome(batch, key)
 
 
-async def open_ciphertext(call: Call, key: Key, item: Item, ref: KeyRef | None = None) -> bytes:
+async def open_ciphertext(
+    call: Call, key: Key, item: Item, ref: KeyRef | None = None, *,
+    aad: bytes | None = None, context: bytes | None = None,
+) -> bytes:
     """The plaintext of an item's `ciphertext` (decrypt, rewrap), ItemError in OpenBao's words;
     `ref` is the request's grant when it has one (else the key is looked up by id)."""
-    is_aes = spec_of(key.algorithm).primitive is Primitive.AES_GCM
+    primitive = spec_of(key.algorithm).primitive
+    is_aead = primitive in AEADS
     value = text(item.get("ciphertext"), "ciphertext")
     if not value:
         raise ItemError("missing ciphertext to decrypt")
@@ -233,15 +301,17 @@ async def open_ciphertext(call: Call, key: Key, item: Item, ref: KeyRef | None =
         payload = b64decode(encoded)
     except Base64Error:
         raise ItemError("invalid ciphertext: could not decode base64") from None
-    if is_aes and len(payload) < _GCM_OVERHEAD:
+    if is_aead and len(payload) < _GCM_OVERHEAD:
         raise ItemError("invalid ciphertext length")
     blob = framing.to_infisical(framing.Frame(version, payload))
     try:
-        return (await call.service.decrypt(call.caller, key.id if ref is None else ref, blob)).result
+        return (
+            await call.service.decrypt(
+                call.caller, key.id if ref is None else ref, blob, aad=aad, context=context, dual_use=True
+            )
+        ).result
     except DecryptionFailed:
-        raise ItemError(
-            "cipher: message authentication failed" if is_aes else "crypto/rsa: decryption error"
-        ) from None
+        raise ItemError(_AUTH_FAILED.get(primitive, "crypto/rsa: decryption error")) from None
 
 
 # -- HMAC --------------------------------------------------------------------------------------
@@ -309,7 +379,7 @@ def _hash_of(call: Call, body: Item) -> str:
 
 def _signing(call: Call, body: Item, key: Key, verb: str) -> SigningAlgorithm:
     """The KubeKMS signing algorithm a Transit sign/verify request names, or Vault's 400."""
-    if key.key_usage is not KeyUsage.SIGN_VERIFY:
+    if key.key_usage is not KeyUsage.SIGN_VERIFY and not spec_of(key.algorithm).dual_use:
         raise VaultError(400, f"key type {types.type_of(key)} does not support {verb}")
     hash_algorithm = _hash_of(call, body)
     signature_algorithm = text(body.get("signature_algorithm"), "signature_algorithm")
@@ -341,7 +411,9 @@ async def sign(call: Call) -> Outcome[Batch]:
         data = _decode(item.get("input"), "input", "unable to decode input as base64: ")
         version = requested_version(item, "signing")
         try:
-            signature = (await service.sign(caller, grant, algorithm, data, prehashed, version)).result
+            signature = (
+                await service.sign(caller, grant, algorithm, data, prehashed, version, dual_use=True)
+            ).result
         except BadRequest as exc:
             if exc.message.startswith("requested version for encryption"):  # OpenBao's words for signing
                 raise ItemError(exc.message.replace("for encryption", "for signing", 1)) from None
@@ -401,7 +473,9 @@ async def verify(call: Call) -> Outcome[Batch]:
             except ValueError:
                 raise ItemError("supplied signature is invalid") from None
         # The version the signature names: one below min_decryption_version is refused.
-        valid = (await service.verify(caller, grant, algorithm, data, signature, prehashed, version)).result
+        valid = (
+            await service.verify(caller, grant, algorithm, data, signature, prehashed, version, dual_use=True)
+        ).result
         return {"valid": valid}
 
     def failed(error: str, item: Item) -> Item:

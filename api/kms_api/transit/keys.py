@@ -18,7 +18,7 @@ from kms_api.transit import types
 from kms_api.transit.envelope import UNSUPPORTED_OPERATION, VaultError, wrap
 from kms_api.transit.inputs import flag, project_of, read_body, text
 from kms_core import lifecycle
-from kms_core.algorithms import spec_of
+from kms_core.algorithms import is_symmetric, spec_of
 from kms_core.errors import DuplicateName, Issue, NotFound
 from kms_core.model import Key, KeySpec
 from kms_core.outcome import Outcome
@@ -30,8 +30,6 @@ __all__ = ["create_key", "describe", "key_name", "key_reply", "list_keys", "list
 KeyRead = tuple[Key, dict[int, types.VersionView], list[str]]
 _NAME: Final = Slug("name", max_length=32)
 _PAGE: Final = 100
-# Create options of later increments: refused rather than silently ignored.
-_NOT_YET: Final = ("derived", "convergent_encryption")
 
 
 def key_name(call: Call) -> str:
@@ -76,15 +74,25 @@ async def create_key(call: Call) -> Outcome[KeyRead]:
     return Outcome(await describe(call, key), key)
 
 
-def creation_spec(body: dict[str, Any], project: str, name: str) -> KeySpec:
-    """The KeySpec of a create (or an encrypt's upsert) body; Vault's text for an unknown type."""
+def creation_spec(body: dict[str, Any], project: str, name: str, *, derived: bool = False) -> KeySpec:
+    """The KeySpec of a create (or an encrypt's upsert) body; Vault's text for an unknown type.
+
+    `derived`: the upsert of an encrypt that carries a `context` makes a derived key, as OpenBao's."""
     type_name = text(body.get("type"), "type") or types.DEFAULT_TYPE
     found = types.CREATABLE.get(type_name)
     if found is None:
         raise VaultError(400, f"unknown key type {type_name}")
-    for option in _NOT_YET:
-        if flag(body.get(option), option):
-            raise VaultError(400, f"{option} keys are not supported by KubeKMS yet")
+    derived = derived or flag(body.get("derived"), "derived")
+    convergent = flag(body.get("convergent_encryption"), "convergent_encryption")
+    if convergent and not derived:
+        raise VaultError(400, "convergent encryption requires derivation to be enabled")
+    if derived and not is_symmetric(found[0]):
+        if type_name == "ed25519":  # OpenBao derives Ed25519 keys too; KubeKMS does not yet
+            raise VaultError(400, "key derivation is not supported by KubeKMS for keys of type ed25519")
+        # OpenBao's text (with a 500; KubeKMS answers 400)
+        raise VaultError(
+            400, f"key derivation and convergent encryption not supported for keys of type {type_name}"
+        )
     if text(body.get("auto_rotate_period"), "auto_rotate_period") not in ("", "0", "0s"):
         raise VaultError(400, "auto_rotate_period is not supported by KubeKMS yet")
     key_size = text(body.get("key_size"), "key_size")
@@ -98,6 +106,8 @@ def creation_spec(body: dict[str, Any], project: str, name: str) -> KeySpec:
         algorithm=algorithm,
         is_exportable=flag(body.get("exportable"), "exportable"),
         has_delete_protection=True,  # Transit: deletion_allowed is false until configured
+        derived=derived,
+        convergent_encryption=convergent,
     )
 
 

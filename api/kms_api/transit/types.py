@@ -5,12 +5,14 @@
 | aes128-gcm96   | aes-128-gcm       | encrypt-decrypt                    |
 | ecdsa-p256/384/521 | ECC_NIST_P256/384/521 | sign-verify                |
 | ed25519        | ECC_NIST_ED25519  | sign-verify                        |
-| rsa-4096       | RSA_4096          | sign-verify (a KubeKMS key has one usage; an Infisical
-|                |                   | encrypt-decrypt RSA_4096 key encrypts through Transit) |
+| chacha20-poly1305 | chacha20-poly1305 (Transit-only) | encrypt-decrypt            |
+| rsa-2048/3072/4096 | RSA_2048/3072 (Transit-only), RSA_4096 | sign-verify (a KubeKMS key has one
+|                |                   | usage; Transit lets an RSA key of either usage both
+|                |                   | encrypt and sign, as OpenBao's rsa-* keys do: `dual_use`) |
 | hmac           | HMAC_SHA_256 (key_size 32); the other HMAC_SHA_* keys read as `hmac` with their size |
 
-Types OpenBao has and KubeKMS does not yet (chacha20-poly1305, rsa-2048, rsa-3072, ...) are
-refused with OpenBao's own text for a type it does not know.
+Types OpenBao has and KubeKMS does not (aes128-cmac, managed_key, ...) are refused with
+OpenBao's own text for a type it does not know.
 
 Security property: a key's `data` is an allow-list of record fields and public keys; no
 material or token reaches it.
@@ -25,7 +27,7 @@ from typing import Any, Final
 
 import pybase64
 
-from kms_core.algorithms import Dialect, Primitive, spec_of, wire_name
+from kms_core.algorithms import AEADS, Dialect, Primitive, spec_of, wire_name
 from kms_core.model import Algorithm, Key, KeyUsage, SigningAlgorithm
 
 __all__ = [
@@ -50,6 +52,9 @@ CREATABLE: Final[dict[str, tuple[Algorithm, KeyUsage]]] = {
     "ecdsa-p521": (A.ECC_NIST_P521, U.SIGN_VERIFY),
     "ed25519": (A.ECC_NIST_ED25519, U.SIGN_VERIFY),
     "rsa-4096": (A.RSA_4096, U.SIGN_VERIFY),
+    "chacha20-poly1305": (A.CHACHA20_POLY1305, U.ENCRYPT_DECRYPT),
+    "rsa-2048": (A.RSA_2048, U.SIGN_VERIFY),
+    "rsa-3072": (A.RSA_3072, U.SIGN_VERIFY),
     "hmac": (A.HMAC_SHA_256, U.GENERATE_VERIFY_MAC),
 }
 HMAC_KEY_SIZE: Final = 32
@@ -74,6 +79,8 @@ _CURVE_NAMES: Final = {
     A.ECC_NIST_P521: "P-521",
     A.ECC_NIST_ED25519: "ed25519",
     A.RSA_4096: "rsa-4096",
+    A.RSA_2048: "rsa-2048",
+    A.RSA_3072: "rsa-3072",
 }
 _ECDSA: Final = {
     "sha2-256": SigningAlgorithm.ECDSA_SHA_256,
@@ -141,10 +148,12 @@ def key_data(key: Key, versions: Mapping[int, VersionView]) -> dict[str, Any]:
     `versions` are the versions still allowed to decrypt (OpenBao lists no others), each with
     its own creation time; `deletion_allowed` is the inverse of Infisical's delete protection,
     `soft_deleted` is Infisical's `isDisabled` (kept, listed, refused for every use);
-    `supports_encryption`, `supports_decryption` and `supports_signing` follow the key's one
-    usage (an rsa-4096 key of OpenBao does both, a KubeKMS key one or the other)."""
+    `supports_encryption`, `supports_decryption` and `supports_signing` follow the key's usage,
+    and both for RSA keys (dual use through Transit, as OpenBao's rsa-* keys)."""
     spec = spec_of(key.algorithm)
     usage = key.key_usage
+    encrypts = usage is U.ENCRYPT_DECRYPT or spec.dual_use
+    signs = usage is U.SIGN_VERIFY or spec.dual_use
     data: dict[str, Any] = {
         "allow_plaintext_backup": False,
         "auto_rotate_period": key.rotation_period,
@@ -158,12 +167,18 @@ def key_data(key: Key, versions: Mapping[int, VersionView]) -> dict[str, Any]:
         "min_encryption_version": key.min_encryption_version,
         "name": key.name,
         "soft_deleted": key.is_disabled,
-        "supports_decryption": usage is U.ENCRYPT_DECRYPT,
-        "supports_derivation": spec.primitive in (Primitive.AES_GCM, Primitive.ED25519),
-        "supports_encryption": usage is U.ENCRYPT_DECRYPT,
-        "supports_signing": usage is U.SIGN_VERIFY,
+        "supports_decryption": encrypts,
+        "supports_derivation": spec.primitive in (*AEADS, Primitive.ED25519),
+        "supports_encryption": encrypts,
+        "supports_signing": signs,
         "type": type_of(key),
     }
+    if key.derived:  # OpenBao lists these for derived keys only
+        data["kdf"] = "hkdf_sha256"
+        data["convergent_encryption"] = key.convergent_encryption
+        if key.convergent_encryption:
+            data["convergent_encryption_version"] = -1  # -1: the version is kept per key version (3)
+    data["derived"] = key.derived
     if spec.primitive is Primitive.HMAC:
         data["key_size"] = spec.key_bytes
     elif spec.is_asymmetric:

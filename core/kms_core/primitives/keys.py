@@ -22,6 +22,9 @@ MlDsaPrivateKey = mldsa.MLDSA44PrivateKey | mldsa.MLDSA65PrivateKey | mldsa.MLDS
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | MlDsaPrivateKey
 
 RSA_BITS: Final = 4096
+# Every RSA algorithm's modulus size (RSA_2048/3072: Transit-only types).
+RSA_SIZES: Final[dict[Algorithm, int]] = {A.RSA_4096: 4096, A.RSA_2048: 2048, A.RSA_3072: 3072}
+_RSA_BY_SIZE: Final[dict[int, Algorithm]] = {bits: alg for alg, bits in RSA_SIZES.items()}
 RSA_EXPONENT: Final = 65537
 
 CURVES: Final[dict[Algorithm, type[ec.EllipticCurve]]] = {
@@ -37,7 +40,7 @@ ML_DSA: Final[dict[Algorithm, type[MlDsaPrivateKey]]] = {
     A.ML_DSA_87: mldsa.MLDSA87PrivateKey,
 }
 
-ASYMMETRIC: Final = (A.RSA_4096, *CURVES, A.ECC_NIST_ED25519, *ML_DSA)
+ASYMMETRIC: Final = (*RSA_SIZES, *CURVES, A.ECC_NIST_ED25519, *ML_DSA)
 
 
 class KeyMismatch(ValueError):
@@ -51,8 +54,8 @@ class KeyMismatch(ValueError):
 
 def generate_private_key(algorithm: Algorithm) -> PrivateKey:
     """A fresh private key of `algorithm` from the OS CSPRNG (via OpenSSL)."""
-    if algorithm is A.RSA_4096:
-        return rsa.generate_private_key(public_exponent=RSA_EXPONENT, key_size=RSA_BITS)
+    if algorithm in RSA_SIZES:
+        return rsa.generate_private_key(public_exponent=RSA_EXPONENT, key_size=RSA_SIZES[algorithm])
     if algorithm in CURVES:
         return ec.generate_private_key(CURVES[algorithm]())
     if algorithm is A.ECC_NIST_ED25519:
@@ -65,7 +68,8 @@ def generate_private_key(algorithm: Algorithm) -> PrivateKey:
 def describe(key: object) -> str:
     """The algorithm name of a loaded key (for mismatch messages); never its contents."""
     if isinstance(key, rsa.RSAPrivateKey):
-        return A.RSA_4096.value if key.key_size == RSA_BITS else f"RSA_{key.key_size}"
+        found_rsa = _RSA_BY_SIZE.get(key.key_size)
+        return found_rsa.value if found_rsa else f"RSA_{key.key_size}"
     if isinstance(key, ec.EllipticCurvePrivateKey):
         found = _CURVE_ALGORITHM.get(key.curve.name)
         return found.value if found else f"EC {key.curve.name}"

@@ -102,6 +102,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (key_id, version)
         )""",
     ),
+    (
+        # Transit's key derivation (kms_core.derivation): 0 none, 1 derived (HKDF-SHA256 with the
+        # request's context), 2 derived with convergent encryption (OpenBao's version 3).
+        "ALTER TABLE keys ADD COLUMN derivation INTEGER NOT NULL DEFAULT 0 CHECK (derivation IN (0, 1, 2))",
+        "ALTER TABLE deleted_keys ADD COLUMN derivation INTEGER NOT NULL DEFAULT 0",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

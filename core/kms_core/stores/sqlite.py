@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+from kms_core.derivation import derivation_code
 from kms_core.errors import BadRequest, DuplicateName, NotFound
 from kms_core.model import Algorithm, DeletedKey, Key, KeySpec, KeyUsage, KeyVersion
 from kms_core.stores import recovery, schema
@@ -30,7 +31,7 @@ _MAX_SQL_INT = 2**63 - 1
 _COLUMNS = (
     "id, project_id, name, description, is_disabled, key_usage, algorithm, version,"
     " is_exportable, has_delete_protection, created_at, updated_at, rotation_period,"
-    " min_decryption_version, min_encryption_version, min_available_version, rotated_at"
+    " min_decryption_version, min_encryption_version, min_available_version, rotated_at, derivation"
 )
 _KEY = "SELECT " + _COLUMNS
 _GET = _KEY + " FROM keys WHERE id = ?"
@@ -86,6 +87,7 @@ class SqliteStore:
             rotation_period=int(row[12]), min_decryption_version=int(row[13]),
             min_encryption_version=int(row[14]), min_available_version=int(row[15]),
             rotated_at=None if row[16] is None else schema.from_ms(row[16]),
+            derived=int(row[17]) > 0, convergent_encryption=int(row[17]) == 2,
         )  # fmt: skip
 
     def _deleted(self, row: Row) -> DeletedKey:
@@ -174,10 +176,10 @@ class SqliteStore:
                 conn.execute(
                     "INSERT INTO keys (id, project_id, name, description, is_disabled, key_usage,"
                     " algorithm, version, is_exportable, has_delete_protection, created_at, updated_at,"
-                    " rotated_at) VALUES (?, ?, ?, ?, 0, ?, ?, 1, ?, ?, ?, ?, ?)",
+                    " rotated_at, derivation) VALUES (?, ?, ?, ?, 0, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
                     (key_id, spec.project_id, spec.name, spec.description, str(spec.key_usage),
                      str(spec.algorithm), int(spec.is_exportable), int(spec.has_delete_protection), now,
-                     now, now),
+                     now, now, derivation_code(spec.derived, spec.convergent_encryption)),
                 )  # fmt: skip
             except sqlite3.IntegrityError as exc:
                 if exc.sqlite_errorcode == sqlite3.SQLITE_CONSTRAINT_UNIQUE:
