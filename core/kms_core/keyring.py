@@ -35,6 +35,7 @@ from kms_core.primitives.agreement import Ecdh
 from kms_core.primitives.mac import Hmac
 from kms_core.primitives.rsa_oaep import RsaOaep
 from kms_core.primitives.signing import Signer, check_arguments, signer_for
+from kms_core.signing_options import SigningOptions
 
 
 class _Generation:
@@ -263,27 +264,34 @@ class Keyring:
         return gen.signer
 
     def sign(
-        self, signing_algorithm: SigningAlgorithm, data: bytes, is_digest: bool, version: int | None = None
+        self, signing: SigningAlgorithm | SigningOptions, data: bytes, is_digest: bool = False,
+        version: int | None = None,
     ) -> bytes:
-        """A signature over `data` (or over the digest `data` when `is_digest`), spec §2.11."""
+        """A signature over `data` (or over the digest `data` when `is_digest`), spec §2.11.
+
+        `signing` is Infisical's algorithm (checked against the key with Infisical's texts;
+        `is_digest` says whether `data` is a digest) or dialect-neutral `SigningOptions`
+        (which carry `prehashed` themselves; the dialect checked them)."""
         signer = self._signer(self._version(version))
-        check_arguments(self.algorithm, signing_algorithm, is_digest)
-        return signer.sign(signing_algorithm, data, is_digest)
+        if isinstance(signing, SigningAlgorithm):
+            check_arguments(self.algorithm, signing, is_digest)
+        return signer.sign(signing, data, is_digest)
 
     def verify(
-        self, signing_algorithm: SigningAlgorithm, data: bytes, signature: bytes, is_digest: bool,
-        version: int | None = None,
+        self, signing: SigningAlgorithm | SigningOptions, data: bytes, signature: bytes,
+        is_digest: bool = False, version: int | None = None,
     ) -> bool:
         """Whether `signature` is valid under `version` (None: any allowed version); argument
         errors raise BadRequest, bad signatures give False."""
         self._signer(self._primary)
-        check_arguments(self.algorithm, signing_algorithm, is_digest)
+        if isinstance(signing, SigningAlgorithm):
+            check_arguments(self.algorithm, signing, is_digest)
         try:
             candidates = self._candidates(version)
         except DecryptionFailed:
             return False
         return any(
-            self._signer(self._generation(v)).verify(signing_algorithm, data, signature, is_digest)
+            self._signer(self._generation(v)).verify(signing, data, signature, is_digest)
             for v in candidates
         )
 

@@ -42,6 +42,7 @@ from kms_core.model import DeletedKey, Key, KeySpec, KeyUsage, SigningAlgorithm
 from kms_core.outcome import Outcome, attach
 from kms_core.policy import Action, Policy
 from kms_core.sealing.base import Sealer
+from kms_core.signing_options import SigningOptions
 from kms_core.stores.base import KeyStore, ListQuery
 from kms_core.transfer import ExportedKey, ExportList, ImportEntry, ImportErrors, KeyList
 
@@ -427,9 +428,11 @@ class KeyService:
         return Outcome(algorithms.signing_algorithms(key.algorithm), key)
 
     async def sign(
-        self, identity: Identity, key_id: KeyRef, algorithm: SigningAlgorithm, data: bytes, is_digest: bool,
-        version: int | None = None, *, dual_use: bool = False,
+        self, identity: Identity, key_id: KeyRef, algorithm: SigningAlgorithm | SigningOptions, data: bytes,
+        is_digest: bool, version: int | None = None, *, dual_use: bool = False,
     ) -> Outcome[bytes]:
+        """Sign with Infisical's `algorithm` or dialect-neutral `SigningOptions`
+        (kms_core.signing_options; `is_digest` then is ignored: the options say `prehashed`)."""
         key = await self.usable(identity, key_id, Action.SIGN)
         try:
             if not _serves(key, _SIGN_VERIFY, dual_use):
@@ -443,8 +446,8 @@ class KeyService:
             raise
 
     async def verify(
-        self, identity: Identity, key_id: KeyRef, algorithm: SigningAlgorithm, data: bytes, signature: bytes,
-        is_digest: bool, version: int | None = None, *, dual_use: bool = False,
+        self, identity: Identity, key_id: KeyRef, algorithm: SigningAlgorithm | SigningOptions, data: bytes,
+        signature: bytes, is_digest: bool, version: int | None = None, *, dual_use: bool = False,
     ) -> Outcome[bool]:
         """Verify under `version`, or under every allowed version (signatures carry none in
         Infisical's format, and a rotation must not invalidate what the old version signed)."""

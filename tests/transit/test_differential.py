@@ -11,6 +11,7 @@ from differential import Reply, Session, Step, compare, run
 from script import script
 from script_crypto import crypto_steps
 from script_lifecycle import lifecycle_script
+from script_signing import signing_steps
 from servers import KubeKms, OpenBao
 
 pytestmark = pytest.mark.integration
@@ -21,7 +22,7 @@ def test_the_script_is_long_enough() -> None:
 
 
 def test_openbao_and_kubekms_agree(openbao: OpenBao, kubekms: KubeKms) -> None:
-    steps = [*script(), *crypto_steps()]
+    steps = [*script(), *crypto_steps(), *signing_steps()]
     failures = run(steps, Session(openbao.url, openbao.token), Session(kubekms.url, kubekms.token))
     assert not failures, f"{len(failures)} differences:\n" + "\n".join(failures)
 

@@ -21,13 +21,12 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import pybase64
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from kms_api.http.json_body import CRYPTO_LIMIT
 from kms_api.pipeline.call import Call
-from kms_api.transit import framing, types
+from kms_api.transit import framing, signing, types
 from kms_api.transit.envelope import VaultError, reply, wrap
-from kms_api.transit.inputs import Base64Error, b64decode, flag, integer, project_of, read_body, text
+from kms_api.transit.inputs import Base64Error, b64decode, integer, project_of, read_body, text
 from kms_api.transit.keys import creation_spec, key_name
 from kms_api.transit.lifecycle import SOFT_DELETED
 from kms_core import ciphertext
@@ -35,9 +34,10 @@ from kms_core.algorithms import AEADS, Primitive, spec_of
 from kms_core.errors import BadRequest, DecryptionFailed, DuplicateName, KmsError
 from kms_core.grant import Grant, KeyRef
 from kms_core.lifecycle import VersionDisallowed
-from kms_core.model import Key, KeyUsage, SigningAlgorithm
+from kms_core.model import Key, KeyUsage
 from kms_core.outcome import Outcome
 from kms_core.policy import Action
+from kms_core.signing_options import SigningOptions
 
 __all__ = [
     "Batch",
@@ -367,44 +367,22 @@ async def hmac(call: Call) -> Outcome[Batch]:
 # -- sign / verify ----------------------------------------------------------------------------
 
 
-def _hash_of(call: Call, body: Item) -> str:
-    hash_algorithm = (
-        call.request.match_info.get("hash_algorithm") or text(body.get("hash_algorithm"), "hash_algorithm")
-        or text(body.get("algorithm"), "algorithm") or "sha2-256"
-    )
-    if hash_algorithm not in types.HASHES and hash_algorithm not in ("sha1", "none"):
-        raise VaultError(400, f'invalid hash algorithm "{hash_algorithm}"')
-    return hash_algorithm
-
-
-def _signing(call: Call, body: Item, key: Key, verb: str) -> SigningAlgorithm:
-    """The KubeKMS signing algorithm a Transit sign/verify request names, or Vault's 400."""
+def _signing(call: Call, body: Item, key: Key, verb: str, salt: int) -> SigningOptions:
+    """The core's signing options a Transit sign/verify request names, or Vault's 400
+    (kms_api.transit.signing)."""
     if key.key_usage is not KeyUsage.SIGN_VERIFY and not spec_of(key.algorithm).dual_use:
         raise VaultError(400, f"key type {types.type_of(key)} does not support {verb}")
-    hash_algorithm = _hash_of(call, body)
-    signature_algorithm = text(body.get("signature_algorithm"), "signature_algorithm")
-    is_rsa = spec_of(key.algorithm).primitive is Primitive.RSA
-    if is_rsa and signature_algorithm not in ("", "pss", "pkcs1v15"):
-        raise VaultError(400, f"unsupported rsa signature algorithm {signature_algorithm}")
-    if text(body.get("marshaling_algorithm"), "marshaling_algorithm") not in ("", "asn1"):
-        raise VaultError(400, "marshaling_algorithm jws is not supported by KubeKMS yet")
-    algorithm = types.signing_algorithm(key, hash_algorithm, signature_algorithm)
-    if algorithm is None:
-        raise VaultError(
-            400,
-            f"hash algorithm {hash_algorithm} is not supported by KubeKMS for key type {types.type_of(key)}",
-        )
-    return algorithm
+    return signing.options(call.request, body, key, salt)
 
 
 async def sign(call: Call) -> Outcome[Batch]:
     body = await read_body(call.request, CRYPTO_LIMIT)
     project, name = project_of(call.request), key_name(call)
     items = _items(body)
+    marshaling = signing.marshaling(body)
     grant = await _grant(call, Action.SIGN, project, name, "signing key not found")
     key = grant.key
-    algorithm = _signing(call, body, key, "signing")
-    prehashed = flag(body.get("prehashed"), "prehashed")
+    options = _signing(call, body, key, "signing", marshaling.salt)
     service, caller = call.service, call.caller
 
     async def one(item: Item) -> Item:
@@ -412,14 +390,15 @@ async def sign(call: Call) -> Outcome[Batch]:
         version = requested_version(item, "signing")
         try:
             signature = (
-                await service.sign(caller, grant, algorithm, data, prehashed, version, dual_use=True)
+                await service.sign(caller, grant, options, data, options.prehashed, version, dual_use=True)
             ).result
         except BadRequest as exc:
             if exc.message.startswith("requested version for encryption"):  # OpenBao's words for signing
                 raise ItemError(exc.message.replace("for encryption", "for signing", 1)) from None
             raise
         used = version or key.version
-        return {"key_version": used, "signature": framing.vault(used, signature)}
+        encoded = signing.encode(key, signature, marshaling.jws)
+        return {"key_version": used, "signature": f"vault:v{used}:{encoded}"}
 
     failed: Callable[[str, Item], Item] = lambda error, item: {"key_version": 0, "error": error}  # noqa: E731
     return Outcome(await _run(items, body, one, failed), key)
@@ -435,6 +414,7 @@ async def verify(call: Call) -> Outcome[Batch]:
     is_mac = not text(sample.get("signature"), "signature") and bool(text(sample.get("hmac"), "hmac"))
     if not is_mac and not text(sample.get("signature"), "signature"):
         raise VaultError(400, "neither a 'signature' nor an 'hmac' were given to verify")
+    marshaling = signing.marshaling(body)
     if is_mac:
         grant = await _grant(call, Action.VERIFY_MAC, project, name, "encryption key not found")
         key = grant.key
@@ -442,10 +422,8 @@ async def verify(call: Call) -> Outcome[Batch]:
     else:
         grant = await _grant(call, Action.VERIFY, project, name, "signature verification key not found")
         key = grant.key
-        algorithm = _signing(call, body, key, "verification")
-    prehashed = flag(body.get("prehashed"), "prehashed")
+        options = _signing(call, body, key, "verification", marshaling.salt)
     service, caller = call.service, call.caller
-    is_ecdsa = spec_of(key.algorithm).primitive is Primitive.EC
 
     async def one(item: Item) -> Item:
         data = _decode(item.get("input"), "input", "unable to decode input as base64: ")
@@ -464,17 +442,16 @@ async def verify(call: Call) -> Outcome[Batch]:
             except VersionDisallowed:
                 raise ItemError("cannot verify HMAC: version is too old (disallowed by policy)") from None
         try:
-            signature = b64decode(encoded)
-        except Base64Error:
-            raise ItemError("invalid base64 signature value") from None
-        if is_ecdsa:
-            try:
-                decode_dss_signature(signature)
-            except ValueError:
-                raise ItemError("supplied signature is invalid") from None
+            signature = signing.decode(key, encoded, marshaling.jws)
+        except signing.SignatureError as exc:
+            raise ItemError(str(exc)) from None
+        if signature is None:
+            return {"valid": False}
         # The version the signature names: one below min_decryption_version is refused.
         valid = (
-            await service.verify(caller, grant, algorithm, data, signature, prehashed, version, dual_use=True)
+            await service.verify(
+                caller, grant, options, data, signature, options.prehashed, version, dual_use=True
+            )
         ).result
         return {"valid": valid}
 
