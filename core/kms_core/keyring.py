@@ -18,8 +18,10 @@ never logs or returns material except through `export_private` (which the servic
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Final
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -36,6 +38,11 @@ from kms_core.primitives.mac import Hmac
 from kms_core.primitives.rsa_oaep import RsaOaep
 from kms_core.primitives.signing import Signer, check_arguments, signer_for
 from kms_core.signing_options import SigningOptions
+
+# The HKDF info that derives a non-HMAC key version's HMAC key from its material (`hmac_key`).
+# Fixed: changing it changes every such key's HMACs.
+HMAC_KEY_LABEL: Final = b"KubeKMS Transit HMAC key v1"
+HMAC_KEY_BYTES: Final = 32  # OpenBao's per-version HMAC keys are 32 bytes
 
 
 class _Generation:
@@ -295,23 +302,46 @@ class Keyring:
             for v in candidates
         )
 
-    def generate_mac(self, data: bytes, version: int | None = None) -> bytes:
-        """The raw HMAC of `data` under `version` (default: current)."""
+    def hmac_key(self, version: int | None = None) -> bytes:
+        """`version`'s HMAC key (default: current): an HMAC key's own material; for every other
+        key a 32-byte key HKDF-SHA256(material, salt none, info = `HMAC_KEY_LABEL`), so each
+        version has its own HMAC key, as each OpenBao key version does, while the material
+        itself never keys an HMAC. Callers gate any export of it as a private key's."""
+        self._version(version)  # the bounds: below min_decryption_version or missing refused
+        used = self._current_version if version is None else version
+        raw = self._materials[used]
+        if spec_of(self._algorithm).primitive is Primitive.HMAC:
+            return raw
+        return derivation.derive(raw, HMAC_KEY_LABEL, HMAC_KEY_BYTES)
+
+    def generate_mac(self, data: bytes, version: int | None = None, hash_name: str | None = None) -> bytes:
+        """The raw HMAC of `data` under `version` (default: current). `hash_name` (hashlib's)
+        picks another hash than an HMAC key's own, with the same key bytes, and lets any key
+        MAC with its version's `hmac_key` (the Transit dialect)."""
+        if hash_name is not None:
+            return hmac.digest(self.hmac_key(version), data, hash_name)
         mac = self._version(version).hmac
         if mac is None:
             raise self._unsupported("MAC generation")
         return mac.generate(data)
 
-    def verify_mac(self, data: bytes, mac: bytes, version: int | None = None) -> bool:
+    def verify_mac(
+        self, data: bytes, mac: bytes, version: int | None = None, hash_name: str | None = None
+    ) -> bool:
         """Whether `mac` is the HMAC of `data` under `version` (None: any allowed version);
-        constant-time per version; a wrong length is False."""
-        if self._primary.hmac is None:
+        constant-time per version; a wrong length is False. `hash_name`: as `generate_mac`."""
+        if hash_name is None and self._primary.hmac is None:
             raise self._unsupported("MAC verification")
         try:
             candidates = self._candidates(version)
         except DecryptionFailed:
             return False
-        results = [self._hmac_of(v).verify(data, mac) for v in candidates]  # no early exit
+        if hash_name is not None:
+            results = [
+                hmac.compare_digest(hmac.digest(self.hmac_key(v), data, hash_name), mac) for v in candidates
+            ]
+        else:
+            results = [self._hmac_of(v).verify(data, mac) for v in candidates]  # no early exit
         return any(results)
 
     def _hmac_of(self, version: int) -> Hmac:

@@ -462,27 +462,35 @@ class KeyService:
             raise
 
     async def generate_mac(
-        self, identity: Identity, key_id: KeyRef, data: bytes, version: int | None = None
+        self, identity: Identity, key_id: KeyRef, data: bytes, version: int | None = None, *,
+        hash_name: str | None = None,
     ) -> Outcome[bytes]:
+        """The HMAC of `data`. With `hash_name` (hashlib's; the Transit dialect) any key MACs,
+        with that hash, under its version's HMAC key (`Keyring.hmac_key`); without one only MAC
+        keys do, with their own hash (Infisical's rule)."""
         key = await self.usable(identity, key_id, Action.GENERATE_MAC)
         try:
-            if key.key_usage != _MAC:
+            if key.key_usage != _MAC and hash_name is None:
                 raise BadRequest(f"Key with ID '{key.id}' is not intended for MAC generation")
             if version is not None:
                 version = lifecycle.encryption_version(key, version)
-            return Outcome((await self._loader.keyring(key)).generate_mac(data, version), key)
+            ring = await self._loader.keyring(key)
+            return Outcome(ring.generate_mac(data, version, hash_name), key)
         except Exception as exc:
             attach(exc, key.project_id, key)
             raise
 
     async def verify_mac(
-        self, identity: Identity, key_id: KeyRef, data: bytes, mac: bytes, version: int | None = None
+        self, identity: Identity, key_id: KeyRef, data: bytes, mac: bytes, version: int | None = None, *,
+        hash_name: str | None = None,
     ) -> Outcome[bool]:
+        """Verify an HMAC; `hash_name` as for `generate_mac`."""
         key = await self.usable(identity, key_id, Action.VERIFY_MAC)
         try:
-            if key.key_usage != _MAC:
+            if key.key_usage != _MAC and hash_name is None:
                 raise BadRequest(f"Key with ID '{key.id}' is not intended for MAC verification")
-            return Outcome((await self._loader.keyring(key)).verify_mac(data, mac, version), key)
+            ring = await self._loader.keyring(key)
+            return Outcome(ring.verify_mac(data, mac, version, hash_name), key)
         except Exception as exc:
             attach(exc, key.project_id, key)
             raise

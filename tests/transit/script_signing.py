@@ -35,6 +35,7 @@ KEYS: Final[dict[str, str]] = {
     "sg-rsa": "rsa-2048",
     "sg-ed": "ed25519",
     "sg-aes": "aes256-gcm96",
+    "sg-chacha": "chacha20-poly1305",
 }
 
 
@@ -257,5 +258,62 @@ def marshaling_steps() -> list[Step]:
     return steps
 
 
+def hmac_steps() -> list[Step]:
+    """`hmac` with every key type (each version's own HMAC key) and every hash."""
+    steps = [S("POST", "transit/keys/sg-hm", {"type": "hmac", "key_size": 32}, loose=KEY_READ)]
+    for key in ("sg-hm", "sg-aes", "sg-chacha", "sg-p256", "sg-rsa", "sg-ed"):
+        for name in HASHES:
+            tag = f"{key}-mac-{name}"
+            steps += [
+                S(
+                    "POST",
+                    f"transit/hmac/{key}",
+                    {"input": HELLO, "algorithm": name},
+                    save={tag: "data.hmac"},
+                ),
+                S("POST", f"transit/verify/{key}", {"input": HELLO, "hmac": f"${tag}", "algorithm": name}),
+                S("POST", f"transit/verify/{key}/{name}", {"input": HI, "hmac": f"${tag}"}),
+                S(
+                    "POST",
+                    f"transit/verify/{key}",
+                    {"input": HELLO, "hmac": f"${tag}", "hash_algorithm": name},
+                ),
+            ]
+        steps += [
+            S(
+                "POST",
+                f"transit/hmac/{key}/sha3-256",
+                {"input": HELLO},
+                save={f"{key}-mac-path": "data.hmac"},
+            ),
+            S("POST", f"transit/verify/{key}/sha3-256", {"input": HELLO, "hmac": f"${key}-mac-path"}),
+            S("POST", f"transit/verify/{key}", {"input": HELLO, "hmac": f"${key}-mac-path"}, note="sha2-256"),
+            S("POST", f"transit/hmac/{key}/sha3-256", {"input": HELLO, "algorithm": "md5"}, note="path wins"),
+            S("POST", f"transit/hmac/{key}", {"input": HELLO, "algorithm": "md5"}),
+            S("POST", f"transit/hmac/{key}", {"input": HELLO, "algorithm": ""}, note="default"),
+            S("POST", f"transit/hmac/{key}/md5", {"input": HELLO}),
+            S("POST", f"transit/verify/{key}/md5", {"input": HELLO, "hmac": f"${key}-mac-path"}),
+            S(
+                "POST",
+                f"transit/hmac/{key}",
+                {"batch_input": [{"input": HELLO}, {"input": "!"}], "algorithm": "sha1"},
+                save={f"{key}-mac-batch": "data.batch_results.0.hmac"},
+            ),
+            S(
+                "POST",
+                f"transit/verify/{key}",
+                {
+                    "algorithm": "sha1",
+                    "batch_input": [
+                        {"input": HELLO, "hmac": f"${key}-mac-batch"},
+                        {"input": HI, "hmac": f"${key}-mac-batch"},
+                    ],
+                },
+            ),
+            S("GET", f"transit/export/hmac-key/{key}", note="not exportable"),
+        ]
+    return steps
+
+
 def signing_steps() -> list[Step]:
-    return [*key_steps(), *hash_steps(), *prehash_steps(), *salt_steps(), *marshaling_steps()]
+    return [*key_steps(), *hash_steps(), *prehash_steps(), *salt_steps(), *marshaling_steps(), *hmac_steps()]

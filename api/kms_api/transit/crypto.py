@@ -317,24 +317,25 @@ async def open_ciphertext(
 # -- HMAC --------------------------------------------------------------------------------------
 
 
-def _hmac_algorithm(call: Call, body: Item, key: Key) -> None:
-    """KubeKMS HMAC keys have one hash (their algorithm's); Transit names it per request."""
-    segments = call.request.match_info
-    named = segments.get("algorithm") or segments.get("hash_algorithm")
-    algorithm = named or text(body.get("algorithm"), "algorithm") or "sha2-256"
-    if algorithm not in types.HMAC_HASHES.values():
+_VAULT_HMAC: Final = {vault: hashlib_name for hashlib_name, vault in types.HMAC_HASHES.items()}
+
+
+def _hmac_hash(call: Call, body: Item, verifying: bool) -> str:
+    """The hash an HMAC request names (hashlib's), as OpenBao reads it: the path's, else the
+    body's `algorithm` (verify: `hash_algorithm` too), default sha2-256; every key type MACs
+    (`Keyring.hmac_key`). OpenBao's texts: hmac and verify word an unknown hash differently."""
+    if verifying:
+        name = signing.hash_name(call.request, body)
+        if name not in signing.VAULT_HASHES:
+            raise VaultError(400, f'invalid hash algorithm "{name}"')
+    else:
+        # An explicit empty `algorithm` is no default here (OpenBao's 400), unlike sign's.
+        named = call.request.match_info.get("algorithm")
+        given = body.get("algorithm")
+        name = named or ("sha2-256" if given is None else text(given, "algorithm"))
+    if name not in _VAULT_HMAC:
         raise VaultError(400, _BAD_HMAC_ALGORITHM)
-    spec = spec_of(key.algorithm)
-    if spec.primitive is not Primitive.HMAC:
-        raise VaultError(
-            400,
-            f"HMAC with a key of type {types.type_of(key)} is not supported by KubeKMS: use an hmac key",
-        )
-    own = types.HMAC_HASHES[spec.hash]
-    if algorithm != own:
-        raise VaultError(
-            400, f"algorithm {algorithm} is not supported by this hmac key: its hash is {own} in KubeKMS"
-        )
+    return _VAULT_HMAC[name]
 
 
 async def hmac(call: Call) -> Outcome[Batch]:
@@ -345,7 +346,7 @@ async def hmac(call: Call) -> Outcome[Batch]:
         raise VaultError(400, "missing input for HMAC")
     grant = await _grant(call, Action.GENERATE_MAC, project, name, "encryption key not found")
     key = grant.key
-    _hmac_algorithm(call, body, key)
+    hash_name = _hmac_hash(call, body, verifying=False)
     service, caller = call.service, call.caller
 
     async def one(item: Item) -> Item:
@@ -354,7 +355,7 @@ async def hmac(call: Call) -> Outcome[Batch]:
         data = _decode(item["input"], "input", "unable to decode input as base64: ")
         version = requested_version(item)
         try:
-            mac = (await service.generate_mac(caller, grant, data, version)).result
+            mac = (await service.generate_mac(caller, grant, data, version, hash_name=hash_name)).result
         except BadRequest as exc:
             if exc.message.startswith("requested version for encryption is higher"):
                 raise ItemError(f"key version does not exist; latest key version is {key.version}") from None
@@ -418,7 +419,7 @@ async def verify(call: Call) -> Outcome[Batch]:
     if is_mac:
         grant = await _grant(call, Action.VERIFY_MAC, project, name, "encryption key not found")
         key = grant.key
-        _hmac_algorithm(call, body, key)
+        hash_name = _hmac_hash(call, body, verifying=True)
     else:
         grant = await _grant(call, Action.VERIFY, project, name, "signature verification key not found")
         key = grant.key
@@ -438,7 +439,8 @@ async def verify(call: Call) -> Outcome[Batch]:
         if is_mac:
             mac = _decode(encoded, "hmac", "unable to decode verification HMAC as base64: ")
             try:
-                return {"valid": (await service.verify_mac(caller, grant, data, mac, version)).result}
+                verdict = await service.verify_mac(caller, grant, data, mac, version, hash_name=hash_name)
+                return {"valid": verdict.result}
             except VersionDisallowed:
                 raise ItemError("cannot verify HMAC: version is too old (disallowed by policy)") from None
         try:

@@ -6,12 +6,13 @@
 | signing-key    | ecdsa-p256/384/521     | SEC1 PEM `EC PRIVATE KEY` (no final newline)                 |
 |                | ed25519                | base64 of seed ‖ public key (64 bytes)                       |
 |                | rsa (sign-verify)      | PKCS#1 PEM `RSA PRIVATE KEY`                                 |
-| hmac-key       | hmac                   | base64 of the raw key                                        |
+| hmac-key       | every type             | base64 of the version's HMAC key (`Keyring.hmac_key`: an     |
+|                |                        | hmac key's own; else derived from the version's material)    |
 | public-key     | ecdsa-*, rsa, ed25519  | SPKI PEM (EC: no final newline), ed25519: base64 of 32 bytes |
 
 Without `:version` every version still allowed to decrypt is exported; `latest` is the current
-one. OpenBao keeps a separate HMAC key inside every key: KubeKMS keys have none, so `hmac-key`
-exports hmac keys only.
+one. OpenBao keeps a separate random HMAC key inside every key version; a KubeKMS key's version
+derives its own with HKDF-SHA256 (kms_core.keyring.HMAC_KEY_LABEL), and `hmac-key` exports that.
 
 Security property: private material leaves only for keys created exportable, to a caller with
 the `export-private-key` permission (`public-key` needs `read` only), and only as the reply.
@@ -65,14 +66,9 @@ def _check_type(kind: str, key: Key) -> None:
         raise VaultError(400, "encryption not supported for the key")
     if kind == "signing-key" and key.key_usage is not KeyUsage.SIGN_VERIFY:
         raise VaultError(400, "signing not supported for the key")
-    if kind == "hmac-key" and primitive is not Primitive.HMAC:
-        raise VaultError(
-            400,
-            f"KubeKMS keys of type {types.type_of(key)} have no separate HMAC key: only hmac keys export one",
-        )
     if kind == "public-key" and not spec_of(key.algorithm).is_asymmetric:
         raise VaultError(400, f"unknown key type {types.type_of(key)} for export type public-key")
-    if kind != "public-key" and primitive is Primitive.ML_DSA:
+    if kind in ("encryption-key", "signing-key") and primitive is Primitive.ML_DSA:
         raise VaultError(400, f"unknown key type {types.type_of(key)} for export type {kind}")
 
 
@@ -117,6 +113,8 @@ async def export_key(call: Call) -> Outcome[Exported]:
     versions = _versions(call, key, ring)
     if kind == "public-key":
         exported = {str(v): _public_text(key, ring.public_key(v)) for v in versions}
+    elif kind == "hmac-key":
+        exported = {str(v): pybase64.b64encode_as_string(ring.hmac_key(v)) for v in versions}
     else:
         exported = {str(v): _private_text(key, ring.export_private(v)) for v in versions}
     return Outcome((key, exported), key)
