@@ -4,14 +4,18 @@ exportable in KubeKMS are exported through the Infisical private-key route and i
 OpenBao (`transit/keys/:name/import`, wrapped with OpenBao's wrapping key: RSA-OAEP-SHA-256 of
 an ephemeral AES-256 key, then AES-KWP of the key). Ciphertexts (plain, `associated_data`,
 `derived` with `context`, `convergent_encryption`) and signatures made by either open and
-verify in the other; convergent ciphertexts are equal byte for byte.
+verify in the other; convergent ciphertexts are equal byte for byte. Signatures cross with
+every signing option (hashes, prehashed, none, PSS salts, asn1/jws), and HMACs with every hash
+for hmac keys moved either way.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
-from typing import Any
+from typing import Any, Final
 
 import pytest
 import requests
@@ -137,15 +141,166 @@ def test_kubekms_rsa_keys_imported_into_openbao(openbao: OpenBao, kubekms: KubeK
     # RSA-OAEP-SHA-256 both ways
     assert decrypt(openbao, name, encrypt(kubekms, name, b"oaep 1")) == b"oaep 1"
     assert decrypt(kubekms, name, encrypt(openbao, name, b"oaep 2")) == b"oaep 2"
-    # Signatures: PKCS#1 v1.5 both ways; PSS from KubeKMS to OpenBao (which verifies any salt
-    # length). OpenBao's PSS signatures use the maximum salt length (Go's PSSSaltLengthAuto) and
-    # KubeKMS verifies PSS with a hash-length salt until `salt_length` lands (README: not yet).
+    # Signatures: PKCS#1 v1.5 and PSS (the maximum salt, verified by auto-detection) both ways.
     for algorithm, pairs in (
         ("pkcs1v15", ((kubekms, openbao), (openbao, kubekms))),
-        ("pss", ((kubekms, openbao),)),
+        ("pss", ((kubekms, openbao), (openbao, kubekms))),
     ):
         body = {"input": b64(b"signed"), "signature_algorithm": algorithm}
         for signer, verifier in pairs:
             signature = call(signer, "POST", f"transit/sign/{name}", body)["data"]["signature"]
             verdict = call(verifier, "POST", f"transit/verify/{name}", {**body, "signature": signature})
             assert verdict["data"]["valid"] is True, (signer.name, algorithm)
+
+
+# -- signatures and HMACs across the two (issue #14: every signing option, both directions) ------
+
+# One key per type, made exportable in KubeKMS and imported into OpenBao: then each side signs
+# and the other verifies, with every option that changes the bytes.
+SIGNING_KEYS: Final = {"ecdsa-p256": "x-p256", "ecdsa-p384": "x-p384", "ecdsa-p521": "x-p521",
+                       "rsa-2048": "x-rsa", "ed25519": "x-ed"}  # fmt: skip
+PSS_SALTS: Final = ("auto", "hash", "20", 0)
+
+
+@pytest.fixture(scope="module")
+def signing_keys(openbao: OpenBao, kubekms: KubeKms) -> dict[str, str]:
+    for bao_type, name in SIGNING_KEYS.items():
+        call(kubekms, "POST", f"transit/keys/{name}", {"type": bao_type, "exportable": True})
+        private = serialization.load_pem_private_key(material_from_kubekms(kubekms, name), password=None)
+        der = private.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        import_into_openbao(openbao, name, der, type=bao_type)
+    return SIGNING_KEYS
+
+
+def _crossed(
+    openbao: OpenBao, kubekms: KubeKms, name: str, sign: dict[str, Any], verify: dict[str, Any]
+) -> None:
+    """A signature by either verifies in the other (and not over other input)."""
+    for signer, verifier in ((openbao, kubekms), (kubekms, openbao)):
+        signature = call(signer, "POST", f"transit/sign/{name}", {"input": b64(b"signed"), **sign})["data"][
+            "signature"
+        ]
+        for data, expected in ((b"signed", True), (b"other", False)):
+            body = {"input": b64(data), "signature": signature, **verify}
+            verdict = call(verifier, "POST", f"transit/verify/{name}", body)["data"]["valid"]
+            assert verdict is expected, (signer.name, name, sign, verify, data)
+
+
+@pytest.mark.parametrize("marshaling", ["asn1", "jws"])
+@pytest.mark.parametrize(
+    "hash_algorithm", ["sha1", "sha2-224", "sha2-256", "sha2-512", "sha3-256", "sha3-512"]
+)
+@pytest.mark.parametrize("bao_type", ["ecdsa-p256", "ecdsa-p384", "ecdsa-p521", "ed25519"])
+def test_ecdsa_and_ed25519_signatures_cross(
+    openbao: OpenBao,
+    kubekms: KubeKms,
+    signing_keys: dict[str, str],
+    bao_type: str,
+    hash_algorithm: str,
+    marshaling: str,
+) -> None:
+    options = {"hash_algorithm": hash_algorithm, "marshaling_algorithm": marshaling}
+    _crossed(openbao, kubekms, signing_keys[bao_type], options, options)
+
+
+@pytest.mark.parametrize("marshaling", ["asn1", "jws"])
+@pytest.mark.parametrize("bao_type", ["ecdsa-p256", "ecdsa-p521"])
+def test_prehashed_ecdsa_signatures_cross(
+    openbao: OpenBao, kubekms: KubeKms, signing_keys: dict[str, str], bao_type: str, marshaling: str
+) -> None:
+    """A digest of any length (Go's and OpenSSL's truncation), and `none`. (A P-521 digest
+    over 64 bytes whose integer needs more than 512 bits is refused by KubeKMS: README.)"""
+    name = signing_keys[bao_type]
+    for digest in (hashlib.sha256(b"d").digest(), b"short", bytes(range(64)), b"\0\1" + b"\1" * 64):
+        for extra in ({}, {"hash_algorithm": "none", "signature_algorithm": "pkcs1v15"}):
+            body = {"input": b64(digest), "prehashed": True, "marshaling_algorithm": marshaling, **extra}
+            for signer, verifier in ((openbao, kubekms), (kubekms, openbao)):
+                signature = call(signer, "POST", f"transit/sign/{name}", body)["data"]["signature"]
+                verdict = call(verifier, "POST", f"transit/verify/{name}", {**body, "signature": signature})
+                assert verdict["data"]["valid"] is True, (signer.name, digest, extra)
+
+
+@pytest.mark.parametrize("marshaling", ["asn1", "jws"])
+@pytest.mark.parametrize("hash_algorithm", ["sha1", "sha2-224", "sha2-256", "sha2-512", "sha3-384"])
+def test_rsa_signatures_cross(
+    openbao: OpenBao, kubekms: KubeKms, signing_keys: dict[str, str], hash_algorithm: str, marshaling: str
+) -> None:
+    name = signing_keys["rsa-2048"]
+    common = {"hash_algorithm": hash_algorithm, "marshaling_algorithm": marshaling}
+    _crossed(openbao, kubekms, name, {**common, "signature_algorithm": "pkcs1v15"},
+             {**common, "signature_algorithm": "pkcs1v15"})  # fmt: skip
+    for salt in PSS_SALTS:
+        sign = {**common, "salt_length": salt}
+        _crossed(openbao, kubekms, name, sign, sign)  # verified with the salt it was made with
+        _crossed(openbao, kubekms, name, sign, common)  # and with auto-detection (the default)
+
+
+def test_rsa_raw_pkcs1v15_and_prehashed_cross(
+    openbao: OpenBao, kubekms: KubeKms, signing_keys: dict[str, str]
+) -> None:
+    name = signing_keys["rsa-2048"]
+    raw = {"hash_algorithm": "none", "prehashed": True, "signature_algorithm": "pkcs1v15"}
+    digest = {"prehashed": True, "hash_algorithm": "sha2-384"}
+    pkcs1 = {**digest, "signature_algorithm": "pkcs1v15"}
+    for options, data in (
+        (raw, b"any"),
+        (digest, hashlib.sha384(b"m").digest()),
+        (pkcs1, hashlib.sha384(b"m").digest()),
+    ):
+        for signer, verifier in ((openbao, kubekms), (kubekms, openbao)):
+            body = {"input": b64(data), **options}
+            signature = call(signer, "POST", f"transit/sign/{name}", body)["data"]["signature"]
+            verdict = call(verifier, "POST", f"transit/verify/{name}", {**body, "signature": signature})
+            assert verdict["data"]["valid"] is True, (signer.name, options)
+
+
+def _macs_cross(openbao: OpenBao, kubekms: KubeKms, name: str) -> None:
+    for algorithm in ("sha1", "sha2-224", "sha2-256", "sha2-512", "sha3-256", "sha3-512"):
+        for signer, verifier in ((openbao, kubekms), (kubekms, openbao)):
+            body = {"input": b64(b"mac me"), "algorithm": algorithm}
+            mac = call(signer, "POST", f"transit/hmac/{name}", body)["data"]["hmac"]
+            assert call(verifier, "POST", f"transit/hmac/{name}", body)["data"]["hmac"] == mac
+            verdict = call(verifier, "POST", f"transit/verify/{name}", {**body, "hmac": mac})
+            assert verdict["data"]["valid"] is True, (signer.name, algorithm)
+            other = call(
+                verifier, "POST", f"transit/verify/{name}", {**body, "input": b64(b"x"), "hmac": mac}
+            )
+            assert other["data"]["valid"] is False
+
+
+def test_openbao_hmac_key_imported_into_kubekms(openbao: OpenBao, kubekms: KubeKms) -> None:
+    """OpenBao's `export/hmac-key`, imported through Infisical's bulk import of raw material."""
+    call(openbao, "POST", "transit/keys/x-bao-mac", {"type": "hmac", "key_size": 32, "exportable": True})
+    material = call(openbao, "GET", "transit/export/hmac-key/x-bao-mac")["data"]["keys"]["1"]
+    imported = requests.post(
+        f"{kubekms.url}/api/v1/kms/keys/bulk-import",
+        json={"projectId": "default", "keys": [{"name": "x-bao-mac", "keyUsage": "generate-verify-mac",
+                                                "algorithm": "HMAC_SHA_256", "keyMaterial": material}]},
+        headers={"Authorization": f"Bearer {kubekms.token}"}, timeout=30,
+    )  # fmt: skip
+    assert imported.status_code == 200 and not imported.json()["errors"], imported.text
+    _macs_cross(openbao, kubekms, "x-bao-mac")
+
+
+def test_kubekms_hmac_key_imported_into_openbao(openbao: OpenBao, kubekms: KubeKms) -> None:
+    call(kubekms, "POST", "transit/keys/x-kk-mac", {"type": "hmac", "exportable": True})
+    material = base64.b64decode(call(kubekms, "GET", "transit/export/hmac-key/x-kk-mac")["data"]["keys"]["1"])
+    assert material == material_from_kubekms(kubekms, "x-kk-mac")  # an hmac key's HMAC key is itself
+    import_into_openbao(openbao, "x-kk-mac", material, type="hmac")
+    _macs_cross(openbao, kubekms, "x-kk-mac")
+
+
+def test_a_non_hmac_key_macs_with_its_exported_hmac_key(kubekms: KubeKms) -> None:
+    """Every other key type MACs with a per-version key derived from its material; that key is
+    what `export/hmac-key` returns, and it is not the material itself."""
+    call(kubekms, "POST", "transit/keys/x-aes-mac", {"exportable": True})
+    call(kubekms, "POST", "transit/keys/x-aes-mac/rotate")
+    keys = call(kubekms, "GET", "transit/export/hmac-key/x-aes-mac")["data"]["keys"]
+    assert set(keys) == {"1", "2"} and keys["1"] != keys["2"]
+    assert base64.b64decode(keys["2"]) != material_from_kubekms(kubekms, "x-aes-mac")
+    for version in ("1", "2"):
+        mac = hmac.digest(base64.b64decode(keys[version]), b"m", "sha3_256")
+        body = {"input": b64(b"m"), "algorithm": "sha3-256", "hmac": f"vault:v{version}:{b64(mac)}"}
+        assert call(kubekms, "POST", "transit/verify/x-aes-mac", body)["data"]["valid"] is True
