@@ -519,6 +519,38 @@ class KeyService:
         await self.allow(identity, Action.CREATE, project_id, None)
         return Outcome(await transfer.import_all(self._loader, project_id, entries), None, project_id)
 
+    async def import_key(
+        self, identity: Identity, spec: KeySpec, source: transfer.MaterialSource
+    ) -> Outcome[Key]:
+        """Create `spec` with the client's material as version 1 (Transit BYOK import).
+
+        The permission (`create`) is asked before `source` runs: a refused caller never gets the
+        material unwrapped. Stores that make their own material (Kubernetes mode) refuse."""
+        await self.allow(identity, Action.CREATE, spec.project_id, None)
+        try:
+            if not algorithms.is_compatible(spec.key_usage, spec.algorithm):
+                raise BadRequest(algorithms.incompatibility_message(spec.key_usage))
+            derivation.derivation_code(spec.derived, spec.convergent_encryption)
+            created = await transfer.import_one(self._loader, spec, source)
+        except Exception as exc:
+            attach(exc, spec.project_id)
+            raise
+        return Outcome(created, created)
+
+    async def import_version(
+        self, identity: Identity, key_id: KeyRef, source: transfer.MaterialSource
+    ) -> Outcome[Key]:
+        """A new latest version made of the client's material (permission: `rotate`, asked
+        before `source` runs)."""
+        key = await self.usable(identity, key_id, Action.ROTATE, quoted=False)
+        try:
+            imported = await transfer.import_version(self._loader, key, source)
+        except Exception as exc:
+            attach(exc, key.project_id)
+            raise
+        KEY_ROTATIONS.labels(trigger="manual").inc()
+        return Outcome(imported, imported)
+
     # ----------------------------------------------------------------- lifecycle
 
     async def ready(self) -> None:

@@ -37,6 +37,7 @@ from kms_core.policy import Action
 
 __all__ = [
     "SOFT_DELETED",
+    "apply_rotation_period",
     "configure_key",
     "delete_key",
     "maybe_key_reply",
@@ -105,6 +106,16 @@ async def _policy_change(call: Call, key: Key, change: PolicyChange) -> tuple[Ke
             raise
         raise VaultError(400, _openbao(exc.message)) from None
     return updated, [_openbao(w) for w in warnings]
+
+
+async def apply_rotation_period(call: Call, key: Key, body: dict[str, Any]) -> Key:
+    """A create's or an import's `auto_rotate_period`, set through the core's policy (so the
+    scheduler and both dialects see it; the caller also needs `edit` on the key)."""
+    period = _duration(body, "auto_rotate_period")
+    if not period:
+        return key
+    updated, _warnings = await _policy_change(call, key, PolicyChange(rotation_period=period))
+    return updated
 
 
 async def rotate_key(call: Call) -> Outcome[KeyRead]:
