@@ -54,6 +54,7 @@ _ENCRYPT_DECRYPT: Final = KeyUsage.ENCRYPT_DECRYPT
 _SIGN_VERIFY: Final = KeyUsage.SIGN_VERIFY
 _MAC: Final = KeyUsage.GENERATE_VERIFY_MAC
 
+EXPORTABLE_IS_ONE_WAY: Final = "A key that is exportable cannot be made non-exportable"
 _ROTATION_REFUSED = (
     "Only encrypt-decrypt keys support rotation. To rotate a sign-verify, MAC, or key-agreement "
     "key, create a new key and update your applications to use it."
@@ -202,13 +203,18 @@ class KeyService:
     async def update(
         self, identity: Identity, key_id: str, *, name: str | None = None, description: str | None = None,
         is_disabled: bool | None = None, has_delete_protection: bool | None = None,
+        is_exportable: bool | None = None,
     ) -> Outcome[Key]:
+        """Change a key's record. `is_exportable` may only turn on (Vault's `exportable` config:
+        false -> true); turning it off is refused: the material may have left already."""
         key = await self._find(key_id, quoted=False)
         await self.allow(identity, Action.EDIT, key.project_id, key.name)
         try:
+            if is_exportable is False and key.is_exportable:
+                raise BadRequest(EXPORTABLE_IS_ONE_WAY)
             updated = await self.store.update(
                 key_id, name=name, description=description, is_disabled=is_disabled,
-                has_delete_protection=has_delete_protection,
+                has_delete_protection=has_delete_protection, is_exportable=is_exportable,
             )
         except Exception as exc:
             attach(exc, key.project_id)

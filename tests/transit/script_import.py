@@ -138,9 +138,30 @@ def test_openbao_and_kubekms_agree_on_import(tmp_path: Path) -> None:
         blobs = materials()
         prepare(reference, blobs)
         prepare(ours, blobs)
-        failures = run(import_steps(), reference, ours)
+        failures = run([*import_steps(), *policy_steps()], reference, ours)
         assert not failures, f"{len(failures)} differences:\n" + "\n".join(failures)
     finally:
         stop_openbao(openbao)
         assert kubekms.process is not None
         kubekms.process.stop()
+
+
+def policy_steps() -> list[Step]:
+    """`auto_rotate_period` on create, `exportable` turned on through config (false -> true)."""
+    return [
+        S("POST", "transit/keys/p-rot", {"auto_rotate_period": "30m"}),
+        S("GET", "transit/keys/p-rot", note="a refused period creates nothing"),
+        S("POST", "transit/keys/p-bogus", {"auto_rotate_period": "bogus"}),
+        S("POST", "transit/keys/p-rot", {"auto_rotate_period": "2h"}, loose=KEY_READ),
+        S("POST", "transit/keys/p-rot", {"auto_rotate_period": "5h"}, loose=KEY_READ, note="exists: as is"),
+        S("POST", "transit/keys/p-rot-n", {"auto_rotate_period": 7200, "type": "ecdsa-p256"}, loose=KEY_READ),
+        S("POST", "transit/keys/p-ex", {}, loose=KEY_READ),
+        S("GET", "transit/export/encryption-key/p-ex"),
+        S("POST", "transit/keys/p-ex/config", {"exportable": False}, loose=KEY_READ),
+        S("POST", "transit/keys/p-ex/config", {"exportable": True}, loose=KEY_READ),
+        S("POST", "transit/keys/p-ex/config", {"exportable": False}, loose=KEY_READ, note="stays exportable"),
+        S("GET", "transit/export/encryption-key/p-ex", loose={"1": SHAPE}),
+        S("POST", "transit/keys/p-exs", {"type": "ed25519"}, loose=KEY_READ),
+        S("POST", "transit/keys/p-exs/config", {"exportable": "true"}, loose=KEY_READ),
+        S("GET", "transit/export/signing-key/p-exs", loose={"1": SHAPE}),
+    ]

@@ -101,7 +101,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     *_writes(
         path=T + "/keys/{name}", name="transitCreateKey", summary="Create a key",
-        handler=keys.create_key, encode=keys.key_reply, label=key_algorithm,
+        handler=lifecycle.create_key, encode=keys.key_reply, label=key_algorithm,
         audit=Audit("create-cmek", audit.key_created), action=A.CREATE,
     ),
     Route(
