@@ -55,6 +55,7 @@ _ENCRYPT_DECRYPT: Final = KeyUsage.ENCRYPT_DECRYPT
 _SIGN_VERIFY: Final = KeyUsage.SIGN_VERIFY
 _MAC: Final = KeyUsage.GENERATE_VERIFY_MAC
 
+EXPORTABLE_IS_ONE_WAY: Final = "A key that is exportable cannot be made non-exportable"
 _ROTATION_REFUSED = (
     "Only encrypt-decrypt keys support rotation. To rotate a sign-verify, MAC, or key-agreement "
     "key, create a new key and update your applications to use it."
@@ -203,13 +204,18 @@ class KeyService:
     async def update(
         self, identity: Identity, key_id: str, *, name: str | None = None, description: str | None = None,
         is_disabled: bool | None = None, has_delete_protection: bool | None = None,
+        is_exportable: bool | None = None,
     ) -> Outcome[Key]:
+        """Change a key's record. `is_exportable` may only turn on (Vault's `exportable` config:
+        false -> true); turning it off is refused: the material may have left already."""
         key = await self._find(key_id, quoted=False)
         await self.allow(identity, Action.EDIT, key.project_id, key.name)
         try:
+            if is_exportable is False and key.is_exportable:
+                raise BadRequest(EXPORTABLE_IS_ONE_WAY)
             updated = await self.store.update(
                 key_id, name=name, description=description, is_disabled=is_disabled,
-                has_delete_protection=has_delete_protection,
+                has_delete_protection=has_delete_protection, is_exportable=is_exportable,
             )
         except Exception as exc:
             attach(exc, key.project_id)
@@ -529,6 +535,38 @@ class KeyService:
     ) -> Outcome[tuple[KeyList, ImportErrors]]:
         await self.allow(identity, Action.CREATE, project_id, None)
         return Outcome(await transfer.import_all(self._loader, project_id, entries), None, project_id)
+
+    async def import_key(
+        self, identity: Identity, spec: KeySpec, source: transfer.MaterialSource
+    ) -> Outcome[Key]:
+        """Create `spec` with the client's material as version 1 (Transit BYOK import).
+
+        The permission (`create`) is asked before `source` runs: a refused caller never gets the
+        material unwrapped. Stores that make their own material (Kubernetes mode) refuse."""
+        await self.allow(identity, Action.CREATE, spec.project_id, None)
+        try:
+            if not algorithms.is_compatible(spec.key_usage, spec.algorithm):
+                raise BadRequest(algorithms.incompatibility_message(spec.key_usage))
+            derivation.derivation_code(spec.derived, spec.convergent_encryption)
+            created = await transfer.import_one(self._loader, spec, source)
+        except Exception as exc:
+            attach(exc, spec.project_id)
+            raise
+        return Outcome(created, created)
+
+    async def import_version(
+        self, identity: Identity, key_id: KeyRef, source: transfer.MaterialSource
+    ) -> Outcome[Key]:
+        """A new latest version made of the client's material (permission: `rotate`, asked
+        before `source` runs)."""
+        key = await self.usable(identity, key_id, Action.ROTATE, quoted=False)
+        try:
+            imported = await transfer.import_version(self._loader, key, source)
+        except Exception as exc:
+            attach(exc, key.project_id)
+            raise
+        KEY_ROTATIONS.labels(trigger="manual").inc()
+        return Outcome(imported, imported)
 
     # ----------------------------------------------------------------- lifecycle
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from kms_core import algorithms
@@ -136,3 +136,29 @@ async def _import_one(loader: KeyringLoader, project_id: str, entry: ImportEntry
         has_delete_protection=entry.has_delete_protection,
     )
     return await loader.store.create(key_id, spec, sealed)
+
+
+# Produces a client's raw material (e.g. unwraps Transit's BYOK ciphertext); called only once the
+# caller was allowed to import, so refused callers never reach the unwrapping key.
+MaterialSource = Callable[[], bytes]
+
+
+async def import_one(loader: KeyringLoader, spec: KeySpec, source: MaterialSource) -> Key:
+    """A new key whose version 1 is the client's material (Transit's `keys/:name/import`):
+    validated by `material.parse_import` for `spec.algorithm`, sealed, stored like any key.
+    DuplicateName when the name is taken (checked before the material is produced)."""
+    if await loader.store.get_by_name(spec.project_id, spec.name) is not None:
+        raise DuplicateName(spec.name, spec.project_id)
+    key_id = str(uuid.uuid4())
+    raw = await loader.offload(source)
+    sealed = await loader.seal_imported(key_id, 1, spec.algorithm, raw)
+    return await loader.store.create(key_id, spec, sealed)
+
+
+async def import_version(loader: KeyringLoader, key: Key, source: MaterialSource) -> Key:
+    """A new latest version of `key` made of the client's material (Transit's
+    `keys/:name/import_version`): the same checks and sealing as `import_one`, appended like a
+    rotation (refused if the key moved on concurrently)."""
+    raw = await loader.offload(source)
+    sealed = await loader.seal_imported(key.id, key.version + 1, key.algorithm, raw)
+    return await loader.store.rotate(key.id, key.version, sealed)

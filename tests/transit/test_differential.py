@@ -10,6 +10,7 @@ import pytest
 from differential import Reply, Session, Step, compare, run
 from script import script
 from script_crypto import crypto_steps
+from script_import import test_openbao_and_kubekms_agree_on_import  # noqa: F401  (collected here)
 from script_lifecycle import lifecycle_script
 from script_signing import signing_steps
 from servers import KubeKms, OpenBao

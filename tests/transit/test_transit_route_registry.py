@@ -59,6 +59,9 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "transitExportVersion": ("transit/export/public-key/probe/1", None),
     "transitRewrap": ("transit/rewrap/probe", {"ciphertext": "vault:v1:" + b64(bytes(40))}),
     "transitDataKey": ("transit/datakey/plaintext/probe", {}),
+    "transitWrappingKey": ("transit/wrapping_key", None),
+    "transitImportKey": ("transit/keys/new/import", {"ciphertext": b64(bytes(600))}),
+    "transitImportKeyVersion": ("transit/keys/probe/import_version", {"ciphertext": b64(bytes(600))}),
 }
 AUTHENTICATED = [r for r in ROUTES if not r.public]
 

@@ -34,7 +34,19 @@ from kms_kube.client import JsonDict, KubeClient
 from kms_kube.layout import Policy
 from kms_kube.reflector import ObjectCache
 
-__all__ = ["IMPORT_REFUSED", "LIFECYCLE_IN_SPEC", "RENAME_REFUSED", "RESTORE_IN_SPEC", "KubernetesKeyStore"]
+__all__ = [
+    "EXPORTABLE_IMMUTABLE",
+    "IMPORT_REFUSED",
+    "LIFECYCLE_IN_SPEC",
+    "RENAME_REFUSED",
+    "RESTORE_IN_SPEC",
+    "KubernetesKeyStore",
+]
+
+# The CRD's CEL rule keeps spec.exportable as created (kubectl would be refused the same way).
+EXPORTABLE_IMMUTABLE = (
+    "A KmsKey's exportable is immutable in Kubernetes mode (the CRD's rule): create the key exportable"
+)
 
 RESTORE_IN_SPEC = (
     "In Kubernetes mode a deleted key is restored by creating a KmsKey with spec.keyId set to its id "
@@ -255,8 +267,11 @@ class KubernetesKeyStore:
     async def update(
         self, key_id: str, *, name: str | None = None, description: str | None = None,
         is_disabled: bool | None = None, has_delete_protection: bool | None = None,
+        is_exportable: bool | None = None,
     ) -> Key:
         obj, record = await self._require(key_id)
+        if is_exportable is not None and is_exportable != bool(obj.get("spec", {}).get("exportable", False)):
+            raise BadRequest(EXPORTABLE_IMMUTABLE)
         patched = await self._writes.update(
             key_id, obj, name=name, description=description, is_disabled=is_disabled,
             has_delete_protection=has_delete_protection,

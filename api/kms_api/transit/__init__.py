@@ -8,10 +8,12 @@ by tests/transit.
 
 # The package's face: its modules (tests/unit/test_package_faces.py keeps this list exact).
 __all__ = [
+    "byok",
     "crypto",
     "envelope",
     "export",
     "framing",
+    "imports",
     "inputs",
     "keys",
     "lifecycle",

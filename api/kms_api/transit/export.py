@@ -1,7 +1,8 @@
 """`GET transit/export/:type/:name(/:version)`: a key's versions in OpenBao's export formats.
 
 | type           | keys                   | format (as OpenBao 2.7 exports them)                         |
-| encryption-key | aes128/256-gcm96       | base64 of the raw key                                        |
+| encryption-key | aes128/256-gcm96,      | base64 of the raw key                                        |
+|                | chacha20-poly1305      |                                                              |
 |                | rsa (encrypt-decrypt)  | PKCS#1 PEM `RSA PRIVATE KEY`                                 |
 | signing-key    | ecdsa-p256/384/521     | SEC1 PEM `EC PRIVATE KEY` (no final newline)                 |
 |                | ed25519                | base64 of seed ‖ public key (64 bytes)                       |
@@ -75,8 +76,8 @@ def _check_type(kind: str, key: Key) -> None:
 def _private_text(key: Key, pem: bytes) -> str:
     """OpenBao's text of one version's private material (`pem`: the core's export format)."""
     primitive = spec_of(key.algorithm).primitive
-    if primitive in (Primitive.AES_GCM, Primitive.HMAC):
-        return pybase64.b64encode_as_string(pem)  # the core exports these raw
+    if not spec_of(key.algorithm).is_asymmetric:  # AES, ChaCha20, HMAC: the core exports these raw
+        return pybase64.b64encode_as_string(pem)
     private = serialization.load_pem_private_key(pem, password=None, unsafe_skip_rsa_key_validation=True)
     if isinstance(private, ed25519.Ed25519PrivateKey):
         seed = private.private_bytes(

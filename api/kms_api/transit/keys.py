@@ -1,8 +1,9 @@
 """Key handlers: create (`POST transit/keys/:name`), read, and list (`LIST` or `GET ?list=true`).
 
 A Transit key `orders` in namespace `team-a` is the Infisical key `orders` of project `team-a`.
-Creating an existing key answers that key, as OpenBao does (whatever `type` the request names).
-Keys created here are delete-protected (Transit's `deletion_allowed` defaults to false).
+Creating (kms_api.transit.lifecycle.create_key) an existing key answers that key, as OpenBao
+does (whatever `type` the request names). Keys created here are delete-protected (Transit's
+`deletion_allowed` defaults to false).
 
 Security property: replies carry the record allow-list of `types.key_data` and public keys only.
 """
@@ -11,20 +12,19 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from kms_api.http.json_body import DEFAULT_LIMIT
 from kms_api.pipeline.call import Call
 from kms_api.schema.fields import Slug
 from kms_api.transit import types
 from kms_api.transit.envelope import UNSUPPORTED_OPERATION, VaultError, wrap
-from kms_api.transit.inputs import flag, project_of, read_body, text
+from kms_api.transit.inputs import flag, project_of, text
 from kms_core import lifecycle
 from kms_core.algorithms import is_symmetric, spec_of
-from kms_core.errors import DuplicateName, Issue, NotFound
+from kms_core.errors import Issue, NotFound
 from kms_core.model import Key, KeySpec
 from kms_core.outcome import Outcome
 from kms_core.stores.base import ListQuery
 
-__all__ = ["create_key", "describe", "key_name", "key_reply", "list_keys", "list_reply", "read_key"]
+__all__ = ["creation_spec", "describe", "key_name", "key_reply", "list_keys", "list_reply", "read_key"]
 
 # A key with the versions its read shows (kms_api.transit.types.key_data), and Vault's warnings.
 KeyRead = tuple[Key, dict[int, types.VersionView], list[str]]
@@ -61,21 +61,9 @@ async def describe(call: Call, key: Key, warnings: list[str] | None = None) -> K
     return key, views, list(warnings or ())
 
 
-async def create_key(call: Call) -> Outcome[KeyRead]:
-    body = await read_body(call.request, DEFAULT_LIMIT)
-    project = project_of(call.request)
-    name = key_name(call)
-    spec = creation_spec(body, project, name)
-    try:
-        outcome = await call.service.create(call.caller, spec)
-    except DuplicateName:
-        outcome = await call.service.get_by_name(call.caller, project, name)
-    key = outcome.result
-    return Outcome(await describe(call, key), key)
-
-
 def creation_spec(body: dict[str, Any], project: str, name: str, *, derived: bool = False) -> KeySpec:
     """The KeySpec of a create (or an encrypt's upsert) body; Vault's text for an unknown type.
+    (`auto_rotate_period` is the create's: kms_api.transit.lifecycle.create_key.)
 
     `derived`: the upsert of an encrypt that carries a `context` makes a derived key, as OpenBao's."""
     type_name = text(body.get("type"), "type") or types.DEFAULT_TYPE
@@ -93,8 +81,6 @@ def creation_spec(body: dict[str, Any], project: str, name: str, *, derived: boo
         raise VaultError(
             400, f"key derivation and convergent encryption not supported for keys of type {type_name}"
         )
-    if text(body.get("auto_rotate_period"), "auto_rotate_period") not in ("", "0", "0s"):
-        raise VaultError(400, "auto_rotate_period is not supported by KubeKMS yet")
     key_size = text(body.get("key_size"), "key_size")
     if type_name == "hmac" and key_size not in ("", "0", str(types.HMAC_KEY_SIZE)):
         raise VaultError(400, f"KubeKMS hmac keys are HMAC-SHA-256 keys of {types.HMAC_KEY_SIZE} bytes")

@@ -27,9 +27,9 @@ from kms_api.http.json_body import DEFAULT_LIMIT
 from kms_api.pipeline.call import Call
 from kms_api.transit.envelope import VaultError
 from kms_api.transit.inputs import flag, integer, project_of, read_body, text
-from kms_api.transit.keys import KeyRead, describe, key_name, key_reply
+from kms_api.transit.keys import KeyRead, creation_spec, describe, key_name, key_reply
 from kms_core import lifecycle
-from kms_core.errors import BadRequest
+from kms_core.errors import BadRequest, DuplicateName
 from kms_core.lifecycle import PolicyChange
 from kms_core.model import Key
 from kms_core.outcome import Outcome
@@ -37,7 +37,9 @@ from kms_core.policy import Action
 
 __all__ = [
     "SOFT_DELETED",
+    "apply_rotation_period",
     "configure_key",
+    "create_key",
     "delete_key",
     "maybe_key_reply",
     "no_content",
@@ -107,6 +109,36 @@ async def _policy_change(call: Call, key: Key, change: PolicyChange) -> tuple[Ke
     return updated, [_openbao(w) for w in warnings]
 
 
+async def apply_rotation_period(call: Call, key: Key, body: dict[str, Any]) -> Key:
+    """A create's or an import's `auto_rotate_period`, set through the core's policy (so the
+    scheduler and both dialects see it; the caller also needs `edit` on the key)."""
+    period = _duration(body, "auto_rotate_period")
+    if not period:
+        return key
+    updated, _warnings = await _policy_change(call, key, PolicyChange(rotation_period=period))
+    return updated
+
+
+async def create_key(call: Call) -> Outcome[KeyRead]:
+    """`POST transit/keys/:name`: a new key, its `auto_rotate_period` set through the core's
+    policy once it exists (checked before: a refused period creates nothing, as OpenBao). An
+    existing key is answered as is, its period unchanged (OpenBao's upsert)."""
+    body = await read_body(call.request, DEFAULT_LIMIT)
+    project = project_of(call.request)
+    name = key_name(call)
+    spec = creation_spec(body, project, name)
+    period = _duration(body, "auto_rotate_period")
+    if period and period < lifecycle.MIN_ROTATION_PERIOD:
+        raise VaultError(400, "auto rotate period must be 0 to disable or at least an hour")
+    try:
+        key = (await call.service.create(call.caller, spec)).result
+    except DuplicateName:
+        key = (await call.service.get_by_name(call.caller, project, name)).result
+    else:
+        key = await apply_rotation_period(call, key, body)
+    return Outcome(await describe(call, key), key)
+
+
 async def rotate_key(call: Call) -> Outcome[KeyRead]:
     """A new version for a key of any usage; its reply is the key (OpenBao 2.x)."""
     await read_body(call.request, DEFAULT_LIMIT)
@@ -122,7 +154,8 @@ async def rotate_key(call: Call) -> Outcome[KeyRead]:
 
 async def configure_key(call: Call) -> Outcome[KeyRead]:
     """min_decryption_version, min_encryption_version, auto_rotate_period, deletion_allowed,
-    exportable (only false -> true in Vault; KubeKMS refuses making an existing key exportable),
+    exportable (false -> true only, as Vault; refused in Kubernetes mode, where the KmsKey's
+    spec.exportable is immutable),
     allow_plaintext_backup (backups are not implemented: only false)."""
     body = await read_body(call.request, DEFAULT_LIMIT)
     change = PolicyChange(
@@ -137,13 +170,14 @@ async def configure_key(call: Call) -> Outcome[KeyRead]:
     key = await call.service.find_by_name(call.caller, Action.EDIT, project, name)
     if key is None:
         raise VaultError(400, f"no existing key named {name} could be found")
-    if exportable and not key.is_exportable:
-        raise VaultError(
-            400, "KubeKMS cannot make an existing key exportable: create the key with exportable=true"
-        )
     if plaintext_backup:
         raise VaultError(400, "allow_plaintext_backup is not supported by KubeKMS: backup is not implemented")
     key, warnings = await _policy_change(call, key, change)
+    if exportable and not key.is_exportable:  # false -> true only: OpenBao ignores false
+        try:
+            key = (await call.service.update(call.caller, key.id, is_exportable=True)).result
+        except BadRequest as exc:
+            raise VaultError(400, exc.message) from None
     if deletion_allowed is not None and deletion_allowed != key.deletion_allowed:
         key = (
             await call.service.update(call.caller, key.id, has_delete_protection=not deletion_allowed)

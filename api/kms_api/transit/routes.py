@@ -21,7 +21,7 @@ from kms_api.observe import audit
 from kms_api.pipeline.binding import admit, bind
 from kms_api.pipeline.call import Call
 from kms_api.pipeline.route import Audit, Handler, Route
-from kms_api.transit import crypto, export, keys, lifecycle, login, system, wrapping
+from kms_api.transit import byok, crypto, export, imports, keys, lifecycle, login, system, wrapping
 from kms_api.transit.envelope import PREFIX, UNSUPPORTED_OPERATION, UNSUPPORTED_PATH, VaultError, error_reply
 from kms_api.transit.inputs import vault_token
 from kms_core.outcome import Outcome
@@ -101,7 +101,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     *_writes(
         path=T + "/keys/{name}", name="transitCreateKey", summary="Create a key",
-        handler=keys.create_key, encode=keys.key_reply, label=key_algorithm,
+        handler=lifecycle.create_key, encode=keys.key_reply, label=key_algorithm,
         audit=Audit("create-cmek", audit.key_created), action=A.CREATE,
     ),
     Route(
@@ -134,6 +134,21 @@ ROUTES: tuple[Route, ...] = (
         path=T + "/keys/{name}/soft-delete-restore", name="transitSoftRestoreKey",
         summary="Restore a soft-deleted key", handler=lifecycle.soft_restore,
         encode=lifecycle.maybe_key_reply, label=key_algorithm, audit=Audit("update-cmek"), action=A.EDIT,
+    ),
+    Route(
+        method="GET", path=T + "/wrapping_key", name="transitWrappingKey", summary="BYOK wrapping key",
+        handler=imports.wrapping_key, encode=imports.wrapping_key_reply,
+        audit=Audit("transit-wrapping-key"), action=A.READ, token=vault_token,
+    ),
+    *_writes(
+        path=T + "/keys/{name}/import", name="transitImportKey", summary="Import a key (BYOK)",
+        handler=imports.import_key, encode=imports.no_content, label=key_algorithm,
+        audit=Audit("create-cmek", audit.key_created), action=A.CREATE,
+    ),
+    *_writes(
+        path=T + "/keys/{name}/import_version", name="transitImportKeyVersion",
+        summary="Import a key version (BYOK)", handler=imports.import_version, encode=imports.no_content,
+        label=key_algorithm, audit=Audit("rotate-cmek", audit.key_rotated), action=A.ROTATE,
     ),
     Route(
         method="GET", path=T + "/export/{kind}/{name}", name="transitExport", summary="Export a key",
@@ -198,6 +213,7 @@ async def _unmatched(request: web.Request) -> web.StreamResponse:
 def add_routes(app: web.Application) -> None:
     """Register the Transit routes, Vault's error shape for `/v1/`, and the fallback (last)."""
     app[ERROR_DIALECTS] = (*app.get(ERROR_DIALECTS, ()), (PREFIX, error_reply))
+    app[byok.WRAPPING] = byok.WrappingKeys()
     for route in ROUTES:
         app.router.add_route(route.method, route.path, bind(route), name=route.name)
     login.add_routes(app)

@@ -82,7 +82,12 @@ class KeyStore(Protocol):
         description: str | None = None,
         is_disabled: bool | None = None,
         has_delete_protection: bool | None = None,
-    ) -> Key: ...
+        is_exportable: bool | None = None,
+    ) -> Key:
+        """Change the given fields. `is_exportable` only ever turns on (True; the service refuses
+        False): a store that cannot change it (Kubernetes: the CRD makes it immutable) raises
+        BadRequest."""
+        ...
 
     async def delete(self, key_id: str, purge_at: datetime | None = None) -> Key: ...
 

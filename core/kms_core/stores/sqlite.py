@@ -52,6 +52,9 @@ _COUNT = "SELECT COUNT(*) FROM keys WHERE project_id = ?"
 _UPDATE = (
     "UPDATE keys SET name = COALESCE(?, name), description = COALESCE(?, description),"
     " is_disabled = COALESCE(?, is_disabled), has_delete_protection = COALESCE(?, has_delete_protection),"
+    # MAX: exportability never turns off, whatever a caller passes (a key once exportable may
+    # have been exported; turning the flag off would only pretend otherwise).
+    " is_exportable = MAX(is_exportable, COALESCE(?, is_exportable)),"
     " updated_at = MAX(?, updated_at + 1) WHERE id = ?"
 )
 
@@ -201,9 +204,12 @@ class SqliteStore:
         description: str | None = None,
         is_disabled: bool | None = None,
         has_delete_protection: bool | None = None,
+        is_exportable: bool | None = None,
     ) -> Key:
-        changes = (name, description, is_disabled, has_delete_protection)
-        flags = tuple(None if f is None else int(f) for f in (is_disabled, has_delete_protection))
+        changes = (name, description, is_disabled, has_delete_protection, is_exportable)
+        flags = tuple(
+            None if f is None else int(f) for f in (is_disabled, has_delete_protection, is_exportable)
+        )
 
         def change(conn: sqlite3.Connection) -> Key:
             before = self._locked_get(conn, key_id)
