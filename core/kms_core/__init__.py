@@ -9,6 +9,7 @@ __all__ = [
     "algorithms",
     "batched_metrics",
     "ciphertext",
+    "derivation",
     "errors",
     "executor",
     "gcmusage",
@@ -29,6 +30,7 @@ __all__ = [
     "schedule",
     "sealing",
     "service",
+    "signing_options",
     "stores",
     "transfer",
 ]

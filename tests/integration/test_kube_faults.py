@@ -217,7 +217,10 @@ def test_deletion_during_an_outage_completes_soon_after_heal(
     kube_cluster.heal()
     kube_cluster.wait_for(lambda: kube_cluster.get(KMSKEYS, "team-a", "doomed") is None, 15,
                           message="the finalizer was not released soon after the outage")
-    assert kube_cluster.get(SECRETS, KUBEKMS_NAMESPACE, secret) is None
+    # deletionPolicy Delete keeps the material for the recovery window, marked for the purge.
+    kept = kube_cluster.get(SECRETS, KUBEKMS_NAMESPACE, secret)
+    assert kept is not None and kept["metadata"]["labels"].get("kubekms.io/deleted") == "true"
+    assert kept["metadata"]["annotations"].get("kubekms.io/purge-at")
 
 
 def test_watches_cut_repeatedly_resync_the_api_cache(

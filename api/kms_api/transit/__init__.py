@@ -19,6 +19,7 @@ __all__ = [
     "lifecycle",
     "login",
     "routes",
+    "signing",
     "system",
     "types",
     "wrapping",

@@ -28,7 +28,7 @@ from typing import Any, Final
 import pybase64
 
 from kms_core.algorithms import AEADS, Dialect, Primitive, spec_of, wire_name
-from kms_core.model import Algorithm, Key, KeyUsage, SigningAlgorithm
+from kms_core.model import Algorithm, Key, KeyUsage
 
 __all__ = [
     "CREATABLE",
@@ -82,19 +82,6 @@ _CURVE_NAMES: Final = {
     A.RSA_2048: "rsa-2048",
     A.RSA_3072: "rsa-3072",
 }
-_ECDSA: Final = {
-    "sha2-256": SigningAlgorithm.ECDSA_SHA_256,
-    "sha2-384": SigningAlgorithm.ECDSA_SHA_384,
-    "sha2-512": SigningAlgorithm.ECDSA_SHA_512,
-}
-_RSA: Final = {
-    ("pss", "sha2-256"): SigningAlgorithm.RSASSA_PSS_SHA_256,
-    ("pss", "sha2-384"): SigningAlgorithm.RSASSA_PSS_SHA_384,
-    ("pss", "sha2-512"): SigningAlgorithm.RSASSA_PSS_SHA_512,
-    ("pkcs1v15", "sha2-256"): SigningAlgorithm.RSASSA_PKCS1_V1_5_SHA_256,
-    ("pkcs1v15", "sha2-384"): SigningAlgorithm.RSASSA_PKCS1_V1_5_SHA_384,
-    ("pkcs1v15", "sha2-512"): SigningAlgorithm.RSASSA_PKCS1_V1_5_SHA_512,
-}
 
 
 def type_of(key: Key) -> str:
@@ -103,18 +90,6 @@ def type_of(key: Key) -> str:
     if spec_of(key.algorithm).primitive is Primitive.HMAC:
         return "hmac"
     return wire_name(key.algorithm, Dialect.TRANSIT) or key.algorithm.value
-
-
-def signing_algorithm(key: Key, hash_algorithm: str, signature_algorithm: str) -> SigningAlgorithm | None:
-    """The KubeKMS signing algorithm for a Transit sign/verify request, None when unsupported."""
-    primitive = spec_of(key.algorithm).primitive
-    if primitive is Primitive.ED25519:
-        return SigningAlgorithm.ED25519_SHA_512  # pure Ed25519: Transit ignores the hash
-    if primitive is Primitive.EC:
-        return _ECDSA.get(hash_algorithm)
-    if primitive is Primitive.RSA:
-        return _RSA.get((signature_algorithm or "pss", hash_algorithm))
-    return None
 
 
 def _rfc3339(moment: datetime) -> str:
