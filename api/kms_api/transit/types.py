@@ -37,7 +37,6 @@ __all__ = [
     "HMAC_HASHES",
     "VersionView",
     "key_data",
-    "signing_algorithm",
     "type_of",
 ]
 
