@@ -132,9 +132,11 @@ def test_the_cache_is_bounded_and_versioned() -> None:
     cache = KeyRecordCache(size=2)
     keys = [Key.__new__(Key) for _ in range(3)]
     for i, key in enumerate(keys):
-        object.__setattr__(key, "id", f"id-{i}")
+        for field, value in (("id", f"id-{i}"), ("project_id", P), ("name", f"k{i}")):
+            object.__setattr__(key, field, value)
         cache.put(key, version=7)
     assert len(cache) == 2 and cache.get("id-0", 7) is None and cache.get("id-2", 7) is keys[2]
+    assert cache.by_name(P, "k0", 7) is None and cache.by_name(P, "k2", 7) is keys[2]
     assert cache.get("id-2", 8) is None and len(cache) == 0  # a new version empties it
     cache.put(keys[1], version=8)
     cache.drop("id-1")
@@ -181,3 +183,24 @@ async def test_a_list_offset_beyond_sqlite_integers_is_an_empty_page(
     assert await store.list(ListQuery(P, offset=10**20)) == ([], 0)
     page, total = await store.list(ListQuery(P, limit=10**20))
     assert len(page) == total == 1
+
+
+async def test_by_name_is_cached_and_follows_renames_deletes_and_other_writers(
+    stores: tuple[SqliteStore, SqliteStore],
+) -> None:
+    store, other = stores
+    key = await _make(store, "named")
+    assert await store.get_by_name(P, "named") == key  # miss: read and cached
+    before = _hits()
+    for _ in range(3):
+        assert await store.get_by_name(P, "named") == key
+    assert _hits() - before == 3
+    renamed = await store.update(key.id, name="renamed")  # this process's own write
+    assert await store.get_by_name(P, "named") is None
+    assert await store.get_by_name(P, "renamed") == renamed
+    await other.update(key.id, is_disabled=True)  # another worker's commit
+    assert (await store.get_by_name(P, "renamed")).is_disabled  # type: ignore[union-attr]
+    await other.delete(key.id)
+    assert await store.get_by_name(P, "renamed") is None
+    again = await _make(store, "renamed")  # the name is free and now names another key
+    assert await store.get_by_name(P, "renamed") == again

@@ -124,8 +124,17 @@ class SqliteStore:
         return key
 
     async def get_by_name(self, project_id: str, name: str) -> Key | None:
+        # Cached like `get`: the Transit dialect resolves every request's key by name.
+        version = self._db.data_version()
+        cached = self._records.by_name(project_id, name, version)
+        if cached is not None:
+            return cached
         rows = self._db.read(_GET_BY_NAME, (project_id, name))
-        return self._key(rows[0]) if rows else None
+        if not rows:
+            return None
+        key = self._key(rows[0])
+        self._records.put(key, version)
+        return key
 
     async def list(self, query: ListQuery) -> tuple[list[Key], int]:
         if query.offset < 0 or query.limit < 0:
