@@ -224,8 +224,10 @@ def marshaling_steps() -> list[Step]:
                 {"input": HELLO, "signature": "vault:v1:AAAA", "marshaling_algorithm": "foo"},
             ),
         ]
-    for key in ("sg-p256", "sg-p384", "sg-p521", "sg-rsa"):
-        # an unpadded JWS is never standard base64 (64/96/132/256 bytes: the length is off)
+    for key in ("sg-p256", "sg-rsa"):
+        # an unpadded JWS of 64 or 256 bytes is never standard base64 (its length is off). Not
+        # P-384/P-521: 96 and 132 bytes need no padding, so whether the URL alphabet's `-`/`_`
+        # occur (and which error each server gives) depends on the random signature.
         steps.append(S("POST", f"transit/verify/{key}", {"input": HELLO, "signature": f"${key}-jws"}))
     # an ed25519 signature in standard base64 ends in "==": never JWS
     steps.append(S("POST", "transit/verify/sg-ed", {"input": HELLO, "signature": "$sg-ed-sha1", **jws}))
