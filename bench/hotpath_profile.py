@@ -7,7 +7,9 @@ request with the same inputs (lookups, parsing, object construction) is what can
 precomputed. cProfile inflates the cost of many small calls, so use the figures to rank, and the
 load benchmark for absolute speed. Security property: profiles hold code locations, never data.
 
-    python bench/hotpath_profile.py [--scenario encrypt-64B] [--seconds 5] [--top 25] [--json]
+    python bench/hotpath_profile.py [--scenario encrypt-64B] [--transit] [--seconds 5] [--top 25] [--json]
+
+`--transit` profiles the Vault Transit request for the same key and input (encrypt scenarios).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 import loadgen
 from processes import Identity, call, start_api
 from scenarios import BY_NAME, prepare
+from transit_routes import encrypt as transit_encrypt
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -54,7 +57,12 @@ def per_request(stats_path: Path, requests: int, top: int, min_calls: float = 0.
 
 
 def profile(
-    scenario_name: str, seconds: float, connections: int, top: int, cpus: tuple[str | None, str | None]
+    scenario_name: str,
+    seconds: float,
+    connections: int,
+    top: int,
+    cpus: tuple[str | None, str | None],
+    transit: bool = False,
 ) -> dict[str, Any]:
     identity = Identity.random()
     with tempfile.TemporaryDirectory(prefix="kubekms-profile-") as tmp:
@@ -66,13 +74,18 @@ def profile(
         try:
             prepared = prepare(api, identity, BY_NAME[scenario_name], {})
             probes = 3  # key creation, the probe and (for decrypt/verify) the request that made the body
+            path, body, namespace = prepared.path, prepared.body, None
+            if transit:
+                vault = transit_encrypt(api, identity.operator, prepared)
+                path, body, namespace, probes = vault.path, vault.body, vault.namespace, probes + 1
             result = loadgen.run(
-                api.url + prepared.path,
+                api.url + path,
                 connections=connections,
                 seconds=seconds,
                 token=identity.operator,
-                body=prepared.body,
+                body=body,
                 cpus=cpus[1],
+                namespace=namespace,
             )
             status, _, _ = call(api, "GET", "/healthz", identity.operator)
         finally:
@@ -81,7 +94,7 @@ def profile(
             raise RuntimeError(f"the profiled server wrote no profile:\n{api.logs()[-3000:]}")
         requests = result.requests + probes
         return {
-            "scenario": scenario_name,
+            "scenario": scenario_name + (" (Transit)" if transit else ""),
             "connections": connections,
             "seconds": seconds,
             "requests": requests,
@@ -96,6 +109,7 @@ def profile(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="cProfile the API's per-request work under wrk load")
     parser.add_argument("--scenario", default="encrypt-64B", choices=sorted(BY_NAME))
+    parser.add_argument("--transit", action="store_true", help="the Vault Transit route (encrypt scenarios)")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--top", type=int, default=25)
@@ -104,7 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     report = profile(
-        args.scenario, args.seconds, args.connections, args.top, (args.server_cpus, args.load_cpus)
+        args.scenario,
+        args.seconds,
+        args.connections,
+        args.top,
+        (args.server_cpus, args.load_cpus),
+        args.transit,
     )
     if args.json:
         print(json.dumps(report))

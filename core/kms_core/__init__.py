@@ -7,6 +7,7 @@ never imports kopf or aiohttp, so neither framework can reach material except th
 # The package's face: its modules (tests/unit/test_package_faces.py keeps this list exact).
 __all__ = [
     "algorithms",
+    "batch",
     "batched_metrics",
     "ciphertext",
     "derivation",

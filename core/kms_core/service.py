@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from kms_core import algorithms, derivation, lifecycle, transfer
+from kms_core.batch import EncryptItem
 from kms_core.errors import BadRequest, DecryptionFailed, DuplicateName, NotFound
 from kms_core.grant import Grant, KeyRef
 from kms_core.identity import Identity
@@ -391,6 +392,30 @@ class KeyService:
         except Exception as exc:
             attach(exc, key.project_id, key)
             raise
+
+    async def encrypt_many(
+        self, identity: Identity, key_id: KeyRef, items: Sequence[EncryptItem], *, dual_use: bool = False,
+    ) -> Outcome[Sequence[bytes | BadRequest]]:
+        """`encrypt` for every item under one key (Transit's `batch_input`): the key is looked
+        up, authorised and its keyring loaded once per batch, not per item. Each entry is the
+        item's ciphertext or its own failure (a version out of bounds, associated data for RSA,
+        a derived key without a context); a failure of the key itself fails the call."""
+        key = await self.usable(identity, key_id, Action.ENCRYPT)
+        try:
+            if not _serves(key, _ENCRYPT_DECRYPT, dual_use):
+                raise _wrong_usage(key, _ENCRYPT_DECRYPT)
+            ring = await self._loader.keyring(key)
+        except Exception as exc:
+            attach(exc, key.project_id, key)
+            raise
+        results: list[bytes | BadRequest] = []
+        for item in items:
+            try:
+                version = None if item.version is None else lifecycle.encryption_version(key, item.version)
+                results.append(ring.encrypt(item.plaintext, version, item.aad, item.context))
+            except BadRequest as exc:  # this item's own refusal; anything else fails the batch
+                results.append(exc)
+        return Outcome(results, key)
 
     async def decrypt(
         self, identity: Identity, key_id: KeyRef, ciphertext: bytes, *,

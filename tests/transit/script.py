@@ -191,6 +191,18 @@ def encrypt_steps() -> list[Step]:
             {"batch_input": [{"plaintext": HELLO}, {"plaintext": "!!"}, {"plaintext": ""}]},
             note="one bad item: 400, the others encrypted",
         ),
+        S(
+            "POST",
+            "transit/encrypt/k-aes",
+            {
+                "batch_input": [
+                    {"plaintext": HELLO, "reference": "r1"},
+                    {"plaintext": HI, "key_version": 99, "reference": "r2"},
+                    {"plaintext": HELLO, "key_version": 1, "reference": "r3"},
+                ]
+            },
+            note="an item above the latest version fails alone, in its place",
+        ),
         S("POST", "transit/encrypt/k-aes", {"batch_input": []}),
         S("POST", "transit/encrypt/k-aes", {"plaintext": HELLO, "batch_input": [{"plaintext": HI}]}),
         S("GET", "transit/encrypt/k-aes"),

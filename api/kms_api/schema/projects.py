@@ -37,6 +37,11 @@ def check(app: web.Application, parsed: dict[str, Any]) -> None:
     """Raise ValidationFailure when `parsed[projectId]` is not a project of this app's mode."""
     if FIELD not in parsed or not is_kubernetes(app):
         return
+    check_namespace(parsed[FIELD])
+
+
+def check_namespace(value: Any) -> None:
+    """Raise ValidationFailure when `value` is not a namespace name (Kubernetes mode's projects)."""
     issues: list[Issue] = []
-    if NAMESPACE.parse(parsed[FIELD], (FIELD,), issues) is INVALID or issues:
+    if NAMESPACE.parse(value, (FIELD,), issues) is INVALID or issues:
         raise ValidationFailure(issues)

@@ -16,7 +16,7 @@ core and encoded into the reply; error texts name fields and offsets, never valu
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -31,6 +31,7 @@ from kms_api.transit.keys import creation_spec, key_name
 from kms_api.transit.lifecycle import SOFT_DELETED
 from kms_core import ciphertext
 from kms_core.algorithms import AEADS, Primitive, spec_of
+from kms_core.batch import EncryptItem
 from kms_core.errors import BadRequest, DecryptionFailed, DuplicateName, KmsError
 from kms_core.grant import Grant, KeyRef
 from kms_core.lifecycle import VersionDisallowed
@@ -89,15 +90,6 @@ def _items(body: dict[str, Any]) -> list[Item] | None:
     return raw
 
 
-async def _resolve(call: Call, action: Action, project: str, name: str, missing: str) -> Key:
-    key = await call.service.find_by_name(call.caller, action, project, name)
-    if key is None:
-        raise VaultError(400, missing)
-    if key.is_disabled:  # Transit's soft deletion is Infisical's disable
-        raise VaultError(400, SOFT_DELETED)
-    return key
-
-
 async def _grant(call: Call, action: Action, project: str, name: str, missing: str) -> Grant:
     """The key by name as a `Grant`: the items' operations neither look it up nor ask the policy
     again (one lookup and one decision per request, as a call by id)."""
@@ -122,24 +114,25 @@ def requested_version(item: Item, verb: str = "encryption") -> int | None:
 async def _run(
     items: list[Item] | None,
     body: Item,
-    work: Callable[[Item], Awaitable[Item]],
+    work: Callable[[Item, int], Awaitable[Item]],
     failed: Callable[[str, Item], Item],
     fail_status: int = 200,
 ) -> Batch:
-    """Run `work` per item; an item's failure becomes `failed(text, item)` (with its reference)."""
+    """Run `work(item, index)` per item; an item's failure becomes `failed(text, item)` (with
+    its reference). A request without `batch_input` is one call, its failure the request's."""
     if items is None:
         try:
-            return Batch([await work(body)], True, fail_status)
+            return Batch([await work(body, 0)], True, fail_status)
         except ItemError as exc:
             raise VaultError(400, str(exc)) from None
     results: list[Item] = []
-    for item in items:
+    for index, item in enumerate(items):
         if not isinstance(item, dict):
             results.append({**failed("batch item is not an object", {}), "reference": ""})
             continue
         reference = text(item.get("reference"), "reference")
         try:
-            result = await work(item)
+            result = await work(item, index)
         except ItemError as exc:
             result = failed(str(exc), item)
         except KmsError as exc:  # e.g. the key was disabled meanwhile: this item only
@@ -192,11 +185,6 @@ def _context(item: Item) -> bytes | None:
         raise ItemError(str(exc)) from None
 
 
-def _positions(items: list[Item] | None, body: Item) -> dict[int, int]:
-    """Each item's index in the request (OpenBao names items `[i]` in some errors)."""
-    return {id(item): i for i, item in enumerate(items if items is not None else [body])}
-
-
 def _associated_data(item: Item, key: Key, index: int) -> bytes | None:
     """An item's `associated_data` (AEAD keys only), decoded; OpenBao's texts for the errors.
 
@@ -221,41 +209,87 @@ async def encrypt(call: Call) -> Outcome[Batch]:
     if items is None and body.get("plaintext") is None:
         raise VaultError(400, "missing plaintext to encrypt")
     has_context = _has_context(items, body)
-    grant = await call.service.grant_by_name(call.caller, Action.ENCRYPT, project, name)
+    service, caller = call.service, call.caller
+    grant = await service.grant_by_name(caller, Action.ENCRYPT, project, name)
     key_id: KeyRef
     if grant is not None:
         key, key_id = grant.key, grant
     else:  # Transit's upsert: encrypting with a missing key creates it (derived with a context)
         try:
             spec = creation_spec(body, project, name, derived=has_context)
-            key = (await call.service.create(call.caller, spec)).result
+            key = (await service.create(caller, spec)).result
             key_id = key.id
         except DuplicateName:  # created concurrently
             found = await _grant(call, Action.ENCRYPT, project, name, "encryption key not found")
             key, key_id = found.key, found
     if not _encrypts(key):
         raise VaultError(400, f"message encryption not supported for key type {types.type_of(key)}")
-    service, caller = call.service, call.caller
-    positions = _positions(items, body)
 
-    async def one(item: Item) -> Item:
+    def item_of(item: Item, index: int) -> EncryptItem:
+        """An item's request to the core, or ItemError in OpenBao's words."""
         if key.is_disabled:
             raise ItemError(SOFT_DELETED)
         if item.get("plaintext") is None:
             raise ItemError("missing plaintext to encrypt")
         plaintext = _decode(item["plaintext"], "plaintext")
         version = requested_version(item)
-        aad = _associated_data(item, key, positions[id(item)])
-        context = _context(item)
-        blob = (
-            await service.encrypt(caller, key_id, plaintext, version, aad=aad, context=context, dual_use=True)
-        ).result
-        raw, trailer_version = ciphertext.unpack(blob)  # Infisical's trailer -> Transit's prefix
-        version = trailer_version or 1
-        return {"ciphertext": framing.vault(version, raw), "key_version": version}
+        return EncryptItem(plaintext, version, _associated_data(item, key, index), _context(item))
 
-    batch = await _run(items, body, one, lambda error, item: {"error": error}, 400)
-    return Outcome(batch, key)
+    if items is not None:
+        return Outcome(await _encrypt_batch(call, key_id, items, item_of), key)
+    # One input: the core's single-item call, its failure the request's.
+    try:
+        request = item_of(body, 0)
+    except ItemError as exc:
+        raise VaultError(400, str(exc)) from None
+    blob = (
+        await service.encrypt(
+            caller, key_id, request.plaintext, request.version,
+            aad=request.aad, context=request.context, dual_use=True,
+        )
+    ).result
+    return Outcome(Batch([_sealed(blob)], True, 400), key)
+
+
+def _sealed(blob: bytes) -> Item:
+    """The core's ciphertext as a Transit item: Infisical's trailer becomes the `vault:v<N>:` prefix."""
+    raw, trailer_version = ciphertext.unpack(blob)
+    version = trailer_version or 1
+    return {"ciphertext": framing.vault(version, raw), "key_version": version}
+
+
+async def _encrypt_batch(
+    call: Call, key_id: KeyRef, items: list[Item], item_of: Callable[[Item, int], EncryptItem]
+) -> Batch:
+    """Every item read first (a bad one gets its `error`), then all good ones encrypted by one
+    core call (`KeyService.encrypt_many`: one lookup, one policy decision and one keyring per
+    batch), the results put back in the request's order with their `reference`."""
+    results: list[Item | None] = []
+    references: list[str] = []
+    requests: list[EncryptItem] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            results.append({"error": "batch item is not an object"})
+            references.append("")
+            continue
+        references.append(text(item.get("reference"), "reference"))
+        try:
+            requests.append(item_of(item, index))
+            results.append(None)
+        except ItemError as exc:
+            results.append({"error": str(exc)})
+        except KmsError as exc:  # e.g. a field of the wrong type: this item only
+            results.append({"error": exc.message})
+    sealed: Iterator[bytes | BadRequest] = iter(())
+    if requests:
+        sealed = iter((await call.service.encrypt_many(call.caller, key_id, requests, dual_use=True)).result)
+    merged: list[Item] = []
+    for result, reference in zip(results, references, strict=True):
+        if result is None:
+            blob = next(sealed)
+            result = {"error": blob.message} if isinstance(blob, BadRequest) else _sealed(blob)
+        merged.append({**result, "reference": reference})
+    return Batch(merged, False, 400)
 
 
 async def decrypt(call: Call) -> Outcome[Batch]:
@@ -269,10 +303,9 @@ async def decrypt(call: Call) -> Outcome[Batch]:
     key = grant.key
     if not _encrypts(key):
         raise VaultError(400, f"message decryption not supported for key type {types.type_of(key)}")
-    positions = _positions(items, body)
 
-    async def one(item: Item) -> Item:
-        aad = _associated_data(item, key, positions[id(item)])
+    async def one(item: Item, index: int) -> Item:
+        aad = _associated_data(item, key, index)
         plaintext = await open_ciphertext(call, key, item, grant, aad=aad, context=_context(item))
         return {"plaintext": pybase64.b64encode_as_string(plaintext)}
 
@@ -349,7 +382,7 @@ async def hmac(call: Call) -> Outcome[Batch]:
     hash_name = _hmac_hash(call, body, verifying=False)
     service, caller = call.service, call.caller
 
-    async def one(item: Item) -> Item:
+    async def one(item: Item, _index: int) -> Item:
         if item.get("input") is None:
             raise ItemError("missing input for HMAC")
         data = _decode(item["input"], "input", "unable to decode input as base64: ")
@@ -386,7 +419,7 @@ async def sign(call: Call) -> Outcome[Batch]:
     options = _signing(call, body, key, "signing", marshaling.salt)
     service, caller = call.service, call.caller
 
-    async def one(item: Item) -> Item:
+    async def one(item: Item, _index: int) -> Item:
         data = _decode(item.get("input"), "input", "unable to decode input as base64: ")
         version = requested_version(item, "signing")
         try:
@@ -426,7 +459,7 @@ async def verify(call: Call) -> Outcome[Batch]:
         options = _signing(call, body, key, "verification", marshaling.salt)
     service, caller = call.service, call.caller
 
-    async def one(item: Item) -> Item:
+    async def one(item: Item, _index: int) -> Item:
         data = _decode(item.get("input"), "input", "unable to decode input as base64: ")
         what = "HMAC" if is_mac else "signature"
         value = text(item.get("hmac" if is_mac else "signature"), what)

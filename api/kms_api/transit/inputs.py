@@ -9,6 +9,7 @@ before parsing; error texts name fields and byte offsets, never the values sent.
 from __future__ import annotations
 
 import binascii
+import functools
 from typing import Any, Final
 
 import orjson
@@ -57,11 +58,22 @@ def project_of(request: web.Request) -> str:
     `default` without one. Checked by the mode's project rule (a namespace in Kubernetes mode)."""
     namespace = request.headers.get(NAMESPACE_HEADER, "").strip().strip("/")
     project = namespace or DEFAULT_PROJECT
-    try:
-        projects.check(request.app, {projects.FIELD: project})
-    except ValidationFailure:
-        raise VaultError(404, "namespace not found") from None
+    if not _is_project(projects.is_kubernetes(request.app), project):
+        raise VaultError(404, "namespace not found")
     return project
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_project(kubernetes: bool, project: str) -> bool:
+    """The mode's project rule, remembered: a pure function of its arguments, asked on every
+    request with the same few namespaces (bounded, so a caller sending many cannot grow it)."""
+    if not kubernetes:
+        return True
+    try:
+        projects.check_namespace(project)
+    except ValidationFailure:
+        return False
+    return True
 
 
 async def read_body(request: web.Request, limit: int) -> dict[str, Any]:

@@ -10,6 +10,7 @@ Security property: replies carry the record allow-list of `types.key_data` and p
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Final
 
 from kms_api.pipeline.call import Call
@@ -35,11 +36,19 @@ _PAGE: Final = 100
 def key_name(call: Call) -> str:
     """The `:name` path segment, held to the names an Infisical key may have (a slug of 1-32)."""
     name: str = call.request.match_info["name"]
+    refusal = _name_refusal(name)
+    if refusal is not None:
+        raise VaultError(400, refusal)
+    return name
+
+
+@functools.lru_cache(maxsize=1024)
+def _name_refusal(name: str) -> str | None:
+    """Why `name` is no key name (None: it is one); remembered, as every request of a busy key
+    names it again (bounded, so a caller sending many names cannot grow it)."""
     issues: list[Issue] = []
     _NAME.parse(name, (), issues)
-    if issues:
-        raise VaultError(400, f"invalid key name: {issues[0].message}")
-    return name
+    return f"invalid key name: {issues[0].message}" if issues else None
 
 
 async def describe(call: Call, key: Key, warnings: list[str] | None = None) -> KeyRead:

@@ -25,8 +25,8 @@ from kms_api.transit import framing, types
 from kms_api.transit.crypto import (
     Batch,
     Item,
-    _items,  # the batch helpers of the crypto routes, shared on purpose
-    _resolve,
+    _grant,  # the batch helpers of the crypto routes, shared on purpose
+    _items,
     _run,
     open_ciphertext,
     requested_version,
@@ -35,6 +35,7 @@ from kms_api.transit.envelope import VaultError
 from kms_api.transit.inputs import integer, project_of, read_body
 from kms_api.transit.keys import key_name
 from kms_core import ciphertext
+from kms_core.grant import KeyRef
 from kms_core.model import Key, KeyUsage
 from kms_core.outcome import Outcome
 from kms_core.policy import Action
@@ -49,8 +50,10 @@ def _encryption_key(key: Key) -> None:
         raise VaultError(400, f"message encryption not supported for key type {types.type_of(key)}")
 
 
-async def _seal(call: Call, key: Key, plaintext: bytes, version: int | None) -> Item:
-    blob = (await call.service.encrypt(call.caller, key.id, plaintext, version)).result
+async def _seal(call: Call, ref: KeyRef, plaintext: bytes, version: int | None) -> Item:
+    """`plaintext` encrypted under the key `ref` names (a grant for `encrypt`, or the key's id:
+    then the core looks it up and asks the policy), framed as Transit's ciphertext."""
+    blob = (await call.service.encrypt(call.caller, ref, plaintext, version)).result
     raw, used = ciphertext.unpack(blob)
     return {"ciphertext": framing.vault(used or 1, raw), "key_version": used or 1}
 
@@ -61,14 +64,16 @@ async def rewrap(call: Call) -> Outcome[Batch]:
     items = _items(body)
     if items is None and not body.get("ciphertext"):
         raise VaultError(400, "missing ciphertext to decrypt")
-    key = await _resolve(call, Action.DECRYPT, project, name, "encryption key not found")
+    grant = await _grant(call, Action.DECRYPT, project, name, "encryption key not found")
+    key = grant.key
     if key.key_usage is not KeyUsage.ENCRYPT_DECRYPT:
         raise VaultError(400, f"message decryption not supported for key type {types.type_of(key)}")
 
-    async def one(item: Item) -> Item:
+    async def one(item: Item, _index: int) -> Item:
         version = requested_version(item)
-        plaintext = await open_ciphertext(call, key, item)
-        return await _seal(call, key, plaintext, version)
+        plaintext = await open_ciphertext(call, key, item, grant)
+        # The grant is for decrypt: the core checks encrypt by the key's id.
+        return await _seal(call, key.id, plaintext, version)
 
     # OpenBao answers a rewrap batch with failed items 200 (unlike encrypt and decrypt).
     return Outcome(await _run(items, body, one, lambda error, item: {"error": error}), key)
@@ -83,12 +88,13 @@ async def datakey(call: Call) -> Outcome[Batch]:
     bits = integer(body["bits"], "bits") if body.get("bits") is not None else 256
     if bits not in _BITS:
         raise VaultError(400, "invalid bit length")
-    key = await _resolve(call, Action.ENCRYPT, project, name, "encryption key not found")
+    grant = await _grant(call, Action.ENCRYPT, project, name, "encryption key not found")
+    key = grant.key
     _encryption_key(key)
 
-    async def one(item: Item) -> Item:
+    async def one(item: Item, _index: int) -> Item:
         data_key = secrets.token_bytes(bits // 8)
-        sealed = await _seal(call, key, data_key, requested_version(item))
+        sealed = await _seal(call, grant, data_key, requested_version(item))
         if kind == "plaintext":
             sealed["plaintext"] = pybase64.b64encode_as_string(data_key)
         return sealed
