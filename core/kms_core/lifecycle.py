@@ -171,18 +171,24 @@ def apply(key: Key, change: PolicyChange) -> tuple[Key, list[str]]:
 
 
 def check_trim(key: Key, min_available: int) -> None:
-    """Raise BadRequest (Vault's texts, in Vault's order) unless trimming every version below
-    `min_available` is allowed: only versions nobody may use any more can be destroyed."""
-    if key.min_encryption_version == 0:
-        raise BadRequest("minimum available version cannot be set when minimum encryption version is not set")
+    """Raise BadRequest unless trimming every version below `min_available` is allowed: only
+    versions nobody may use any more can be destroyed.
+
+    OpenBao's checks, in OpenBao's order and with its exact texts (typo included: "minmum"), so
+    both dialects give the same refusal when several apply: decrement, encryption bound not set,
+    above the encryption bound, above the decryption bound, not positive. OpenBao's two other
+    checks cannot fire here: `min_decryption_version` is never 0 (`apply` forces it to 1) and a
+    negative value is already a decrement (`min_available_version` starts at 0)."""
     if min_available < key.min_available_version:
         raise BadRequest("minimum available version cannot be decremented")
-    if min_available <= 0:
-        raise BadRequest("minimum available version should be positive")
+    if key.min_encryption_version == 0:
+        raise BadRequest("minimum available version cannot be set when minimum encryption version is not set")
+    if min_available > key.min_encryption_version:
+        raise BadRequest("minimum available version cannot be greater than minmum encryption version")
     if min_available > key.min_decryption_version:
         raise BadRequest("minimum available version cannot be greater than minimum decryption version")
-    if min_available > key.min_encryption_version:
-        raise BadRequest("minimum available version cannot be greater than minimum encryption version")
+    if min_available <= 0:
+        raise BadRequest("minimum available version should be positive")
 
 
 def encryption_version(key: Key, requested: int | None = None) -> int:

@@ -18,7 +18,6 @@ Security property: nothing is unsealed; trimming only removes sealed blobs nobod
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -27,9 +26,10 @@ from kms_core import lifecycle
 from kms_core.errors import BadRequest
 from kms_core.model import Algorithm, Key, KeyUsage
 from kms_kube import layout as m
-from kms_kube.layout import Policy, secrets_path
+from kms_kube.layout import Policy
 from kms_operator import events
-from kms_operator.context import Runtime, escape
+from kms_operator.context import escape
+from kms_operator.keycontext import KeyContext
 
 REFUSED = "PolicyRefused"
 
@@ -80,23 +80,16 @@ def decide(key: dict[str, Any], secret: dict[str, Any], usage: KeyUsage, alg: Al
 
 
 async def trim(
-    rt: Runtime,
-    key: dict[str, Any],
-    secret: dict[str, Any],
-    key_id: str,
-    decision: Decision,
-    usage: KeyUsage,
-    alg: Algorithm,
-    logger: logging.Logger | Any,
+    ctx: KeyContext, secret: dict[str, Any], decision: Decision
 ) -> tuple[dict[str, Any], Decision]:
     """Destroy the versions below `spec.minAvailableVersion` when the rules allow it."""
-    wanted = (key.get("spec") or {}).get("minAvailableVersion")
+    wanted = ctx.spec.get("minAvailableVersion")
     policy = decision.policy
     if not isinstance(wanted, int) or wanted <= policy.min_available_version:
         return secret, decision
     current = max(m.versions(secret))
     try:
-        lifecycle.check_trim(as_key(policy, current, usage, alg), wanted)
+        lifecycle.check_trim(as_key(policy, current, ctx.usage, ctx.alg), wanted)
     except BadRequest as e:
         refusal = f"minAvailableVersion {wanted} was not applied (nothing was trimmed): {e}"
         return secret, Decision(policy, decision.refusal or refusal)
@@ -106,11 +99,10 @@ async def trim(
     ]
     destroyed = sorted(v for v in m.versions(secret) if v < wanted)
     ops += [{"op": "remove", "path": f"/data/{m.version_key(v)}"} for v in destroyed]
-    trimmed = await rt.api.json_patch(secrets_path(rt.settings.namespace, m.secret_name(key_id)), ops)
-    logger.info("Trimmed key %s: destroyed versions %s", key_id, destroyed)
-    await events.info(
-        key, "Trimmed", f"Destroyed the material of versions below {wanted} of key {key_id} (irreversible)"
-    )
+    trimmed = await ctx.rt.api.json_patch(ctx.secret_path, ops)
+    ctx.logger.info("Trimmed key %s: destroyed versions %s", ctx.key_id, destroyed)
+    note = f"Destroyed the material of versions below {wanted} of key {ctx.key_id} (irreversible)"
+    await events.info(ctx.key, "Trimmed", note)
     return trimmed, Decision(replace(policy, min_available_version=wanted), decision.refusal)
 
 

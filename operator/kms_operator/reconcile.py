@@ -44,6 +44,7 @@ from kms_kube.client import ApiError, Conflict, KubeError
 from kms_kube.layout import kmskey_path, secrets_path
 from kms_operator import adoption, clock, events, policy, rejections, rotation, status
 from kms_operator.context import Degraded, Runtime
+from kms_operator.keycontext import KeyContext
 
 
 async def converge(
@@ -156,10 +157,11 @@ async def _converge(
         secret = await _create(rt, key, key_id, usage, alg, logger)
     secret = await adoption.claim(rt, key, secret, key_id, bool(adopted), usage, alg)
     _check_secret(rt, secret, key_id, alg)
-    secret, handled = await rotation.rotate(rt, key, secret, key_id, alg, logger)
+    ctx = KeyContext(rt, key, key_id, usage, alg, logger)
+    secret, handled = await rotation.rotate(ctx, secret)
     decision = policy.decide(key, secret, usage, alg)
-    secret, decision = await policy.trim(rt, key, secret, key_id, decision, usage, alg, logger)
-    secret = await rotation.rotate_on_schedule(rt, key, secret, key_id, alg, decision.policy, logger)
+    secret, decision = await policy.trim(ctx, secret, decision)
+    secret = await rotation.rotate_on_schedule(ctx, secret, decision.policy)
 
     versions = m.versions(secret)
     current = max(versions)

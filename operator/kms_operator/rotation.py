@@ -22,40 +22,32 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import logging
 from datetime import datetime, timedelta
 from typing import Any
 
 from kms_core import material
 from kms_core.metrics import KEY_ROTATIONS
-from kms_core.model import Algorithm
 from kms_kube import layout as m
-from kms_kube.layout import Policy, secrets_path
+from kms_kube.layout import Policy
 from kms_operator import clock, events
-from kms_operator.context import Runtime, escape
+from kms_operator.context import escape
+from kms_operator.keycontext import KeyContext
 from kms_operator.overdue import OVER_PERIOD, WITHIN_PERIOD
 
 MANUAL = "manual"
 SCHEDULED = "scheduled"
 
 
-async def rotate(
-    rt: Runtime,
-    key: dict[str, Any],
-    secret: dict[str, Any],
-    key_id: str,
-    alg: Algorithm,
-    logger: logging.Logger | Any,
-) -> tuple[dict[str, Any], str | None]:
+async def rotate(ctx: KeyContext, secret: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     """Perform a pending rotation request; returns the Secret and the handled request value."""
-    requested = m.annotations_of(key).get(m.ROTATE)
-    handled = (key.get("status") or {}).get("rotation")
+    requested = m.annotations_of(ctx.key).get(m.ROTATE)
+    handled = (ctx.key.get("status") or {}).get("rotation")
     if not requested or requested == handled:
         return secret, handled
     if m.annotations_of(secret).get(m.ROTATION) == requested:
         return secret, requested  # performed before a crash; only the status is behind
     extra = {"op": "add", "path": f"/metadata/annotations/{escape(m.ROTATION)}", "value": requested}
-    rotated = await _new_version(rt, key, secret, key_id, alg, MANUAL, logger, extra)
+    rotated = await _new_version(ctx, secret, MANUAL, extra)
     return rotated, requested
 
 
@@ -68,42 +60,28 @@ def due_at(secret: dict[str, Any], policy: Policy) -> datetime | None:
     return None if made is None else made + timedelta(seconds=policy.rotation_period)
 
 
-async def rotate_on_schedule(
-    rt: Runtime,
-    key: dict[str, Any],
-    secret: dict[str, Any],
-    key_id: str,
-    alg: Algorithm,
-    policy: Policy,
-    logger: logging.Logger | Any,
-) -> dict[str, Any]:
+async def rotate_on_schedule(ctx: KeyContext, secret: dict[str, Any], policy: Policy) -> dict[str, Any]:
     """Rotate when the rotation period says so (never a disabled key); returns the Secret."""
-    ref = (key["metadata"]["namespace"], key["metadata"]["name"])
+    overdue = ctx.rt.overdue
     due = due_at(secret, policy)
     now = clock.now()
-    if due is None or due > now or (key.get("spec") or {}).get("disabled"):
-        rt.overdue.set(ref, None)
+    if due is None or due > now or ctx.spec.get("disabled"):
+        overdue.set(ctx.ref, None)
         return secret
     # Counted as overdue until the rotation is stored (a refused or failed write leaves it so).
     late = now - due >= timedelta(seconds=policy.rotation_period)
-    rt.overdue.set(ref, OVER_PERIOD if late else WITHIN_PERIOD)
-    rotated = await _new_version(rt, key, secret, key_id, alg, SCHEDULED, logger)
-    rt.overdue.set(ref, None)
+    overdue.set(ctx.ref, OVER_PERIOD if late else WITHIN_PERIOD)
+    rotated = await _new_version(ctx, secret, SCHEDULED)
+    overdue.set(ctx.ref, None)
     return rotated
 
 
 async def _new_version(
-    rt: Runtime,
-    key: dict[str, Any],
-    secret: dict[str, Any],
-    key_id: str,
-    alg: Algorithm,
-    trigger: str,
-    logger: logging.Logger | Any,
-    *extra: dict[str, Any],
+    ctx: KeyContext, secret: dict[str, Any], trigger: str, *extra: dict[str, Any]
 ) -> dict[str, Any]:
+    key_id = ctx.key_id
     version = max(m.versions(secret)) + 1
-    sealed = await asyncio.to_thread(material.mint, key_id, version, alg, rt.sealer)
+    sealed = await asyncio.to_thread(material.mint, key_id, version, ctx.alg, ctx.rt.sealer)
     times = m.version_times(secret)
     times[version] = clock.now()
     ops = [
@@ -113,9 +91,9 @@ async def _new_version(
          "value": m.version_times_value(times)},
         *extra,
     ]
-    rotated = await rt.api.json_patch(secrets_path(rt.settings.namespace, m.secret_name(key_id)), ops)
+    rotated = await ctx.rt.api.json_patch(ctx.secret_path, ops)
     KEY_ROTATIONS.labels(trigger=trigger).inc()
-    logger.info("Rotated key %s to version %d (%s)", key_id, version, trigger)
+    ctx.logger.info("Rotated key %s to version %d (%s)", key_id, version, trigger)
     why = "the rotation period elapsed" if trigger == SCHEDULED else "requested"
-    await events.info(key, "Rotated", f"Rotated key {key_id} to version {version} ({trigger}: {why})")
+    await events.info(ctx.key, "Rotated", f"Rotated key {key_id} to version {version} ({trigger}: {why})")
     return rotated

@@ -164,7 +164,7 @@ async def test_disabled_key_has_no_next_rotation(api: Api) -> None:
         ({"minEncryptionVersion": 2, "minAvailableVersion": 2},
          "minimum available version cannot be greater than minimum decryption version"),
         ({"minDecryptionVersion": 3, "minEncryptionVersion": 3, "minAvailableVersion": 4},
-         "minimum available version cannot be greater than minimum decryption version"),
+         "minimum available version cannot be greater than minmum encryption version"),  # OpenBao's order
         ({"minDecryptionVersion": 3, "minEncryptionVersion": 2, "minAvailableVersion": 3},
          "cannot set min encryption/decryption values; min encryption version of 2 must be greater than "
          "or equal to min decryption version of 3"),

@@ -97,16 +97,21 @@ class Model:
         self.period, self.min_dec, self.min_enc = new_period, new_dec, new_enc
 
     def trim(self, wanted: int) -> None:
-        if self.min_enc == 0:
-            raise bad("minimum available version cannot be set when minimum encryption version is not set")
+        # OpenBao's path_trim.go switch, case by case (its "minmum" included).
         if wanted < self.min_avail:
             raise bad("minimum available version cannot be decremented")
-        if wanted <= 0:
-            raise bad("minimum available version should be positive")
+        if self.min_enc == 0:
+            raise bad("minimum available version cannot be set when minimum encryption version is not set")
+        if self.min_dec == 0:
+            raise bad("minimum available version cannot be set when minimum decryption version is not set")
+        if wanted > self.min_enc:
+            raise bad("minimum available version cannot be greater than minmum encryption version")
         if wanted > self.min_dec:
             raise bad("minimum available version cannot be greater than minimum decryption version")
-        if wanted > self.min_enc:
-            raise bad("minimum available version cannot be greater than minimum encryption version")
+        if wanted < 0:
+            raise bad("minimum available version cannot be negative")
+        if wanted == 0:
+            raise bad("minimum available version should be positive")
         self.min_avail = wanted
 
     def producing_version(self, requested: int | None) -> int:
@@ -271,6 +276,34 @@ def test_the_model_is_not_vacuous() -> None:
     assert outcomes[8] == "requested version for encryption is less than the minimum encryption key version"
     assert outcomes[9] == "requested version for encryption is higher than the latest key version"
     assert outcomes[10] == "minimum available version cannot be decremented"
+    asyncio.run(_run(KeyUsage.ENCRYPT_DECRYPT, ops))
+
+
+def test_trim_refusals_come_in_openbao_order() -> None:
+    """Where several trim checks fail at once, the first in OpenBao's order answers (checked
+    against a real `bao`): a decrement before an unset encryption bound, the encryption bound
+    before the decryption bound."""
+    ops = [("trim", -1), ("rotate",), ("rotate",), ("policy", None, 2, 2), ("trim", 3),
+           ("policy", None, 1, 2), ("trim", 2), ("trim", 0), ("policy", None, 2, None), ("trim", 2),
+           ("trim", -1), ("trim", 1)]  # fmt: skip
+    model = Model()
+    outcomes = []
+    for op in ops:
+        try:
+            outcomes.append(_expected(model, KeyUsage.ENCRYPT_DECRYPT, op))
+        except Refused as refused:
+            outcomes.append(refused.message)
+    assert outcomes == [
+        "minimum available version cannot be decremented",
+        2, 3, (0, 2, 2),
+        "minimum available version cannot be greater than minmum encryption version",
+        (0, 1, 2),
+        "minimum available version cannot be greater than minimum decryption version",
+        "minimum available version should be positive",
+        (0, 2, 2), 2,
+        "minimum available version cannot be decremented",
+        "minimum available version cannot be decremented",
+    ]  # fmt: skip
     asyncio.run(_run(KeyUsage.ENCRYPT_DECRYPT, ops))
 
 

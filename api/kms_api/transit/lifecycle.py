@@ -51,13 +51,11 @@ __all__ = [
 
 SOFT_DELETED: Final = "refusing to use soft-deleted key"
 _FIELD: Final = "Field validation failed: "
-# The core's texts are OpenBao's but for these two, which OpenBao words (and spells) otherwise.
+# The core's texts are OpenBao's but for this warning, which OpenBao words otherwise.
 _OPENBAO_TEXT: Final = {
     "transit key numbering starts at 1; forcing minimum to 1":
         "since Vault 0.3 (prior to the OpenBao fork), transit key numbering starts at 1; "
         "forcing minimum to 1",
-    "minimum available version cannot be greater than minimum encryption version":
-        "minimum available version cannot be greater than minmum encryption version",
 }  # fmt: skip
 
 
@@ -186,7 +184,8 @@ async def configure_key(call: Call) -> Outcome[KeyRead]:
 
 
 async def trim_key(call: Call) -> Outcome[KeyRead]:
-    """Destroy the versions below `min_available_version` (irreversible; the core's rules)."""
+    """Destroy the versions below `min_available_version` (irreversible; the core's rules,
+    which are OpenBao's checks in OpenBao's order with its texts)."""
     body = await read_body(call.request, DEFAULT_LIMIT)
     if body.get("min_available_version") is None:
         raise VaultError(400, "missing min_available_version")
@@ -195,18 +194,12 @@ async def trim_key(call: Call) -> Outcome[KeyRead]:
     key = await call.service.find_by_name(call.caller, Action.EDIT, project, name)
     if key is None:
         raise VaultError(400, "invalid key name")  # OpenBao's text for a missing key
-    if 0 < key.min_encryption_version < wanted and wanted >= key.min_available_version:
-        # OpenBao checks the encryption bound before the decryption bound (the core, and the
-        # Infisical dialect's tests, the other way round): its text when both are exceeded.
-        raise VaultError(
-            400, _openbao("minimum available version cannot be greater than minimum encryption version")
-        )
     try:
         trimmed = (await call.service.trim(call.caller, key.id, wanted)).result
     except BadRequest as exc:
         if isinstance(exc, VaultError):
             raise
-        raise VaultError(400, _openbao(exc.message)) from None
+        raise VaultError(400, exc.message) from None
     return Outcome(await describe(call, trimmed), trimmed)
 
 
