@@ -6,6 +6,10 @@ asked for). Every primitive is stateless per call, so one instance may be cached
 `generation` (version and bounds) and shared between threads and the event loop; building a
 version twice in a race is harmless.
 
+A `derived` key (Transit's, kms_core.derivation) never uses its versions' own keys: each request's
+`context` selects the AEAD key (AES-GCM, ChaCha20-Poly1305) or the Ed25519 signing key, and an
+operation without one is refused with `derivation.MISSING_CONTEXT`.
+
 Operations take an optional `version`: without one, encryption, signing and MAC use the current
 version, and decryption and verification try the allowed versions (the one a ciphertext names
 first, then newest first). Versions below `min_decryption_version` are never tried, and a
@@ -23,7 +27,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from kms_core import ciphertext, derivation, material
 from kms_core.algorithms import Primitive, spec_of
@@ -123,7 +127,8 @@ class Keyring:
         )
         self._usage = usage
         self._slow = spec_of(algorithm).slow
-        # Transit's derived keys (kms_core.derivation): AEAD keys only; the key is per context.
+        # Transit's derived keys (kms_core.derivation): AEAD and Ed25519 keys; the key is per
+        # context.
         self._derived = derived
         self._convergent = convergent
         self._chacha = spec_of(algorithm).primitive is Primitive.CHACHA20
@@ -270,26 +275,41 @@ class Keyring:
             raise self._unsupported("signing")
         return gen.signer
 
+    def _derived_private(self, gen: _Generation, context: bytes | None) -> ed25519.Ed25519PrivateKey:
+        """The Ed25519 key `context` selects under `gen` (a derived key's version)."""
+        if not isinstance(gen.private, ed25519.Ed25519PrivateKey):
+            raise self._unsupported("derived signing")  # the service creates no other derived signer
+        return derivation.derive_ed25519(gen.private, context)
+
+    def _signer_of(self, gen: _Generation, context: bytes | None) -> Signer:
+        """`gen`'s signer, or for a derived key the signer of the key `context` selects."""
+        signer = self._signer(gen)
+        if not self._derived:
+            return signer
+        return signer_for(self._derived_private(gen, context))
+
     def sign(
         self, signing: SigningAlgorithm | SigningOptions, data: bytes, is_digest: bool = False,
-        version: int | None = None,
+        version: int | None = None, context: bytes | None = None,
     ) -> bytes:
         """A signature over `data` (or over the digest `data` when `is_digest`), spec §2.11.
 
         `signing` is Infisical's algorithm (checked against the key with Infisical's texts;
         `is_digest` says whether `data` is a digest) or dialect-neutral `SigningOptions`
-        (which carry `prehashed` themselves; the dialect checked them)."""
-        signer = self._signer(self._version(version))
+        (which carry `prehashed` themselves; the dialect checked them). `context` selects a
+        derived key's signing key (required for derived keys, else ignored)."""
+        gen = self._version(version)
+        self._signer(gen)
         if isinstance(signing, SigningAlgorithm):
             check_arguments(self.algorithm, signing, is_digest)
-        return signer.sign(signing, data, is_digest)
+        return self._signer_of(gen, context).sign(signing, data, is_digest)
 
     def verify(
         self, signing: SigningAlgorithm | SigningOptions, data: bytes, signature: bytes,
-        is_digest: bool = False, version: int | None = None,
+        is_digest: bool = False, version: int | None = None, context: bytes | None = None,
     ) -> bool:
         """Whether `signature` is valid under `version` (None: any allowed version); argument
-        errors raise BadRequest, bad signatures give False."""
+        errors raise BadRequest, bad signatures give False. `context`: as `sign`."""
         self._signer(self._primary)
         if isinstance(signing, SigningAlgorithm):
             check_arguments(self.algorithm, signing, is_digest)
@@ -297,8 +317,10 @@ class Keyring:
             candidates = self._candidates(version)
         except DecryptionFailed:
             return False
+        if self._derived and not context:
+            raise BadRequest(derivation.MISSING_CONTEXT)
         return any(
-            self._signer(self._generation(v)).verify(signing, data, signature, is_digest)
+            self._signer_of(self._generation(v), context).verify(signing, data, signature, is_digest)
             for v in candidates
         )
 
@@ -357,11 +379,16 @@ class Keyring:
             raise self._unsupported("key agreement")
         return ecdh.derive(peer_public_key)
 
-    def public_key(self, version: int | None = None) -> bytes:
-        """DER SubjectPublicKeyInfo of `version` (default: current)."""
-        private = self._version(version).private
+    def public_key(self, version: int | None = None, context: bytes | None = None) -> bytes:
+        """DER SubjectPublicKeyInfo of `version` (default: current). A derived key's public key
+        for `context` when one is given; without one, the version's own key pair's (which
+        verifies nothing: OpenBao's `export/public-key` of a derived key returns it too)."""
+        gen = self._version(version)
+        private = gen.private
         if private is None:
             raise self._unsupported("public keys")
+        if self._derived and context:
+            return keys.spki_der(self._derived_private(gen, context))
         return keys.spki_der(private)
 
     def export_private(self, version: int | None = None) -> bytes:

@@ -163,10 +163,7 @@ class KeyService:
         try:
             if not algorithms.is_compatible(spec.key_usage, spec.algorithm):
                 raise BadRequest(algorithms.incompatibility_message(spec.key_usage))
-            if spec.derived and not algorithms.is_symmetric(spec.algorithm):
-                # A derived key of any other kind would silently use its plain material.
-                raise BadRequest(f"key derivation is not supported for {spec.algorithm.value} keys")
-            derivation.derivation_code(spec.derived, spec.convergent_encryption)  # convergent needs derived
+            derivation.check_derivable(spec.algorithm, spec.derived, spec.convergent_encryption)
             # The store's unique constraint is the real guard (a concurrent create still gets
             # DuplicateName); this early check only avoids minting material, up to a second of
             # RSA key generation, for a name that is already taken.
@@ -443,6 +440,13 @@ class KeyService:
                     "Unsupported key type, expected sign-verify or key-agreement type but got "
                     f"{key.key_usage}"
                 )
+            if key.derived:
+                # Its own key pair verifies nothing: each context has its public key (Transit's
+                # key read with `context`).
+                raise BadRequest(
+                    f"Key with ID '{key.id}' is a derived key: its public key depends on the "
+                    "per-request context of the Vault Transit API"
+                )
             return Outcome((await self._loader.keyring(key)).public_key(), key)
         except Exception as exc:
             attach(exc, key.project_id, key)
@@ -460,10 +464,12 @@ class KeyService:
 
     async def sign(
         self, identity: Identity, key_id: KeyRef, algorithm: SigningAlgorithm | SigningOptions, data: bytes,
-        is_digest: bool, version: int | None = None, *, dual_use: bool = False,
+        is_digest: bool, version: int | None = None, *, dual_use: bool = False, context: bytes | None = None,
     ) -> Outcome[bytes]:
         """Sign with Infisical's `algorithm` or dialect-neutral `SigningOptions`
-        (kms_core.signing_options; `is_digest` then is ignored: the options say `prehashed`)."""
+        (kms_core.signing_options; `is_digest` then is ignored: the options say `prehashed`).
+        `context` selects a derived key's signing key (kms_core.derivation): a derived key
+        without one is refused with `derivation.MISSING_CONTEXT` (the Infisical dialect has none)."""
         key = await self.usable(identity, key_id, Action.SIGN)
         try:
             if not _serves(key, _SIGN_VERIFY, dual_use):
@@ -471,7 +477,8 @@ class KeyService:
             if version is not None:
                 version = lifecycle.encryption_version(key, version)
             ring = await self._loader.keyring(key)
-            return Outcome(await self._loader.run(ring, ring.sign, algorithm, data, is_digest, version), key)
+            signed = await self._loader.run(ring, ring.sign, algorithm, data, is_digest, version, context)
+            return Outcome(signed, key)
         except Exception as exc:
             attach(exc, key.project_id, key)
             raise
@@ -479,15 +486,17 @@ class KeyService:
     async def verify(
         self, identity: Identity, key_id: KeyRef, algorithm: SigningAlgorithm | SigningOptions, data: bytes,
         signature: bytes, is_digest: bool, version: int | None = None, *, dual_use: bool = False,
+        context: bytes | None = None,
     ) -> Outcome[bool]:
         """Verify under `version`, or under every allowed version (signatures carry none in
-        Infisical's format, and a rotation must not invalidate what the old version signed)."""
+        Infisical's format, and a rotation must not invalidate what the old version signed);
+        `context`: as `sign`."""
         key = await self.usable(identity, key_id, Action.VERIFY)
         try:
             if not _serves(key, _SIGN_VERIFY, dual_use):
                 raise _wrong_usage(key, _SIGN_VERIFY)
             ring = await self._loader.keyring(key)
-            return Outcome(ring.verify(algorithm, data, signature, is_digest, version), key)
+            return Outcome(ring.verify(algorithm, data, signature, is_digest, version, context), key)
         except Exception as exc:
             attach(exc, key.project_id, key)
             raise
@@ -572,7 +581,7 @@ class KeyService:
         try:
             if not algorithms.is_compatible(spec.key_usage, spec.algorithm):
                 raise BadRequest(algorithms.incompatibility_message(spec.key_usage))
-            derivation.derivation_code(spec.derived, spec.convergent_encryption)
+            derivation.check_derivable(spec.algorithm, spec.derived, spec.convergent_encryption)
             created = await transfer.import_one(self._loader, spec, source)
         except Exception as exc:
             attach(exc, spec.project_id)

@@ -259,9 +259,13 @@ def test_departures_from_openbao(client: Client) -> None:
     assert (
         client.transit("POST", "transit/keys/dep-mac2", {"type": "hmac", "key_size": 64}).status_code == 400
     )
-    # OpenBao derives ed25519 keys too; KubeKMS derives AEAD keys only (and 400s where OpenBao 500s)
-    derived_ed25519 = {"derived": True, "type": "ed25519"}
-    assert client.transit("POST", "transit/keys/dep-x", derived_ed25519).status_code == 400
+    # derivation of a key type OpenBao cannot derive: a 400 where OpenBao 500s (same text)
+    derived_p256 = {"derived": True, "type": "ecdsa-p256"}
+    refused = client.transit("POST", "transit/keys/dep-x", derived_p256)
+    assert refused.status_code == 400
+    assert refused.json()["errors"] == [
+        "key derivation and convergent encryption not supported for keys of type ecdsa-p256"
+    ]
     # OpenBao answers these signing errors with a 500; KubeKMS with a 400 and OpenBao's text
     assert client.transit("POST", "transit/keys/dep-rsa", {"type": "rsa-2048"}).status_code == 200
     wrong_digest = client.transit("POST", "transit/sign/dep-rsa", {"input": b64(b"short"), "prehashed": True})

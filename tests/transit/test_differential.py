@@ -10,6 +10,7 @@ import pytest
 from differential import Reply, Session, Step, compare, run
 from script import script
 from script_crypto import crypto_steps
+from script_derived import derived_signing_steps
 from script_import import test_openbao_and_kubekms_agree_on_import  # noqa: F401  (collected here)
 from script_lifecycle import lifecycle_script
 from script_signing import signing_steps
@@ -31,6 +32,13 @@ def test_openbao_and_kubekms_agree(openbao: OpenBao, kubekms: KubeKms) -> None:
 def test_openbao_and_kubekms_agree_on_the_key_lifecycle(openbao: OpenBao, kubekms: KubeKms) -> None:
     assert len(lifecycle_script()) >= 60
     steps = lifecycle_script()
+    failures = run(steps, Session(openbao.url, openbao.token), Session(kubekms.url, kubekms.token))
+    assert not failures, f"{len(failures)} differences:\n" + "\n".join(failures)
+
+
+def test_openbao_and_kubekms_agree_on_derived_ed25519_keys(openbao: OpenBao, kubekms: KubeKms) -> None:
+    steps = derived_signing_steps()
+    assert len(steps) >= 35
     failures = run(steps, Session(openbao.url, openbao.token), Session(kubekms.url, kubekms.token))
     assert not failures, f"{len(failures)} differences:\n" + "\n".join(failures)
 

@@ -423,16 +423,28 @@ async def sign(call: Call) -> Outcome[Batch]:
         data = _decode(item.get("input"), "input", "unable to decode input as base64: ")
         version = requested_version(item, "signing")
         try:
+            context = signing.context(item.get("context"))
+        except signing.ContextError as exc:
+            raise ItemError(str(exc)) from None
+        try:
             signature = (
-                await service.sign(caller, grant, options, data, options.prehashed, version, dual_use=True)
+                await service.sign(
+                    caller, grant, options, data, options.prehashed, version, dual_use=True, context=context
+                )
             ).result
         except BadRequest as exc:
             if exc.message.startswith("requested version for encryption"):  # OpenBao's words for signing
                 raise ItemError(exc.message.replace("for encryption", "for signing", 1)) from None
+            if signing.lacks_context(exc):
+                raise ItemError(signing.DERIVING) from None
             raise
         used = version or key.version
         encoded = signing.encode(key, signature, marshaling.jws)
-        return {"key_version": used, "signature": f"vault:v{used}:{encoded}"}
+        result: Item = {"key_version": used, "signature": f"vault:v{used}:{encoded}"}
+        if key.derived:  # the public key of this context (OpenBao names it so in batch items)
+            public = (await service.keyring(key)).public_key(used, context)
+            result["publickey" if items is not None else "public_key"] = types.public_key_text(key, public)
+        return result
 
     failed: Callable[[str, Item], Item] = lambda error, item: {"key_version": 0, "error": error}  # noqa: E731
     return Outcome(await _run(items, body, one, failed), key)
@@ -464,6 +476,10 @@ async def verify(call: Call) -> Outcome[Batch]:
         what = "HMAC" if is_mac else "signature"
         value = text(item.get("hmac" if is_mac else "signature"), what)
         try:
+            context = None if is_mac else signing.context(item.get("context"))
+        except signing.ContextError as exc:
+            raise ItemError(str(exc)) from None
+        try:
             version, encoded = framing.split(value)
         except framing.FrameError as exc:
             raise ItemError(f"invalid {what}{' to verify' if is_mac else ''}: {exc}") from None
@@ -483,11 +499,17 @@ async def verify(call: Call) -> Outcome[Batch]:
         if signature is None:
             return {"valid": False}
         # The version the signature names: one below min_decryption_version is refused.
-        valid = (
-            await service.verify(
-                caller, grant, options, data, signature, options.prehashed, version, dual_use=True
-            )
-        ).result
+        try:
+            valid = (
+                await service.verify(
+                    caller, grant, options, data, signature, options.prehashed, version, dual_use=True,
+                    context=context,
+                )
+            ).result
+        except BadRequest as exc:
+            if signing.lacks_context(exc):
+                raise ItemError(signing.DERIVING) from None
+            raise
         return {"valid": valid}
 
     def failed(error: str, item: Item) -> Item:

@@ -10,7 +10,11 @@ dialects. Kubernetes mode refuses import (the operator is the only writer of key
 Differences from OpenBao (README "Vault Transit API"): OpenBao answers most failures here with a
 500, KubeKMS with a 400 and the same text; KubeKMS does not mark keys as imported
 (`imported_key` reads false, `allow_rotation` is accepted and not enforced, `import_version`
-works on any key); derived keys are not imported (OpenBao gives them its legacy KDF).
+works on any key); derived AEAD keys are not imported (OpenBao gives them its legacy KDF,
+`hmac-sha256-counter`, which KubeKMS does not implement). A derived ed25519 key is imported with
+the HKDF-SHA256 derivation of the derived ed25519 keys OpenBao creates, so one exported from
+OpenBao signs in KubeKMS exactly as it did there; OpenBao's own import gives it the legacy KDF,
+with which OpenBao cannot sign at all (its 500 `ed25519: bad private key length: 32`).
 
 Security property: the permission (`create`; `rotate` for a version) is decided before the
 ciphertext is unwrapped, so a caller without it never reaches the wrapping key; the material is
@@ -140,10 +144,10 @@ async def import_key(call: Call) -> Outcome[None]:
     derived = flag(body.get("derived"), "derived")
     if flag(body.get("convergent_encryption"), "convergent_encryption"):
         raise VaultError(400, "import cannot be used on keys with convergent encryption enabled")
-    if derived:
+    if derived and type_name != "ed25519":
         raise VaultError(
             400,
-            "KubeKMS does not import derived keys: OpenBao derives imported keys with its legacy KDF "
+            "KubeKMS imports derived ed25519 keys only: OpenBao derives imported keys with its legacy KDF "
             "(hmac-sha256-counter), KubeKMS with HKDF-SHA256",
         )
     rotation = body.get("auto_rotate_period")
@@ -158,6 +162,7 @@ async def import_key(call: Call) -> Outcome[None]:
         project_id=project, name=name, key_usage=usage, algorithm=algorithm,
         is_exportable=flag(body.get("exportable"), "exportable"),
         has_delete_protection=True,  # Transit: deletion_allowed is false until configured
+        derived=derived,  # ed25519 only (above): HKDF-SHA256, kms_core.derivation
     )  # fmt: skip
     _embedded(call)
     wrapping = await _wrapping(call)  # public: the permission is the core's, before unwrapping

@@ -5,6 +5,9 @@ Creating (kms_api.transit.lifecycle.create_key) an existing key answers that key
 does (whatever `type` the request names). Keys created here are delete-protected (Transit's
 `deletion_allowed` defaults to false).
 
+A derived ed25519 key has one key pair per context: its read shows each version's `public_key`
+empty, or with `?context=` (base64) the public key that context selects, as OpenBao's.
+
 Security property: replies carry the record allow-list of `types.key_data` and public keys only.
 """
 
@@ -17,9 +20,9 @@ from kms_api.pipeline.call import Call
 from kms_api.schema.fields import Slug
 from kms_api.transit import types
 from kms_api.transit.envelope import UNSUPPORTED_OPERATION, VaultError, wrap
-from kms_api.transit.inputs import flag, project_of, text
+from kms_api.transit.inputs import Base64Error, b64decode, flag, project_of, text
 from kms_core import lifecycle
-from kms_core.algorithms import is_symmetric, spec_of
+from kms_core.algorithms import Primitive, is_symmetric, spec_of
 from kms_core.errors import Issue, NotFound
 from kms_core.model import Key, KeySpec
 from kms_core.outcome import Outcome
@@ -51,9 +54,12 @@ def _name_refusal(name: str) -> str | None:
     return f"invalid key name: {issues[0].message}" if issues else None
 
 
-async def describe(call: Call, key: Key, warnings: list[str] | None = None) -> KeyRead:
+async def describe(
+    call: Call, key: Key, warnings: list[str] | None = None, context: bytes | None = None
+) -> KeyRead:
     """The key with each version it still decrypts with: its creation time from the store and,
-    for asymmetric keys, its public key.
+    for asymmetric keys, its public key (a derived key's: the one `context` selects, none
+    without a context).
 
     Read from the store directly: every caller already passed the permission check of the
     operation whose reply this is (read, create, rotate, config, trim), and the reply shows
@@ -63,9 +69,9 @@ async def describe(call: Call, key: Key, warnings: list[str] | None = None) -> K
         v.version: v.created_at for v in await call.service.store.versions(key.id) if v.version in allowed
     }
     publics: dict[int, bytes] = {}
-    if spec_of(key.algorithm).is_asymmetric:
+    if spec_of(key.algorithm).is_asymmetric and (context or not key.derived):
         ring = await call.service.keyring(key)
-        publics = {v: ring.public_key(v) for v in stored if v in ring.versions}
+        publics = {v: ring.public_key(v, context) for v in stored if v in ring.versions}
     views = {v: types.VersionView(at, publics.get(v)) for v, at in stored.items()}
     return key, views, list(warnings or ())
 
@@ -83,13 +89,14 @@ def creation_spec(body: dict[str, Any], project: str, name: str, *, derived: boo
     convergent = flag(body.get("convergent_encryption"), "convergent_encryption")
     if convergent and not derived:
         raise VaultError(400, "convergent encryption requires derivation to be enabled")
-    if derived and not is_symmetric(found[0]):
-        if type_name == "ed25519":  # OpenBao derives Ed25519 keys too; KubeKMS does not yet
-            raise VaultError(400, "key derivation is not supported by KubeKMS for keys of type ed25519")
+    is_ed25519 = spec_of(found[0]).primitive is Primitive.ED25519
+    if derived and not is_symmetric(found[0]) and not is_ed25519:
         # OpenBao's text (with a 500; KubeKMS answers 400)
         raise VaultError(
             400, f"key derivation and convergent encryption not supported for keys of type {type_name}"
         )
+    if convergent and is_ed25519:  # OpenBao's text (with a 500; KubeKMS answers 400)
+        raise VaultError(400, f"convergent encryption not supported for keys of type {type_name}")
     key_size = text(body.get("key_size"), "key_size")
     if type_name == "hmac" and key_size not in ("", "0", str(types.HMAC_KEY_SIZE)):
         raise VaultError(400, f"KubeKMS hmac keys are HMAC-SHA-256 keys of {types.HMAC_KEY_SIZE} bytes")
@@ -114,7 +121,19 @@ async def read_key(call: Call) -> Outcome[KeyRead]:
     except NotFound:
         raise VaultError(404) from None
     key = outcome.result
-    return Outcome(await describe(call, key), key)
+    return Outcome(await describe(call, key, context=_read_context(call)), key)
+
+
+def _read_context(call: Call) -> bytes | None:
+    """A key read's `?context=` (base64; derived ed25519 keys' public keys), OpenBao's text for
+    one that does not decode."""
+    raw = call.request.query.get("context", "")
+    if not raw:
+        return None
+    try:
+        return b64decode(raw)
+    except Base64Error:
+        raise VaultError(400, "failed to base64-decode context") from None
 
 
 def key_reply(call: Call, outcome: Outcome[KeyRead]) -> dict[str, Any]:

@@ -13,6 +13,10 @@
 `none` is allowed for ECDSA and RSA only with `prehashed` and `signature_algorithm=pkcs1v15`
 (RSA: PKCS#1 v1.5 without DigestInfo; ECDSA: the input is the digest), OpenBao's rule.
 
+Each item's `context` (base64) is decoded for every key, as OpenBao does, and selects a derived
+ed25519 key's signing key (kms_core.derivation); a derived key's signature reply carries the
+public key of that context (`public_key`, or `publickey` in a batch item: OpenBao's names).
+
 Security property: pure parsing and encoding of public values; no key material.
 """
 
@@ -29,17 +33,33 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from kms_api.transit import types
 from kms_api.transit.envelope import VaultError
 from kms_api.transit.inputs import Base64Error, b64decode, flag, text
+from kms_core import derivation
 from kms_core.algorithms import Primitive, spec_of
+from kms_core.errors import KmsError
 from kms_core.model import Algorithm, Key
 from kms_core.signing_options import HASH_NONE, SALT_AUTO, SALT_HASH, SigningOptions
 
-__all__ = ["Marshaling", "SignatureError", "decode", "encode", "hash_name", "marshaling", "options"]
+__all__ = [
+    "DERIVING",
+    "ContextError",
+    "Marshaling",
+    "SignatureError",
+    "context",
+    "decode",
+    "encode",
+    "hash_name",
+    "lacks_context",
+    "marshaling",
+    "options",
+]
 
 # Vault's signing hash names -> hashlib's (kms_core.signing_options).
 VAULT_HASHES: Final[dict[str, str]] = {"sha1": "sha1", **types.HASHES, HASH_NONE: HASH_NONE}
 NONE_RULE: Final = "hash_algorithm=none requires both prehashed=true and signature_algorithm=pkcs1v15"
 _GO_INT: Final = re.compile(r"[+-]?[0-9]+")
 _URL_ALPHABET: Final = re.compile(r"[A-Za-z0-9_-]*")
+# OpenBao's text when a derived key is used without a context (a 500 there for a single input).
+DERIVING: Final = f"error deriving key: {derivation.MISSING_CONTEXT}"
 _CURVE_BYTES: Final = {
     Algorithm.ECC_NIST_P256: 32,
     Algorithm.ECC_NIST_P384: 48,
@@ -49,6 +69,29 @@ _CURVE_BYTES: Final = {
 
 class SignatureError(ValueError):
     """A signature that cannot be read (its text is OpenBao's)."""
+
+
+class ContextError(ValueError):
+    """A `context` that is not base64 (OpenBao's text)."""
+
+    def __init__(self) -> None:
+        super().__init__("failed to base64-decode context")
+
+
+def lacks_context(exc: KmsError) -> bool:
+    """Whether the core refused a derived key's use for want of a context (`DERIVING` then)."""
+    return exc.message == derivation.MISSING_CONTEXT
+
+
+def context(value: Any) -> bytes | None:
+    """An item's `context`, decoded (None when absent or empty)."""
+    raw = text(value, "context")
+    if not raw:
+        return None
+    try:
+        return b64decode(raw)
+    except Base64Error:
+        raise ContextError() from None
 
 
 @dataclass(frozen=True, slots=True)
