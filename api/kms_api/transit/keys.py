@@ -94,6 +94,7 @@ def creation_spec(body: dict[str, Any], project: str, name: str, *, derived: boo
         has_delete_protection=True,  # Transit: deletion_allowed is false until configured
         derived=derived,
         convergent_encryption=convergent,
+        allow_plaintext_backup=flag(body.get("allow_plaintext_backup"), "allow_plaintext_backup"),
     )
 
 
