@@ -24,7 +24,10 @@ from kms_core.model import Key, KeySpec
 from kms_core.outcome import Outcome
 from kms_core.stores.base import ListQuery
 
-__all__ = ["creation_spec", "describe", "key_name", "key_reply", "list_keys", "list_reply", "read_key"]
+__all__ = [
+    "checked_name", "creation_spec", "describe", "key_name", "key_reply", "list_keys", "list_reply",
+    "read_key",
+]  # fmt: skip
 
 # A key with the versions its read shows (kms_api.transit.types.key_data), and Vault's warnings.
 KeyRead = tuple[Key, dict[int, types.VersionView], list[str]]
@@ -34,7 +37,11 @@ _PAGE: Final = 100
 
 def key_name(call: Call) -> str:
     """The `:name` path segment, held to the names an Infisical key may have (a slug of 1-32)."""
-    name: str = call.request.match_info["name"]
+    return checked_name(call.request.match_info["name"])
+
+
+def checked_name(name: str) -> str:
+    """`name` if an Infisical key may have it (a slug of 1-32), else Vault's 400."""
     issues: list[Issue] = []
     _NAME.parse(name, (), issues)
     if issues:
