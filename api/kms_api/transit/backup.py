@@ -63,15 +63,14 @@ def backup_reply(call: Call, outcome: Outcome[str]) -> dict[str, Any]:
 
 
 async def restore_key(call: Call) -> Outcome[None]:
-    """A key made of a backup: `backup`, `name` (the path's wins, as OpenBao's), `force`."""
+    """A key made of a backup: `backup`, `force`; named by the path, else by the backup (OpenBao
+    2.7 ignores a `name` in the body: the empty path parameter overrides it, and so here)."""
     body = await read_body(call.request, DEFAULT_LIMIT)
     backup = text(body.get("backup"), "backup")
     force = bool(_bool(body, "force"))
     if not backup:
         raise VaultError(400, "'backup' must be supplied")
-    name = call.request.match_info.get("name") or text(body.get("name"), "name")
-    if "/" in name:
-        raise VaultError(400, "key names cannot be paths")
+    name = call.request.match_info.get("name", "")
     project = project_of(call.request)
     await call.service.allow(call.caller, Action.CREATE, project, name or None)
     _embedded(call)
