@@ -49,6 +49,13 @@ HMAC_KEY_LABEL: Final = b"KubeKMS Transit HMAC key v1"
 HMAC_KEY_BYTES: Final = 32  # OpenBao's per-version HMAC keys are 32 bytes
 
 
+def version_hmac_key(algorithm: Algorithm, raw: bytes) -> bytes:
+    """The HMAC key of a version whose stored material is `raw` (see `Keyring.hmac_key`)."""
+    if spec_of(algorithm).primitive is Primitive.HMAC:
+        return raw
+    return derivation.derive(raw, HMAC_KEY_LABEL, HMAC_KEY_BYTES)
+
+
 class _Generation:
     """The primitives of one version, built once on first use."""
 
@@ -331,10 +338,7 @@ class Keyring:
         itself never keys an HMAC. Callers gate any export of it as a private key's."""
         self._version(version)  # the bounds: below min_decryption_version or missing refused
         used = self._current_version if version is None else version
-        raw = self._materials[used]
-        if spec_of(self._algorithm).primitive is Primitive.HMAC:
-            return raw
-        return derivation.derive(raw, HMAC_KEY_LABEL, HMAC_KEY_BYTES)
+        return version_hmac_key(self._algorithm, self._materials[used])
 
     def generate_mac(self, data: bytes, version: int | None = None, hash_name: str | None = None) -> bytes:
         """The raw HMAC of `data` under `version` (default: current). `hash_name` (hashlib's)

@@ -87,6 +87,14 @@ class Key:
     # plaintext too. Both fixed at creation.
     derived: bool = False
     convergent_encryption: bool = False
+    # Transit's backup and import flags (SQLite migration 4). `allow_plaintext_backup` only turns
+    # on (the material may have left already); `imported` is true while the latest version is
+    # material a client brought (BYOK import, import_version, a restored imported key) and a
+    # rotation that mints new material clears it, as OpenBao's `imported_key`; `allow_rotation`
+    # lets an imported key rotate (OpenBao's `imported_key_allow_rotation`).
+    allow_plaintext_backup: bool = False
+    imported: bool = False
+    allow_rotation: bool = False
 
     @property
     def deletion_allowed(self) -> bool:
@@ -133,3 +141,6 @@ class KeySpec:
     has_delete_protection: bool = False
     derived: bool = False  # Transit's `derived` (AEAD keys only)
     convergent_encryption: bool = False  # Transit's `convergent_encryption` (needs `derived`)
+    allow_plaintext_backup: bool = False  # Transit's backup/ may hand out the material
+    imported: bool = False  # version 1 is a client's material (Transit import, restore)
+    allow_rotation: bool = False  # an imported key may rotate to generated material

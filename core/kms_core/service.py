@@ -45,9 +45,17 @@ from kms_core.policy import Action, Policy
 from kms_core.sealing.base import Sealer
 from kms_core.signing_options import SigningOptions
 from kms_core.stores.base import KeyStore, ListQuery
-from kms_core.transfer import ExportedKey, ExportList, ImportEntry, ImportErrors, KeyList
+from kms_core.transfer import (
+    BackupList,
+    BackupVersion,
+    ExportedKey,
+    ExportList,
+    ImportEntry,
+    ImportErrors,
+    KeyList,
+)
 
-__all__ = ["ExportedKey", "ImportEntry", "KeyService", "VersionInfo"]
+__all__ = ["BackupVersion", "ExportedKey", "ImportEntry", "KeyService", "VersionInfo"]
 
 # One version as the versions routes show it: number, creation time, state (never material).
 VersionInfo = tuple[int, datetime, VersionState]
@@ -57,6 +65,11 @@ _SIGN_VERIFY: Final = KeyUsage.SIGN_VERIFY
 _MAC: Final = KeyUsage.GENERATE_VERIFY_MAC
 
 EXPORTABLE_IS_ONE_WAY: Final = "A key that is exportable cannot be made non-exportable"
+# OpenBao's text, verbatim (clients match it), for either dialect's rotate of such a key.
+IMPORTED_NOT_ROTATABLE: Final = "imported key {name} does not allow rotation within Vault"
+# OpenBao's texts for a backup of a key without either flag (in its order).
+BACKUP_NOT_EXPORTABLE: Final = "exporting is disallowed on the policy"
+BACKUP_NOT_ALLOWED: Final = "plaintext backup is disallowed on the policy"
 _ROTATION_REFUSED = (
     "Only encrypt-decrypt keys support rotation. To rotate a sign-verify, MAC, or key-agreement "
     "key, create a new key and update your applications to use it."
@@ -202,10 +215,11 @@ class KeyService:
     async def update(
         self, identity: Identity, key_id: str, *, name: str | None = None, description: str | None = None,
         is_disabled: bool | None = None, has_delete_protection: bool | None = None,
-        is_exportable: bool | None = None,
+        is_exportable: bool | None = None, allow_plaintext_backup: bool | None = None,
     ) -> Outcome[Key]:
         """Change a key's record. `is_exportable` may only turn on (Vault's `exportable` config:
-        false -> true); turning it off is refused: the material may have left already."""
+        false -> true); turning it off is refused: the material may have left already.
+        `allow_plaintext_backup` too only turns on (False is ignored, as OpenBao does)."""
         key = await self._find(key_id, quoted=False)
         await self.allow(identity, Action.EDIT, key.project_id, key.name)
         try:
@@ -214,6 +228,7 @@ class KeyService:
             updated = await self.store.update(
                 key_id, name=name, description=description, is_disabled=is_disabled,
                 has_delete_protection=has_delete_protection, is_exportable=is_exportable,
+                allow_plaintext_backup=allow_plaintext_backup or None,
             )
         except Exception as exc:
             attach(exc, key.project_id)
@@ -245,6 +260,11 @@ class KeyService:
                 raise BadRequest(_ROTATION_REFUSED)
             if not any_usage and not algorithms.is_symmetric(key.algorithm):
                 raise BadRequest(_RSA_ROTATION_REFUSED)
+            if key.imported and not key.allow_rotation:
+                # The client keeps its own copy of imported material and may rely on it being
+                # the latest; only a key imported with allow_rotation moves on to generated
+                # material (which clears `imported`, as OpenBao's rotate does).
+                raise BadRequest(IMPORTED_NOT_ROTATABLE.format(name=key.name))
             rotated = await self._new_version(key)
         except Exception as exc:
             attach(exc, key.project_id)
@@ -265,7 +285,7 @@ class KeyService:
         wins and the other's fresh material is discarded unsealed-and-unstored. Returns the
         rotated record, or None when nothing was due or another process won."""
         key = await self.store.get(key_id)
-        if key is None or not lifecycle.is_due(key, now):
+        if key is None or not lifecycle.is_due(key, now) or (key.imported and not key.allow_rotation):
             return None
         try:
             # Stamped `now`: the next due time is one period after the due time this pass used,
@@ -601,6 +621,56 @@ class KeyService:
             raise
         KEY_ROTATIONS.labels(trigger="manual").inc()
         return Outcome(imported, imported)
+
+    async def backup(self, identity: Identity, key_id: KeyRef) -> Outcome[tuple[Key, BackupList]]:
+        """Every version's material of a key created (or configured) both exportable and with
+        `allow_plaintext_backup`, for Transit's `backup/`; permission: `export-private-key`,
+        asked before anything about the key is revealed."""
+        key = await self.usable(identity, key_id, Action.EXPORT)
+        try:
+            if not key.is_exportable:
+                raise BadRequest(BACKUP_NOT_EXPORTABLE)
+            if not key.allow_plaintext_backup:
+                raise BadRequest(BACKUP_NOT_ALLOWED)
+            versions = await transfer.backup_versions(self._loader, key)
+        except Exception as exc:
+            attach(exc, key.project_id, key)
+            raise
+        return Outcome((key, versions), key)
+
+    async def restore_backup(
+        self, identity: Identity, spec: KeySpec, versions: Sequence[BackupVersion], latest: int,
+        change: PolicyChange, min_available: int, *, force: bool = False,
+    ) -> Outcome[Key]:
+        """Create `spec` with a backup's versions and policy (Transit's `restore/`).
+
+        Permission: `create`, asked before any material is looked at. An existing key of that
+        name is DuplicateName, unless `force`: then the caller also needs `delete` on it, and it
+        is deleted as by `delete` (within the recovery window when one is configured, so it can
+        still be brought back) once the backup's material was validated."""
+        await self.allow(identity, Action.CREATE, spec.project_id, None)
+        try:
+            if not algorithms.is_compatible(spec.key_usage, spec.algorithm):
+                raise BadRequest(algorithms.incompatibility_message(spec.key_usage))
+            if spec.derived and not algorithms.is_symmetric(spec.algorithm):
+                raise BadRequest(f"key derivation is not supported for {spec.algorithm.value} keys")
+            derivation.derivation_code(spec.derived, spec.convergent_encryption)
+            replaced = None
+            existing = await self.store.get_by_name(spec.project_id, spec.name)
+            if existing is not None:
+                if not force:
+                    raise DuplicateName(spec.name, spec.project_id)
+                await self.allow(identity, Action.DELETE, existing.project_id, existing.name)
+                window = self.deletion_window
+                purge_at = datetime.now(UTC) + timedelta(seconds=window) if window > 0 else None
+                replaced = transfer.Replaced(existing, purge_at)
+            created = await transfer.restore(
+                self._loader, spec, versions, latest, change, min_available, replaced
+            )
+        except Exception as exc:
+            attach(exc, spec.project_id)
+            raise
+        return Outcome(created, created)
 
     # ----------------------------------------------------------------- lifecycle
 

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from kms_core import algorithms
-from kms_core.errors import BadRequest, DuplicateName, NotFound
+from kms_core import algorithms, lifecycle, material
+from kms_core.errors import BadRequest, DuplicateName, KmsError, NotFound
+from kms_core.keyring import version_hmac_key
 from kms_core.keyring_loader import KeyringLoader
+from kms_core.lifecycle import PolicyChange
 from kms_core.model import Algorithm, Key, KeySpec, KeyUsage
 from kms_core.outcome import attach
 
@@ -161,4 +164,107 @@ async def import_version(loader: KeyringLoader, key: Key, source: MaterialSource
     rotation (refused if the key moved on concurrently)."""
     raw = await loader.offload(source)
     sealed = await loader.seal_imported(key.id, key.version + 1, key.algorithm, raw)
-    return await loader.store.rotate(key.id, key.version, sealed)
+    return await loader.store.rotate(key.id, key.version, sealed, imported=True)
+
+
+# ----------------------------------------------------------------------- plaintext backups
+
+
+@dataclass(frozen=True, slots=True)
+class BackupVersion:
+    """One version of a key as a plaintext backup carries it (Transit's `backup/`, `restore/`).
+
+    `material`: from `backup_versions`, the export format (`material.export_private`); for
+    `restore`, the import format (`material.parse_import`). `hmac_key`: the version's HMAC key
+    (`keyring.version_hmac_key`), filled by `backup_versions` only."""
+
+    version: int
+    created_at: datetime
+    material: bytes
+    hmac_key: bytes = b""
+
+    def __repr__(self) -> str:  # never show material
+        return f"BackupVersion(version={self.version})"
+
+
+BackupList = list[BackupVersion]
+
+
+async def backup_versions(loader: KeyringLoader, key: Key) -> BackupList:
+    """Every stored version of `key` (trimmed ones no longer exist), oldest first, with its
+    material and HMAC key. The caller was allowed to export `key` and checked its flags."""
+    stored = sorted(
+        (v for v in await loader.store.versions(key.id) if v.version <= key.version), key=lambda v: v.version
+    )
+
+    def unseal_all() -> list[BackupVersion]:
+        out = []
+        for v in stored:
+            raw = material.unseal(key.id, v.version, key.algorithm, v.sealed, loader.sealer)
+            exported = material.export_private(key.algorithm, raw)
+            out.append(BackupVersion(v.version, v.created_at, exported, version_hmac_key(key.algorithm, raw)))
+        return out
+
+    try:
+        return await loader.offload(unseal_all)
+    except Exception as exc:
+        # Wrong KEK or a tampered store: a server fault; the log gets the key id and type only.
+        log.error("cannot unseal key material", extra={"key_id": key.id, "error": type(exc).__name__})
+        raise KmsError("Something went wrong") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Replaced:
+    """A key a restore replaces (Transit's `force`), and when its material is purged (None:
+    at once)."""
+
+    key: Key
+    purge_at: datetime | None
+
+
+async def restore(
+    loader: KeyringLoader, spec: KeySpec, versions: Sequence[BackupVersion], latest: int,
+    change: PolicyChange, min_available: int, replaced: Replaced | None = None,
+) -> Key:
+    """A new key with every version of a backup, then its policy (`change`) and trim
+    (`min_available`), through the same store calls as create, rotate, set_policy and trim.
+
+    All material is validated and sealed before anything is written; a failure after the key
+    was created destroys it again, so a refused restore leaves nothing behind. Versions below
+    `min_available` were trimmed from the backup: they get fresh material that the trim
+    destroys at once, so the version numbers (named by old ciphertexts) stay the backup's."""
+    by_version = {v.version: v for v in versions}
+    low = max(1, min_available)
+    missing = [v for v in range(low, latest + 1) if v not in by_version]
+    if latest < 1 or missing:
+        raise BadRequest(f"the backup has no key material for version {missing[0] if missing else 1}")
+    if replaced is None and await loader.store.get_by_name(spec.project_id, spec.name) is not None:
+        raise DuplicateName(spec.name, spec.project_id)
+    key_id = str(uuid.uuid4())
+    sealed: dict[int, bytes] = {}
+    for number in range(1, latest + 1):
+        if number < low:
+            blob = await loader.new_material(key_id, number, spec.algorithm)
+        else:
+            blob = await loader.seal_imported(key_id, number, spec.algorithm, by_version[number].material)
+        if blob is None:  # a store that makes its own material (Kubernetes mode)
+            raise BadRequest("this store cannot restore key material")
+        sealed[number] = blob
+    if replaced is not None:
+        await loader.store.delete(replaced.key.id, replaced.purge_at)
+        loader.forget(replaced.key.id)
+    key = await loader.store.create(key_id, spec, sealed[1])
+    try:
+        for number in range(2, latest + 1):
+            at = by_version[number].created_at if number in by_version else None
+            key = await loader.store.rotate(key_id, number - 1, sealed[number], at=at, imported=spec.imported)
+        if not change.is_empty():
+            wanted, _warnings = lifecycle.apply(key, change)
+            key = await loader.store.set_policy(key_id, key.generation, wanted)
+        if min_available > 0:
+            lifecycle.check_trim(key, min_available)
+            key = await loader.store.trim(key_id, key.generation, min_available)
+    except BaseException:
+        await loader.store.delete(key_id, None)
+        raise
+    return key

@@ -11,7 +11,7 @@ from test_kube_transit import account, ready, vault
 
 from fixtures.kube import OperatorProcess
 from fixtures.kube_api import ApiProcess
-from kms_api.kube.store import EXPORTABLE_IMMUTABLE
+from kms_api.kube.store import EXPORTABLE_IMMUTABLE, PLAINTEXT_BACKUP_REFUSED
 from kms_api.transit.imports import KUBERNETES_REFUSED
 from kube import KMSKEYS, Cluster
 
@@ -42,3 +42,17 @@ def test_import_and_exportable_are_refused_and_rotation_period_is_kept(
     assert (status, refused) == (400, {"errors": [EXPORTABLE_IMMUTABLE]})
     status, read = vault(kube_api, "GET", "/v1/transit/keys/rot", **ns)
     assert status == 200 and read["data"]["exportable"] is False
+
+    # No plaintext backups in Kubernetes mode: neither at create nor through config; no restore.
+    body = {"allow_plaintext_backup": True}
+    status, refused = vault(kube_api, "POST", "/v1/transit/keys/rot/config", body, **ns)
+    assert (status, refused) == (400, {"errors": [PLAINTEXT_BACKUP_REFUSED]})
+    status, refused = vault(kube_api, "POST", "/v1/transit/keys/pb", body, **ns)
+    assert (status, refused) == (400, {"errors": [PLAINTEXT_BACKUP_REFUSED]})
+    assert kube_cluster.get(KMSKEYS, "team-i", "pb") is None
+    status, read = vault(kube_api, "GET", "/v1/transit/keys/rot", **ns)
+    assert status == 200 and read["data"]["allow_plaintext_backup"] is False
+    assert vault(kube_api, "POST", "/v1/transit/restore/rb", {"backup": "AAAA"}, **ns) == (
+        400,
+        {"errors": [KUBERNETES_REFUSED]},
+    )

@@ -59,6 +59,9 @@ async def test_an_old_data_dir_opens_and_rotates_from_its_newest_version(tmp_pat
         assert {k: key.rotated_at for k, key in keys.items()} == newest
         assert {k: (key.rotation_period, key.min_decryption_version) for k, key in keys.items()} == {
             "rotated": (0, 1), "original": (0, 1)}  # fmt: skip
+        # Migration 4's flags: what every key made before them was.
+        assert {(k.allow_plaintext_backup, k.imported, k.allow_rotation) for k in keys.values()} == {
+            (False, False, False)}  # fmt: skip
         old = (await svc.encrypt(ADMIN.identity, "rotated", b"before", 1)).result
         for key_id in newest:
             await svc.set_policy(ADMIN.identity, key_id, PolicyChange(rotation_period=3600))

@@ -23,8 +23,6 @@ from script import HELLO, S
 from servers import start_kubekms, start_openbao, stop_openbao
 
 KEY_READ: Final = {"keys": SHAPE}
-# KubeKMS does not mark keys as imported (README "Vault Transit API"): reads compare these.
-COMPARED: Final = ("type", "exportable", "latest_version", "deletion_allowed", "auto_rotate_period")
 
 
 def _der(private: Any) -> bytes:
@@ -68,7 +66,8 @@ def prepare(session: Session, blobs: dict[str, tuple[bytes, str]]) -> None:
 
 
 def _read(name: str) -> list[Step]:
-    return [S("GET", f"transit/keys/{name}", select=f"data.{field}", note="imported") for field in COMPARED]
+    """The whole read (`imported_key`, `imported_key_allow_rotation`, ...); versions by shape."""
+    return [S("GET", f"transit/keys/{name}", select="data", loose=KEY_READ, note="imported")]
 
 
 def import_steps() -> list[Step]:
@@ -116,6 +115,9 @@ def import_steps() -> list[Step]:
             {"ciphertext": "$w-aes", "allow_rotation": True, "auto_rotate_period": "2h"},
         ),
         *_read("i-rot"),
+        S("POST", "transit/keys/i-rot/rotate", {}, loose=KEY_READ, note="allowed; no longer imported"),
+        S("POST", "transit/keys/i-pb/import", {"ciphertext": "$w-aes", "allow_plaintext_backup": True}),
+        *_read("i-pb"),
         S("POST", "transit/keys/i-aes/import_version", {"ciphertext": "$w-aes-v2"}),
         *_read("i-aes"),
         S("POST", "transit/encrypt/i-aes", {"plaintext": HELLO}, save={"i-aes-ct2": "data.ciphertext"}),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from differential import Reply, Session, Step, compare, run
 from script import script
+from script_backup import backup_steps
 from script_crypto import crypto_steps
 from script_derived import derived_signing_steps
 from script_import import test_openbao_and_kubekms_agree_on_import  # noqa: F401  (collected here)
@@ -31,7 +32,7 @@ def test_openbao_and_kubekms_agree(openbao: OpenBao, kubekms: KubeKms) -> None:
 
 def test_openbao_and_kubekms_agree_on_the_key_lifecycle(openbao: OpenBao, kubekms: KubeKms) -> None:
     assert len(lifecycle_script()) >= 60
-    steps = lifecycle_script()
+    steps = [*lifecycle_script(), *backup_steps()]
     failures = run(steps, Session(openbao.url, openbao.token), Session(kubekms.url, kubekms.token))
     assert not failures, f"{len(failures)} differences:\n" + "\n".join(failures)
 

@@ -178,6 +178,14 @@ REFUSALS = [
         b"y" * 32,
         "provided type does not support importing key versions",
     ),
+    # r-exists was imported without allow_rotation; r-plain was created (not imported).
+    ("transit/keys/r-exists/rotate", {}, b"", "imported key r-exists does not allow rotation within Vault"),
+    (
+        "transit/keys/r-plain/import_version",
+        {"ciphertext": "$blob"},
+        b"y" * 32,
+        "the import_version endpoint can only be used with an imported key",
+    ),
 ]
 
 
@@ -192,6 +200,13 @@ def test_what_openbao_refuses_with_a_500_kubekms_refuses_with_a_400_and_its_text
             timeout=60,
         )
         assert reply.status_code == 204, (server.name, reply.text)
+        plain = requests.post(
+            f"{server.url}/v1/transit/keys/r-plain",
+            json={},
+            headers={"X-Vault-Token": server.token},
+            timeout=60,
+        )
+        assert plain.status_code == 200, (server.name, plain.text)
     for path, body, material, text in REFUSALS:
         for server, status, errors in ((openbao, 500, [_multierror(text)]), (kubekms, 400, [text])):
             sent = {k: (_wrap_for(server, material) if v == "$blob" else v) for k, v in body.items()}

@@ -62,6 +62,9 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "transitWrappingKey": ("transit/wrapping_key", None),
     "transitImportKey": ("transit/keys/new/import", {"ciphertext": b64(bytes(600))}),
     "transitImportKeyVersion": ("transit/keys/probe/import_version", {"ciphertext": b64(bytes(600))}),
+    "transitBackupKey": ("transit/backup/probe", None),
+    "transitRestoreKey": ("transit/restore", {"backup": b64(b"{}")}),
+    "transitRestoreKeyNamed": ("transit/restore/probe", {"backup": b64(b"{}")}),
 }
 AUTHENTICATED = [r for r in ROUTES if not r.public]
 

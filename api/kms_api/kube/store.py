@@ -38,6 +38,7 @@ __all__ = [
     "EXPORTABLE_IMMUTABLE",
     "IMPORT_REFUSED",
     "LIFECYCLE_IN_SPEC",
+    "PLAINTEXT_BACKUP_REFUSED",
     "RENAME_REFUSED",
     "RESTORE_IN_SPEC",
     "KubernetesKeyStore",
@@ -46,6 +47,11 @@ __all__ = [
 # The CRD's CEL rule keeps spec.exportable as created (kubectl would be refused the same way).
 EXPORTABLE_IMMUTABLE = (
     "A KmsKey's exportable is immutable in Kubernetes mode (the CRD's rule): create the key exportable"
+)
+# The KmsKey has no field for it, and the API is not a writer of material (no restore either).
+PLAINTEXT_BACKUP_REFUSED = (
+    "allow_plaintext_backup is not supported in Kubernetes mode: a KmsKey has no field for it, and "
+    "its material is backed up with the operator's Secrets and root key"
 )
 
 RESTORE_IN_SPEC = (
@@ -256,6 +262,8 @@ class KubernetesKeyStore:
             raise BadRequest(IMPORT_REFUSED)
         if spec.derived:  # the KmsKey has no field for it yet: never create it underived
             raise BadRequest("derived keys (Transit's `derived`) are not supported in Kubernetes mode yet")
+        if spec.allow_plaintext_backup:
+            raise BadRequest(PLAINTEXT_BACKUP_REFUSED)
         await self._synced()
         created = await self._writes.create(spec)
         key = await self._key(created, await self._record(created))
@@ -267,9 +275,11 @@ class KubernetesKeyStore:
     async def update(
         self, key_id: str, *, name: str | None = None, description: str | None = None,
         is_disabled: bool | None = None, has_delete_protection: bool | None = None,
-        is_exportable: bool | None = None,
+        is_exportable: bool | None = None, allow_plaintext_backup: bool | None = None,
     ) -> Key:
         obj, record = await self._require(key_id)
+        if allow_plaintext_backup:
+            raise BadRequest(PLAINTEXT_BACKUP_REFUSED)
         if is_exportable is not None and is_exportable != bool(obj.get("spec", {}).get("exportable", False)):
             raise BadRequest(EXPORTABLE_IMMUTABLE)
         patched = await self._writes.update(
@@ -291,7 +301,8 @@ class KubernetesKeyStore:
         return key
 
     async def rotate(
-        self, key_id: str, expected_version: int, sealed: bytes | None, *, at: datetime | None = None
+        self, key_id: str, expected_version: int, sealed: bytes | None, *, at: datetime | None = None,
+        imported: bool = False,
     ) -> Key:
         """Ask the operator for version `expected_version + 1` and wait for it (see KmsKeyWriter);
         the operator stamps it (`at` is for stores that record the time themselves)."""

@@ -7,14 +7,16 @@ core's import checks (kms_core.material.parse_import: the declared type, weak ke
 sealed and stored like generated material, so an imported key is a key like any other, in both
 dialects. Kubernetes mode refuses import (the operator is the only writer of key material).
 
+Keys made here are marked imported (`imported_key`) with their `allow_rotation`, as OpenBao's:
+rotating one without it is refused, `import_version` takes imported keys only, and a rotation
+to generated material clears the mark (kms_core.model.Key.imported).
+
 Differences from OpenBao (README "Vault Transit API"): OpenBao answers most failures here with a
-500, KubeKMS with a 400 and the same text; KubeKMS does not mark keys as imported
-(`imported_key` reads false, `allow_rotation` is accepted and not enforced, `import_version`
-works on any key); derived AEAD keys are not imported (OpenBao gives them its legacy KDF,
-`hmac-sha256-counter`, which KubeKMS does not implement). A derived ed25519 key is imported with
-the HKDF-SHA256 derivation of the derived ed25519 keys OpenBao creates, so one exported from
-OpenBao signs in KubeKMS exactly as it did there; OpenBao's own import gives it the legacy KDF,
-with which OpenBao cannot sign at all (its 500 `ed25519: bad private key length: 32`).
+500, KubeKMS with a 400 and the same text; derived AEAD keys are not imported (OpenBao gives them
+its legacy KDF, `hmac-sha256-counter`, which KubeKMS does not implement). A derived ed25519 key
+is imported with the HKDF-SHA256 derivation of the derived ed25519 keys OpenBao creates, so one
+exported from OpenBao signs in KubeKMS exactly as it did there; OpenBao's own import gives it
+the legacy KDF, with which OpenBao cannot sign at all (its 500 `ed25519: bad private key length: 32`).
 
 Security property: the permission (`create`; `rotate` for a version) is decided before the
 ciphertext is unwrapped, so a caller without it never reaches the wrapping key; the material is
@@ -155,14 +157,14 @@ async def import_key(call: Call) -> Outcome[None]:
         body.get("allow_rotation"), "allow_rotation"
     ):
         raise VaultError(400, "allow_rotation must be set to true if auto-rotation is enabled")
-    if flag(body.get("allow_plaintext_backup"), "allow_plaintext_backup"):
-        raise VaultError(400, "allow_plaintext_backup is not supported by KubeKMS: backup is not implemented")
     algorithm, usage = found
     spec = KeySpec(
         project_id=project, name=name, key_usage=usage, algorithm=algorithm,
         is_exportable=flag(body.get("exportable"), "exportable"),
         has_delete_protection=True,  # Transit: deletion_allowed is false until configured
         derived=derived,  # ed25519 only (above): HKDF-SHA256, kms_core.derivation
+        allow_plaintext_backup=flag(body.get("allow_plaintext_backup"), "allow_plaintext_backup"),
+        imported=True, allow_rotation=flag(body.get("allow_rotation"), "allow_rotation"),
     )  # fmt: skip
     _embedded(call)
     wrapping = await _wrapping(call)  # public: the permission is the core's, before unwrapping
@@ -191,6 +193,8 @@ async def import_version(call: Call) -> Outcome[None]:
     key = grant.key
     if key.is_disabled:
         raise VaultError(400, SOFT_DELETED)
+    if not key.imported:  # OpenBao's text (its 500); a rotation to generated material clears it
+        raise VaultError(400, "the import_version endpoint can only be used with an imported key")
     _embedded(call)
     wrapping = await _wrapping(call)
     source = _source(wrapping, blob, hash_function, key.algorithm, types.type_of(key))

@@ -28,7 +28,10 @@ from kms_core.model import Key, KeySpec
 from kms_core.outcome import Outcome
 from kms_core.stores.base import ListQuery
 
-__all__ = ["creation_spec", "describe", "key_name", "key_reply", "list_keys", "list_reply", "read_key"]
+__all__ = [
+    "checked_name", "creation_spec", "describe", "key_name", "key_reply", "list_keys", "list_reply",
+    "read_key",
+]  # fmt: skip
 
 # A key with the versions its read shows (kms_api.transit.types.key_data), and Vault's warnings.
 KeyRead = tuple[Key, dict[int, types.VersionView], list[str]]
@@ -38,7 +41,11 @@ _PAGE: Final = 100
 
 def key_name(call: Call) -> str:
     """The `:name` path segment, held to the names an Infisical key may have (a slug of 1-32)."""
-    name: str = call.request.match_info["name"]
+    return checked_name(call.request.match_info["name"])
+
+
+def checked_name(name: str) -> str:
+    """`name` if an Infisical key may have it (a slug of 1-32), else Vault's 400."""
     refusal = _name_refusal(name)
     if refusal is not None:
         raise VaultError(400, refusal)
@@ -110,6 +117,7 @@ def creation_spec(body: dict[str, Any], project: str, name: str, *, derived: boo
         has_delete_protection=True,  # Transit: deletion_allowed is false until configured
         derived=derived,
         convergent_encryption=convergent,
+        allow_plaintext_backup=flag(body.get("allow_plaintext_backup"), "allow_plaintext_backup"),
     )
 
 

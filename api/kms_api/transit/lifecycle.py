@@ -34,6 +34,7 @@ from kms_core.lifecycle import PolicyChange
 from kms_core.model import Key
 from kms_core.outcome import Outcome
 from kms_core.policy import Action
+from kms_core.service import IMPORTED_NOT_ROTATABLE
 
 __all__ = [
     "SOFT_DELETED",
@@ -146,15 +147,16 @@ async def rotate_key(call: Call) -> Outcome[KeyRead]:
         raise VaultError(400, "key not found")
     if key.is_disabled:
         raise VaultError(400, SOFT_DELETED)  # OpenBao: a 500 with this text
+    if key.imported and not key.allow_rotation:  # OpenBao: a 500 with the core's text
+        raise VaultError(400, IMPORTED_NOT_ROTATABLE.format(name=key.name))
     rotated = (await call.service.rotate(call.caller, key.id, any_usage=True)).result
     return Outcome(await describe(call, rotated), rotated)
 
 
 async def configure_key(call: Call) -> Outcome[KeyRead]:
     """min_decryption_version, min_encryption_version, auto_rotate_period, deletion_allowed,
-    exportable (false -> true only, as Vault; refused in Kubernetes mode, where the KmsKey's
-    spec.exportable is immutable),
-    allow_plaintext_backup (backups are not implemented: only false)."""
+    exportable and allow_plaintext_backup (false -> true only, as Vault; refused in Kubernetes
+    mode, where the KmsKey's spec.exportable is immutable and there is no backup flag)."""
     body = await read_body(call.request, DEFAULT_LIMIT)
     change = PolicyChange(
         rotation_period=_duration(body, "auto_rotate_period"),
@@ -168,12 +170,15 @@ async def configure_key(call: Call) -> Outcome[KeyRead]:
     key = await call.service.find_by_name(call.caller, Action.EDIT, project, name)
     if key is None:
         raise VaultError(400, f"no existing key named {name} could be found")
-    if plaintext_backup:
-        raise VaultError(400, "allow_plaintext_backup is not supported by KubeKMS: backup is not implemented")
     key, warnings = await _policy_change(call, key, change)
     if exportable and not key.is_exportable:  # false -> true only: OpenBao ignores false
         try:
             key = (await call.service.update(call.caller, key.id, is_exportable=True)).result
+        except BadRequest as exc:
+            raise VaultError(400, exc.message) from None
+    if plaintext_backup and not key.allow_plaintext_backup:  # false -> true only, as exportable
+        try:
+            key = (await call.service.update(call.caller, key.id, allow_plaintext_backup=True)).result
         except BadRequest as exc:
             raise VaultError(400, exc.message) from None
     if deletion_allowed is not None and deletion_allowed != key.deletion_allowed:

@@ -21,7 +21,7 @@ from kms_api.observe import audit
 from kms_api.pipeline.binding import admit, bind
 from kms_api.pipeline.call import Call
 from kms_api.pipeline.route import Audit, Handler, Route
-from kms_api.transit import byok, crypto, export, imports, keys, lifecycle, login, system, wrapping
+from kms_api.transit import backup, byok, crypto, export, imports, keys, lifecycle, login, system, wrapping
 from kms_api.transit.envelope import PREFIX, UNSUPPORTED_OPERATION, UNSUPPORTED_PATH, VaultError, error_reply
 from kms_api.transit.inputs import vault_token
 from kms_core.outcome import Outcome
@@ -160,6 +160,21 @@ ROUTES: tuple[Route, ...] = (
         summary="Export a key version", handler=export.export_key, encode=export.export_reply,
         label=key_algorithm, audit=Audit("cmek-get-private-key", audit.key_record), action=A.READ,
         token=vault_token,
+    ),
+    Route(
+        method="GET", path=T + "/backup/{name}", name="transitBackupKey", summary="Back up a key (plaintext)",
+        handler=backup.backup_key, encode=backup.backup_reply, label=key_algorithm,
+        audit=Audit("cmek-get-private-key", audit.key_record), action=A.EXPORT, token=vault_token,
+    ),
+    *_writes(
+        path=T + "/restore", name="transitRestoreKey", summary="Restore a key from a backup",
+        handler=backup.restore_key, encode=backup.no_content, label=key_algorithm,
+        audit=Audit("create-cmek", audit.key_created), action=A.CREATE,
+    ),
+    *_writes(
+        path=T + "/restore/{name}", name="transitRestoreKeyNamed", summary="Restore a key from a backup",
+        handler=backup.restore_key, encode=backup.no_content, label=key_algorithm,
+        audit=Audit("create-cmek", audit.key_created), action=A.CREATE,
     ),
     *_crypto(T + "/rewrap/{name}", "transitRewrap", "Rewrap", wrapping.rewrap, "cmek-rewrap", A.DECRYPT),
     *_crypto(

@@ -129,12 +129,12 @@ def key_data(key: Key, versions: Mapping[int, VersionView]) -> dict[str, Any]:
     encrypts = usage is U.ENCRYPT_DECRYPT or spec.dual_use
     signs = usage is U.SIGN_VERIFY or spec.dual_use
     data: dict[str, Any] = {
-        "allow_plaintext_backup": False,
+        "allow_plaintext_backup": key.allow_plaintext_backup,
         "auto_rotate_period": key.rotation_period,
         "deletion_allowed": not key.has_delete_protection,
         "derived": False,
         "exportable": key.is_exportable,
-        "imported_key": False,
+        "imported_key": key.imported,
         "latest_version": key.version,
         "min_available_version": key.min_available_version,
         "min_decryption_version": key.min_decryption_version,
@@ -147,6 +147,8 @@ def key_data(key: Key, versions: Mapping[int, VersionView]) -> dict[str, Any]:
         "supports_signing": signs,
         "type": type_of(key),
     }
+    if key.imported:  # OpenBao lists it for imported keys only (a rotation clears `imported`)
+        data["imported_key_allow_rotation"] = key.allow_rotation
     if key.derived:  # OpenBao lists these for derived keys only
         data["kdf"] = "hkdf_sha256"
         data["convergent_encryption"] = key.convergent_encryption

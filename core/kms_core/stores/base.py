@@ -83,10 +83,11 @@ class KeyStore(Protocol):
         is_disabled: bool | None = None,
         has_delete_protection: bool | None = None,
         is_exportable: bool | None = None,
+        allow_plaintext_backup: bool | None = None,
     ) -> Key:
-        """Change the given fields. `is_exportable` only ever turns on (True; the service refuses
-        False): a store that cannot change it (Kubernetes: the CRD makes it immutable) raises
-        BadRequest."""
+        """Change the given fields. `is_exportable` and `allow_plaintext_backup` only ever turn
+        on (True; False is ignored): a store that cannot change them (Kubernetes: the CRD makes
+        exportable immutable and has no backup flag) raises BadRequest."""
         ...
 
     async def delete(self, key_id: str, purge_at: datetime | None = None) -> Key: ...
@@ -96,11 +97,13 @@ class KeyStore(Protocol):
         ...
 
     async def rotate(
-        self, key_id: str, expected_version: int, sealed: bytes | None, *, at: datetime | None = None
+        self, key_id: str, expected_version: int, sealed: bytes | None, *, at: datetime | None = None,
+        imported: bool = False,
     ) -> Key:
         """Append version `expected_version + 1` unless the key moved on (BadRequest). `at` stamps
         the new version (default: now): a scheduled rotation is stamped with the time its due
-        check used, so the next due time is one period after it whatever the scheduler's clock."""
+        check used, so the next due time is one period after it whatever the scheduler's clock.
+        `imported` records whether the new version is a client's material (`Key.imported`)."""
         ...
 
     async def set_policy(self, key_id: str, expected: Generation, wanted: Key) -> Key:

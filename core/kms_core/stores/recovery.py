@@ -13,43 +13,49 @@ from typing import Final
 
 from kms_core.errors import NotFound
 
-# Literal statements, no string building (the two tables share their first 18 columns).
+# Literal statements, no string building (the two tables share their first 21 columns).
 BY_ID: Final = (
     "SELECT id, project_id, name, description, is_disabled, key_usage, algorithm, version, is_exportable,"
     " has_delete_protection, created_at, updated_at, rotation_period, min_decryption_version,"
-    " min_encryption_version, min_available_version, rotated_at, derivation, deleted_at, purge_at"
+    " min_encryption_version, min_available_version, rotated_at, derivation, allow_plaintext_backup,"
+    " imported, allow_rotation, deleted_at, purge_at"
     " FROM deleted_keys WHERE id = ?"
 )
 BY_PROJECT: Final = (
     "SELECT id, project_id, name, description, is_disabled, key_usage, algorithm, version, is_exportable,"
     " has_delete_protection, created_at, updated_at, rotation_period, min_decryption_version,"
-    " min_encryption_version, min_available_version, rotated_at, derivation, deleted_at, purge_at"
+    " min_encryption_version, min_available_version, rotated_at, derivation, allow_plaintext_backup,"
+    " imported, allow_rotation, deleted_at, purge_at"
     " FROM deleted_keys WHERE project_id = ? ORDER BY name, deleted_at"
 )
 EXPIRED: Final = (
     "SELECT id, project_id, name, description, is_disabled, key_usage, algorithm, version, is_exportable,"
     " has_delete_protection, created_at, updated_at, rotation_period, min_decryption_version,"
-    " min_encryption_version, min_available_version, rotated_at, derivation, deleted_at, purge_at"
+    " min_encryption_version, min_available_version, rotated_at, derivation, allow_plaintext_backup,"
+    " imported, allow_rotation, deleted_at, purge_at"
     " FROM deleted_keys WHERE purge_at <= ? ORDER BY purge_at"
 )
 _KEEP: Final = (
     "INSERT INTO deleted_keys (id, project_id, name, description, is_disabled, key_usage, algorithm,"
     " version, is_exportable, has_delete_protection, created_at, updated_at, rotation_period,"
     " min_decryption_version, min_encryption_version, min_available_version, rotated_at, derivation,"
-    " deleted_at, purge_at)"
+    " allow_plaintext_backup, imported, allow_rotation, deleted_at, purge_at)"
     " SELECT id, project_id, name, description, is_disabled, key_usage, algorithm, version, is_exportable,"
     " has_delete_protection, created_at, updated_at, rotation_period, min_decryption_version,"
-    " min_encryption_version, min_available_version, rotated_at, derivation, ?, ?"
+    " min_encryption_version, min_available_version, rotated_at, derivation, allow_plaintext_backup,"
+    " imported, allow_rotation, ?, ?"
     " FROM keys WHERE id = ?"
 )
 _BRING_BACK: Final = (
     "INSERT INTO keys (id, project_id, name, description, is_disabled, key_usage, algorithm, version,"
     " is_exportable, has_delete_protection, created_at, updated_at, rotation_period,"
-    " min_decryption_version, min_encryption_version, min_available_version, rotated_at, derivation)"
+    " min_decryption_version, min_encryption_version, min_available_version, rotated_at, derivation,"
+    " allow_plaintext_backup, imported, allow_rotation)"
     # The new name goes in with the row: renamed afterwards, a taken old name would refuse it.
     " SELECT id, project_id, COALESCE(?, name), description, is_disabled, key_usage, algorithm, version,"
     " is_exportable, has_delete_protection, created_at, updated_at, rotation_period,"
-    " min_decryption_version, min_encryption_version, min_available_version, rotated_at, derivation"
+    " min_decryption_version, min_encryption_version, min_available_version, rotated_at, derivation,"
+    " allow_plaintext_backup, imported, allow_rotation"
     " FROM deleted_keys WHERE id = ?"
 )
 

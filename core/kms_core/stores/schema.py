@@ -108,6 +108,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE keys ADD COLUMN derivation INTEGER NOT NULL DEFAULT 0 CHECK (derivation IN (0, 1, 2))",
         "ALTER TABLE deleted_keys ADD COLUMN derivation INTEGER NOT NULL DEFAULT 0",
     ),
+    (
+        # Transit's backup and import flags (kms_core.model.Key); the defaults are what every
+        # key made before them was: no plaintext backup, generated material.
+        "ALTER TABLE keys ADD COLUMN allow_plaintext_backup INTEGER NOT NULL DEFAULT 0"
+        " CHECK (allow_plaintext_backup IN (0, 1))",
+        "ALTER TABLE keys ADD COLUMN imported INTEGER NOT NULL DEFAULT 0 CHECK (imported IN (0, 1))",
+        "ALTER TABLE keys ADD COLUMN allow_rotation INTEGER NOT NULL DEFAULT 0"
+        " CHECK (allow_rotation IN (0, 1))",
+        "ALTER TABLE deleted_keys ADD COLUMN allow_plaintext_backup INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE deleted_keys ADD COLUMN imported INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE deleted_keys ADD COLUMN allow_rotation INTEGER NOT NULL DEFAULT 0",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -31,7 +31,8 @@ _MAX_SQL_INT = 2**63 - 1
 _COLUMNS = (
     "id, project_id, name, description, is_disabled, key_usage, algorithm, version,"
     " is_exportable, has_delete_protection, created_at, updated_at, rotation_period,"
-    " min_decryption_version, min_encryption_version, min_available_version, rotated_at, derivation"
+    " min_decryption_version, min_encryption_version, min_available_version, rotated_at, derivation,"
+    " allow_plaintext_backup, imported, allow_rotation"
 )
 _KEY = "SELECT " + _COLUMNS
 _GET = _KEY + " FROM keys WHERE id = ?"
@@ -55,6 +56,8 @@ _UPDATE = (
     # MAX: exportability never turns off, whatever a caller passes (a key once exportable may
     # have been exported; turning the flag off would only pretend otherwise).
     " is_exportable = MAX(is_exportable, COALESCE(?, is_exportable)),"
+    # The same for plaintext backups: a backup once allowed may have been taken.
+    " allow_plaintext_backup = MAX(allow_plaintext_backup, COALESCE(?, allow_plaintext_backup)),"
     " updated_at = MAX(?, updated_at + 1) WHERE id = ?"
 )
 
@@ -91,6 +94,7 @@ class SqliteStore:
             min_encryption_version=int(row[14]), min_available_version=int(row[15]),
             rotated_at=None if row[16] is None else schema.from_ms(row[16]),
             derived=int(row[17]) > 0, convergent_encryption=int(row[17]) == 2,
+            allow_plaintext_backup=bool(row[18]), imported=bool(row[19]), allow_rotation=bool(row[20]),
         )  # fmt: skip
 
     def _deleted(self, row: Row) -> DeletedKey:
@@ -188,10 +192,12 @@ class SqliteStore:
                 conn.execute(
                     "INSERT INTO keys (id, project_id, name, description, is_disabled, key_usage,"
                     " algorithm, version, is_exportable, has_delete_protection, created_at, updated_at,"
-                    " rotated_at, derivation) VALUES (?, ?, ?, ?, 0, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
+                    " rotated_at, derivation, allow_plaintext_backup, imported, allow_rotation)"
+                    " VALUES (?, ?, ?, ?, 0, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (key_id, spec.project_id, spec.name, spec.description, str(spec.key_usage),
                      str(spec.algorithm), int(spec.is_exportable), int(spec.has_delete_protection), now,
-                     now, now, derivation_code(spec.derived, spec.convergent_encryption)),
+                     now, now, derivation_code(spec.derived, spec.convergent_encryption),
+                     int(spec.allow_plaintext_backup), int(spec.imported), int(spec.allow_rotation)),
                 )  # fmt: skip
             except sqlite3.IntegrityError as exc:
                 if exc.sqlite_errorcode == sqlite3.SQLITE_CONSTRAINT_UNIQUE:
@@ -214,10 +220,14 @@ class SqliteStore:
         is_disabled: bool | None = None,
         has_delete_protection: bool | None = None,
         is_exportable: bool | None = None,
+        allow_plaintext_backup: bool | None = None,
     ) -> Key:
-        changes = (name, description, is_disabled, has_delete_protection, is_exportable)
+        changes = (
+            name, description, is_disabled, has_delete_protection, is_exportable, allow_plaintext_backup
+        )
         flags = tuple(
-            None if f is None else int(f) for f in (is_disabled, has_delete_protection, is_exportable)
+            None if f is None else int(f)
+            for f in (is_disabled, has_delete_protection, is_exportable, allow_plaintext_backup)
         )
 
         def change(conn: sqlite3.Connection) -> Key:
@@ -251,7 +261,8 @@ class SqliteStore:
             self._counts.clear()
 
     async def rotate(
-        self, key_id: str, expected_version: int, sealed: bytes | None, *, at: datetime | None = None
+        self, key_id: str, expected_version: int, sealed: bytes | None, *, at: datetime | None = None,
+        imported: bool = False,
     ) -> Key:
         if sealed is None:
             raise ValueError("SqliteStore.rotate needs the sealed material of the new version")
@@ -265,7 +276,10 @@ class SqliteStore:
             new = expected_version + 1
             conn.execute("INSERT INTO key_versions VALUES (?, ?, ?, ?)", (key_id, new, sealed, now))
             # updated_at stays: Infisical's rotation leaves the key row's updatedAt alone.
-            conn.execute("UPDATE keys SET version = ?, rotated_at = ? WHERE id = ?", (new, now, key_id))
+            conn.execute(
+                "UPDATE keys SET version = ?, rotated_at = ?, imported = ? WHERE id = ?",
+                (new, now, int(imported), key_id),
+            )
             return self._locked_get(conn, key_id)
 
         try:
