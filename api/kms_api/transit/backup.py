@@ -27,10 +27,10 @@ from kms_api.http.json_body import DEFAULT_LIMIT
 from kms_api.pipeline.call import Call
 from kms_api.transit import backup_format
 from kms_api.transit.envelope import VaultError, wrap
-from kms_api.transit.imports import _embedded
+from kms_api.transit.imports import embedded_only
 from kms_api.transit.inputs import project_of, read_body, text
 from kms_api.transit.keys import checked_name, key_name
-from kms_api.transit.lifecycle import SOFT_DELETED, _bool
+from kms_api.transit.lifecycle import SOFT_DELETED, optional_flag
 from kms_core.errors import BadRequest, DuplicateName
 from kms_core.model import Key
 from kms_core.outcome import Outcome
@@ -67,13 +67,13 @@ async def restore_key(call: Call) -> Outcome[None]:
     2.7 ignores a `name` in the body: the empty path parameter overrides it, and so here)."""
     body = await read_body(call.request, DEFAULT_LIMIT)
     backup = text(body.get("backup"), "backup")
-    force = bool(_bool(body, "force"))
+    force = bool(optional_flag(body, "force"))
     if not backup:
         raise VaultError(400, "'backup' must be supplied")
     name = call.request.match_info.get("name", "")
     project = project_of(call.request)
     await call.service.allow(call.caller, Action.CREATE, project, name or None)
-    _embedded(call)
+    embedded_only(call)
     restored = backup_format.decode(backup, project, name or None)
     spec = restored.spec
     checked_name(spec.name)

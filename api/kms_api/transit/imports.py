@@ -45,7 +45,14 @@ from kms_core.model import Algorithm, KeySpec
 from kms_core.outcome import Outcome
 from kms_core.policy import Action
 
-__all__ = ["import_key", "import_version", "no_content", "wrapping_key", "wrapping_key_reply"]
+__all__ = [
+    "embedded_only",
+    "import_key",
+    "import_version",
+    "no_content",
+    "wrapping_key",
+    "wrapping_key_reply",
+]
 
 KUBERNETES_REFUSED: Final = (
     "Importing key material is not supported in Kubernetes mode: the operator is the only writer of "
@@ -57,7 +64,8 @@ _EXISTS: Final = (
 )
 
 
-def _embedded(call: Call) -> None:
+def embedded_only(call: Call) -> None:
+    """Vault's 400 in Kubernetes mode, where the operator is the only writer of key material."""
     if call.request.app[SETTINGS].store != "embedded":
         raise VaultError(400, KUBERNETES_REFUSED)
 
@@ -71,7 +79,7 @@ async def wrapping_key(call: Call) -> Outcome[str]:
     """The RSA-4096 public key import ciphertexts are wrapped for (PEM SPKI)."""
     project = project_of(call.request)
     await call.service.allow(call.caller, Action.READ, project, None)
-    _embedded(call)
+    embedded_only(call)
     return Outcome((await _wrapping(call)).public_pem, None, project)
 
 
@@ -166,7 +174,7 @@ async def import_key(call: Call) -> Outcome[None]:
         allow_plaintext_backup=flag(body.get("allow_plaintext_backup"), "allow_plaintext_backup"),
         imported=True, allow_rotation=flag(body.get("allow_rotation"), "allow_rotation"),
     )  # fmt: skip
-    _embedded(call)
+    embedded_only(call)
     wrapping = await _wrapping(call)  # public: the permission is the core's, before unwrapping
     source = _source(wrapping, blob, hash_function, algorithm, type_name)
     try:
@@ -195,7 +203,7 @@ async def import_version(call: Call) -> Outcome[None]:
         raise VaultError(400, SOFT_DELETED)
     if not key.imported:  # OpenBao's text (its 500); a rotation to generated material clears it
         raise VaultError(400, "the import_version endpoint can only be used with an imported key")
-    _embedded(call)
+    embedded_only(call)
     wrapping = await _wrapping(call)
     source = _source(wrapping, blob, hash_function, key.algorithm, types.type_of(key))
     try:

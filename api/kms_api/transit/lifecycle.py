@@ -44,6 +44,7 @@ __all__ = [
     "delete_key",
     "maybe_key_reply",
     "no_content",
+    "optional_flag",
     "rotate_key",
     "soft_delete",
     "soft_restore",
@@ -64,7 +65,8 @@ def _openbao(message: str) -> str:
     return _OPENBAO_TEXT.get(message, message)
 
 
-def _bool(body: dict[str, Any], field: str) -> bool | None:
+def optional_flag(body: dict[str, Any], field: str) -> bool | None:
+    """A boolean field as Vault reads it, None when absent; OpenBao's text for a bad one."""
     value = body.get(field)
     if value is None:
         return None
@@ -163,9 +165,9 @@ async def configure_key(call: Call) -> Outcome[KeyRead]:
         min_decryption_version=_version(body, "min_decryption_version"),
         min_encryption_version=_version(body, "min_encryption_version"),
     )
-    deletion_allowed = _bool(body, "deletion_allowed")
-    exportable = _bool(body, "exportable")
-    plaintext_backup = _bool(body, "allow_plaintext_backup")
+    deletion_allowed = optional_flag(body, "deletion_allowed")
+    exportable = optional_flag(body, "exportable")
+    plaintext_backup = optional_flag(body, "allow_plaintext_backup")
     project, name = project_of(call.request), key_name(call)
     key = await call.service.find_by_name(call.caller, Action.EDIT, project, name)
     if key is None:
