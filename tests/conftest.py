@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 pytest_plugins: list[str] = [
+    "fixtures.callers",
     "fixtures.keymaterial",
     "fixtures.softhsm",
     "fixtures.kube",

@@ -8,6 +8,7 @@ __all__ = [
     "deletion",
     "events",
     "handlers",
+    "keycontext",
     "keyindex",
     "leadership",
     "liveness",

@@ -9,22 +9,18 @@ not), and a missing key stays 404. Bulk export runs Infisical's checks (disabled
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
 import pytest
 
-from fixtures.callers import POLICY, Caller
+from fixtures.callers import Caller
 from kms_api.http.error_replies import status_of
 from kms_core.errors import BadRequest, KmsError, NotFound, PermissionDenied
 from kms_core.model import Algorithm, Key, KeySpec, KeyUsage, SigningAlgorithm
 from kms_core.outcome import failure_of
 from kms_core.policy import Action
-from kms_core.sealing.rootkey import RootKeySealer
 from kms_core.service import KeyService
 from kms_core.stores.base import ListQuery
-from kms_core.stores.sqlite import SqliteStore
 
 MINE, THEIRS = "mine", "theirs"
 MISSING = "00000000-0000-4000-8000-000000000000"
@@ -44,13 +40,6 @@ class ProjectAuthorizer(Caller):
 
 ADMIN = ProjectAuthorizer(MINE, THEIRS)
 
-
-@pytest.fixture
-async def svc(tmp_path: Path) -> AsyncIterator[KeyService]:
-    sealer = RootKeySealer(os.urandom(32))
-    service = KeyService(SqliteStore.open(tmp_path, sealer.kek_id), sealer, POLICY)
-    yield service
-    await service.close()
 
 
 Operation = Callable[[KeyService, str, ProjectAuthorizer], Awaitable[object]]

@@ -3,20 +3,14 @@ each item fails on its own, and what it returns decrypts like `encrypt`'s cipher
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
-from fixtures.callers import POLICY, Caller
+from fixtures.callers import Caller
 from kms_core.batch import EncryptItem
 from kms_core.errors import BadRequest, PermissionDenied
 from kms_core.model import Algorithm, KeySpec, KeyUsage
 from kms_core.policy import Action
-from kms_core.sealing.rootkey import RootKeySealer
 from kms_core.service import KeyService
-from kms_core.stores.sqlite import SqliteStore
 
 
 class Member(Caller):
@@ -26,13 +20,6 @@ class Member(Caller):
         if action is Action.SIGN:
             raise PermissionDenied(action)
 
-
-@pytest.fixture
-async def svc(tmp_path: Path) -> AsyncIterator[KeyService]:
-    sealer = RootKeySealer(os.urandom(32))
-    service = KeyService(SqliteStore.open(tmp_path, sealer.kek_id), sealer, POLICY)
-    yield service
-    await service.close()
 
 
 async def test_items_fail_alone_and_the_rest_decrypt(svc: KeyService) -> None:

@@ -3,19 +3,13 @@ grant is honoured only for the identity and action it was made for."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
-from fixtures.callers import POLICY, Caller
+from fixtures.callers import Caller
 from kms_core.errors import BadRequest, PermissionDenied
 from kms_core.model import KeySpec
 from kms_core.policy import Action
-from kms_core.sealing.rootkey import RootKeySealer
 from kms_core.service import KeyService
-from kms_core.stores.sqlite import SqliteStore
 
 
 class EncryptOnly(Caller):
@@ -23,13 +17,6 @@ class EncryptOnly(Caller):
         if action not in (Action.ENCRYPT, Action.CREATE, Action.EDIT):
             raise PermissionDenied(action)
 
-
-@pytest.fixture
-async def svc(tmp_path: Path) -> AsyncIterator[KeyService]:
-    sealer = RootKeySealer(os.urandom(32))
-    service = KeyService(SqliteStore.open(tmp_path, sealer.kek_id), sealer, POLICY)
-    yield service
-    await service.close()
 
 
 async def test_one_decision_for_many_operations(svc: KeyService) -> None:

@@ -15,6 +15,7 @@ __all__ = [
     "limits",
     "middleware",
     "protocol",
+    "random_pool",
     "server",
     "tls",
     "trailingslash",

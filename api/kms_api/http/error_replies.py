@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import os
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +20,7 @@ import orjson
 from aiohttp import web
 
 from kms_api.appstate import exchange_of
+from kms_api.http.random_pool import RandomPool
 from kms_core.errors import (
     BadRequest,
     Forbidden,
@@ -75,39 +75,13 @@ def status_of(exc: KmsError) -> tuple[int, str]:
     raise AssertionError("unreachable: KmsError is in every KmsError's MRO")
 
 
-class _RequestIds:
-    """`req-` + 16 url-safe characters (96 random bits). The OS generator is read 4,092 bytes at a
-    time and base64-encoded in one go (12 bytes encode to exactly 16 characters, so the ids are
-    slices of one string): one system call and one encoding per 341 ids instead of per request.
-    Ids need to be unique and unguessable enough not to collide, not secret. Used from the event
-    loop thread."""
-
-    _ID_BYTES = 12  # a multiple of 3: no padding, and ids never straddle a base64 group
-    _BATCH = 341
-
-    def __init__(self) -> None:
-        self._pool = ""
-        self._at = 0
-
-    def reset(self) -> None:
-        self._pool, self._at = "", 0
-
-    def next(self) -> str:
-        at = self._at
-        if at >= len(self._pool):
-            raw = secrets.token_bytes(self._ID_BYTES * self._BATCH)
-            self._pool, at = base64.urlsafe_b64encode(raw).decode(), 0
-        self._at = at + 16
-        return "req-" + self._pool[at : at + 16]
-
-
-_IDS = _RequestIds()
-# A forked worker must not replay its parent's remaining pool.
-os.register_at_fork(after_in_child=_IDS.reset)
+# `req-` + 16 url-safe characters (96 random bits): 4,092 random bytes base64-encoded at once
+# (12 bytes encode to exactly 16 characters, no padding), so 341 ids per system call.
+_IDS = RandomPool(lambda: base64.urlsafe_b64encode(secrets.token_bytes(12 * 341)).decode(), 16)
 
 
 def new_request_id() -> str:
-    return _IDS.next()
+    return "req-" + _IDS.take()
 
 
 def error_body(req_id: str, status: int, message: Any, error: str) -> dict[str, Any]:

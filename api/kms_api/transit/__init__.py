@@ -8,6 +8,8 @@ by tests/transit.
 
 # The package's face: its modules (tests/unit/test_package_faces.py keeps this list exact).
 __all__ = [
+    "backup",
+    "backup_format",
     "byok",
     "crypto",
     "envelope",

@@ -13,7 +13,6 @@ do not tell a missing token from a forbidden one; unexpected failures are logged
 
 from __future__ import annotations
 
-import os
 import secrets
 from typing import Any, Final
 
@@ -22,6 +21,7 @@ from aiohttp import web
 
 from kms_api.appstate import exchange_of
 from kms_api.http.error_replies import HEADER, RequestTimeout, unexpected
+from kms_api.http.random_pool import RandomPool
 from kms_core.errors import (
     BadRequest,
     Forbidden,
@@ -55,40 +55,23 @@ class VaultError(BadRequest):
         self.errors = list(messages)
 
 
-class _RequestIds:
-    """Vault's `request_id`: a random (version 4) UUID, sliced from a hex string of 4,096 random
-    bytes read at once: one system call and one encoding per 128 ids instead of `uuid.uuid4()`'s
-    object per reply. Ids need to be unique, not secret. Used from the event loop thread."""
-
-    _BATCH = 128
-    # The variant nibble (10xx): any hex digit's two low bits under 8.
-    _VARIANT: Final = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
-
-    def __init__(self) -> None:
-        self._pool = ""
-        self._at = 0
-
-    def reset(self) -> None:
-        self._pool, self._at = "", 0
-
-    def next(self) -> str:
-        at = self._at
-        if at >= len(self._pool):
-            self._pool, at = secrets.token_hex(16 * self._BATCH), 0
-        self._at = at + 32
-        h = self._pool[at : at + 32]
-        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{self._VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+# Vault's `request_id`: a random (version 4) UUID, formatted from 32 hex characters of a pool of
+# 4,096 random bytes (128 ids per system call) instead of a `uuid.uuid4()` object per reply.
+_IDS = RandomPool(lambda: secrets.token_hex(16 * 128), 32)
+# The variant nibble (10xx): any hex digit's two low bits under 8.
+_VARIANT: Final = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 
 
-_IDS = _RequestIds()
-# A forked worker must not replay its parent's remaining pool.
-os.register_at_fork(after_in_child=_IDS.reset)
+def request_id() -> str:
+    """A random version-4 UUID."""
+    h = _IDS.take()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 def wrap(data: Any) -> dict[str, Any]:
     """The envelope of a successful logical response."""
     return {
-        "request_id": _IDS.next(),
+        "request_id": request_id(),
         "lease_id": "",
         "renewable": False,
         "lease_duration": 0,
