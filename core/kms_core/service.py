@@ -652,9 +652,7 @@ class KeyService:
         try:
             if not algorithms.is_compatible(spec.key_usage, spec.algorithm):
                 raise BadRequest(algorithms.incompatibility_message(spec.key_usage))
-            if spec.derived and not algorithms.is_symmetric(spec.algorithm):
-                raise BadRequest(f"key derivation is not supported for {spec.algorithm.value} keys")
-            derivation.derivation_code(spec.derived, spec.convergent_encryption)
+            derivation.check_derivable(spec.algorithm, spec.derived, spec.convergent_encryption)
             replaced = None
             existing = await self.store.get_by_name(spec.project_id, spec.name)
             if existing is not None:

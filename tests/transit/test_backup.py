@@ -257,3 +257,26 @@ def test_a_caller_without_the_permission_in_the_namespace_gets_403(kubekms: Kube
     # OTHER may restore what it holds into its own project, not into P.
     ok(call(kubekms, "POST", "transit/restore", {"backup": backup}, token=OTHER, namespace="elsewhere"), 204)
     assert call(kubekms, "GET", "transit/keys/t-a", token=OTHER, namespace="elsewhere").status_code == 200
+
+
+def test_a_derived_ed25519_key_moves_both_ways_and_signs_alike(openbao: OpenBao, kubekms: KubeKms) -> None:
+    """Unlike BYOK import (which gives OpenBao's legacy KDF), a backup carries `kdf`
+    hkdf_sha256: a derived ed25519 key restored on either side signs each context exactly as it
+    did before (ed25519 is deterministic), and the context's public key is the same."""
+    context = base64.b64encode(b"tenant-7").decode()
+    for source, target in ((openbao, kubekms), (kubekms, openbao)):
+        name = f"bk-derived-{source.name}"
+        body = {"type": "ed25519", "derived": True, "exportable": True, "allow_plaintext_backup": True}
+        ok(call(source, "POST", f"transit/keys/{name}", body))
+        ok(call(source, "POST", f"transit/keys/{name}/rotate", {}))
+        signed = {"input": HELLO, "context": context}
+        before = ok(call(source, "POST", f"transit/sign/{name}", signed))["data"]
+        backup = ok(call(source, "GET", f"transit/backup/{name}"))["data"]["backup"]
+        ok(call(target, "POST", f"transit/restore/{name}", {"backup": backup}), 204)
+        after = ok(call(target, "POST", f"transit/sign/{name}", signed))["data"]
+        assert after["signature"] == before["signature"], (source.name, target.name)
+        assert after["public_key"] == before["public_key"]
+        verified = {**signed, "signature": before["signature"]}
+        assert ok(call(target, "POST", f"transit/verify/{name}", verified))["data"]["valid"] is True
+        wrong = {**verified, "context": base64.b64encode(b"tenant-8").decode()}
+        assert ok(call(target, "POST", f"transit/verify/{name}", wrong))["data"]["valid"] is False

@@ -316,8 +316,6 @@ def _spec(type_name: str, policy: Mapping[str, Any], project: str, name: str) ->
             "KubeKMS does not restore keys derived with OpenBao's legacy KDF (hmac-sha256-counter): "
             "only kdf hkdf_sha256",
         )
-    if derived and type_name == "ed25519":
-        raise VaultError(400, "key derivation is not supported by KubeKMS for keys of type ed25519")
     if type_name == "hmac" and _get(policy, "key_size", int, types.HMAC_KEY_SIZE) != types.HMAC_KEY_SIZE:
         raise VaultError(400, f"KubeKMS hmac keys are HMAC-SHA-256 keys of {types.HMAC_KEY_SIZE} bytes")
     return KeySpec(
