@@ -254,3 +254,77 @@ def test_objects_without_lifecycle_fields_still_update_and_trim_only_grows(kube_
     assert "cannot be decremented" in cause["message"]
     status, raw = call(kube_cluster, "PATCH", f"{KEYS}/k", {"spec": {"minAvailableVersion": None}}, MERGE)
     assert "cannot be decremented" in rejected(status, raw, "PATCH")["details"]["causes"][0]["message"]
+
+
+# -- Transit's derived keys (issue 14): spec.derived and spec.convergentEncryption ----------------
+
+
+CONVERGENT_NEEDS_DERIVED = "convergentEncryption requires derived"
+DERIVABLE_ONLY = (
+    "derived is supported for aes-256-gcm, aes-128-gcm, ECC_NIST_ED25519 and chacha20-poly1305 keys only"
+)
+AEAD_ONLY = "convergentEncryption is supported for aes-256-gcm, aes-128-gcm and chacha20-poly1305 keys only"
+
+
+def causes_of(status: int, raw: bytes, method: str = "POST") -> set[tuple[str, str]]:
+    return {(c["field"], c["message"]) for c in rejected(status, raw, method)["details"]["causes"]}
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "message"),
+    [
+        ({"convergentEncryption": True}, "spec.convergentEncryption", CONVERGENT_NEEDS_DERIVED),
+        ({"convergentEncryption": True, "derived": False}, "spec.convergentEncryption",
+         CONVERGENT_NEEDS_DERIVED),
+        ({"algorithm": "RSA_2048", "derived": True}, "spec.derived", DERIVABLE_ONLY),
+        ({"keyUsage": "sign-verify", "algorithm": "ECC_NIST_P256", "derived": True}, "spec.derived",
+         DERIVABLE_ONLY),
+        ({"keyUsage": "sign-verify", "algorithm": "ECC_NIST_ED25519", "derived": True,
+          "convergentEncryption": True}, "spec.convergentEncryption", AEAD_ONLY),
+        ({"derived": "yes"}, "spec.derived", None),
+    ],
+)
+def test_derivation_rules_refuse_at_admission(
+    kube_cluster: Cluster, spec: dict[str, Any], field: str, message: str | None
+) -> None:
+    status, raw = call(kube_cluster, "POST", KEYS, kmskey("k", **spec))
+    found = causes_of(status, raw)
+    if message is None:
+        assert [f for f, _ in found] == [field]  # a type error, no CEL
+    else:
+        assert found == {(field, f'Invalid value: "object": {message}')}
+    assert kube_cluster.get(KMSKEYS, "default", "k") is None
+
+
+def test_derived_and_convergent_are_accepted_and_immutable(kube_cluster: Cluster) -> None:
+    for name, spec in (
+        ("conv", {"algorithm": "chacha20-poly1305", "derived": True, "convergentEncryption": True}),
+        ("sig", {"keyUsage": "sign-verify", "algorithm": "ECC_NIST_ED25519", "derived": True}),
+        ("plain", {}),
+        ("off", {"derived": False, "convergentEncryption": False}),
+    ):
+        assert call(kube_cluster, "POST", KEYS, kmskey(name, **spec))[0] == 201, name
+    immutable = 'Invalid value: "object": {} is immutable'
+    for name, patch, fields in (
+        ("conv", {"derived": False, "convergentEncryption": False}, ["derived", "convergentEncryption"]),
+        ("conv", {"convergentEncryption": False}, ["convergentEncryption"]),
+        ("sig", {"derived": False}, ["derived"]),
+        ("off", {"derived": True}, ["derived"]),
+        # Created without the field: kube-apiserver stored its default (false), so setting it
+        # later is a change too (the emulator validates absent fields as their defaults).
+        ("plain", {"derived": True}, ["derived"]),
+        ("plain", {"derived": True, "convergentEncryption": True}, ["derived", "convergentEncryption"]),
+    ):
+        status, raw = call(kube_cluster, "PATCH", f"{KEYS}/{name}", {"spec": patch}, MERGE)
+        assert causes_of(status, raw, "PATCH") == {
+            (f"spec.{f}", immutable.format(f)) for f in fields
+        }, (name, patch)
+    # Removing the field is setting it to its default: refused for a derived key...
+    status, raw = call(kube_cluster, "PATCH", f"{KEYS}/sig", {"spec": {"derived": None}}, MERGE)
+    assert causes_of(status, raw, "PATCH") == {("spec.derived", immutable.format("derived"))}
+    # ... and a no-op for the others; other fields still change.
+    assert call(kube_cluster, "PATCH", f"{KEYS}/off", {"spec": {"derived": None}}, MERGE)[0] == 200
+    assert call(kube_cluster, "PATCH", f"{KEYS}/conv", {"spec": {"disabled": True}}, MERGE)[0] == 200
+    assert call(kube_cluster, "PATCH", f"{KEYS}/plain", {"spec": {"derived": False}}, MERGE)[0] == 200
+    stored = kube_cluster.get(KMSKEYS, "default", "conv")
+    assert stored is not None and stored["spec"]["derived"] is True and stored["spec"]["convergentEncryption"]

@@ -12,7 +12,9 @@
 A failure is `422 Invalid` with `details.causes[] = {reason, message, field}`, `reason` one of
 FieldValueInvalid, FieldValueRequired, FieldValueTooLong, FieldValueNotSupported,
 FieldValueTypeInvalid, and the message `<Kind>.<group> "<name>" is invalid: <field>: <message>, ...`
-(k8s.io/apimachinery `errors.NewInvalid`). Defaulting is not emulated.
+(k8s.io/apimachinery `errors.NewInvalid`). Defaulting is not emulated in what is stored, but
+validation sees it: an absent field with a `default` is validated (and compared by transition
+rules) as its default, as kube-apiserver validates the defaulted object.
 
 Security property: none (test infrastructure); Secret values never appear in a message.
 """
@@ -165,9 +167,15 @@ def schema_causes(
                     }
                 )
         for prop, sub in (schema.get("properties") or {}).items():
-            if prop in obj and not (root and prop in ("metadata", "apiVersion", "kind")):
-                previous = old.get(prop) if isinstance(old, dict) else None
-                causes += schema_causes(sub, obj[prop], previous, _join(path, prop), root=False)
+            if root and prop in ("metadata", "apiVersion", "kind"):
+                continue
+            # kube-apiserver validates defaulted objects (and defaults the stored one on read), so
+            # an absent field with a `default` is checked as that default: `self == oldSelf` on
+            # such a field refuses setting it on an object created without it.
+            if prop in obj or "default" in sub:
+                value = obj[prop] if prop in obj else sub["default"]
+                previous = old.get(prop, sub.get("default")) if isinstance(old, dict) else None
+                causes += schema_causes(sub, value, previous, _join(path, prop), root=False)
     if isinstance(obj, list) and isinstance(schema.get("items"), Mapping):
         for i, item in enumerate(obj):
             causes += schema_causes(schema["items"], item, None, f"{field}[{i}]", root=False)
@@ -263,6 +271,21 @@ def _at_least_an_hour(s: Any, _old: Any) -> bool:
         return False
 
 
+_FLAG_RULE = re.compile(
+    r"^!has\(self\.(\w+)\) \|\| !self\.\1 \|\| self\.algorithm in \[([^\]]*)\]$"
+)
+
+
+def _flag_algorithm_rule(text: str) -> Rule | None:
+    """`!has(self.f) || !self.f || self.algorithm in ['a', ...]`: a true boolean field `f` only
+    for the listed algorithms (derived, convergentEncryption), read from the rule itself."""
+    match = _FLAG_RULE.match(text)
+    if match is None:
+        return None
+    flag, listed = match.group(1), {a.strip().strip("'") for a in match.group(2).split(",")}
+    return lambda s, _old: not s.get(flag, False) or s.get("algorithm") in listed
+
+
 def _min(s: Any, field: str, default: int) -> int:
     value = s.get(field, default)
     return int(value)
@@ -285,6 +308,9 @@ _RULES: dict[str, Rule] = {
         or ("minAvailableVersion" in s and s["minAvailableVersion"] >= old["minAvailableVersion"])
     ),
     "self == oldSelf": lambda s, old: bool(s == old),
+    "!has(self.convergentEncryption) || !self.convergentEncryption || (has(self.derived) && self.derived)": (
+        lambda s, _old: not s.get("convergentEncryption", False) or bool(s.get("derived", False))
+    ),
     "self.metadata.name.size() <= 32 && self.metadata.name.matches('^[a-z0-9]+(-[a-z0-9]+)*$')": (
         lambda s, _old: len(s["metadata"]["name"]) <= 32 and _SLUG.search(s["metadata"]["name"]) is not None
     ),
@@ -295,7 +321,7 @@ _RULES: dict[str, Rule] = {
 
 
 def rule_for(text: str) -> Rule:
-    rule = _RULES.get(text) or _usage_rule(text)
+    rule = _RULES.get(text) or _usage_rule(text) or _flag_algorithm_rule(text)
     if rule is None:
         raise LookupError(f"the emulator cannot evaluate the CEL rule {text!r}: add it to kube.validation")
     return rule

@@ -43,7 +43,7 @@ def example(path: Path) -> dict[str, Any]:
 
 
 def compat_rule() -> str:
-    rules = [v["rule"] for v in SPEC["x-kubernetes-validations"] if "self.algorithm in" in v["rule"]]
+    rules = [v["rule"] for v in SPEC["x-kubernetes-validations"] if "self.keyUsage ==" in v["rule"]]
     assert len(rules) == 1, "exactly one usage/algorithm compatibility rule"
     return str(rules[0])
 
@@ -150,7 +150,7 @@ def test_compatibility_rule_evaluates_like_kms_core() -> None:
 
 def test_immutability_rules() -> None:
     props = SPEC["properties"]
-    for name in ("keyUsage", "algorithm", "exportable"):
+    for name in ("keyUsage", "algorithm", "exportable", "derived", "convergentEncryption"):
         assert {"rule": "self == oldSelf", "message": f"{name} is immutable"} in props[name][
             "x-kubernetes-validations"
         ]
@@ -250,3 +250,62 @@ def test_every_lifecycle_field_is_explained() -> None:
     from kms_core.lifecycle import VersionState
 
     assert states == [s.value for s in VersionState]
+
+
+# -- Transit's derived keys (issue 14) -----------------------------------------------------------
+
+
+FLAG_RULE = re.compile(r"!has\(self\.(\w+)\) \|\| !self\.\1 \|\| self\.algorithm in \[([^\]]*)\]")
+
+
+def derivation_rules() -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = SPEC["x-kubernetes-validations"]
+    return [v for v in rules if "derived" in v["rule"] or "convergent" in v["rule"]]
+
+
+def test_derivation_fields_default_false_and_are_explained() -> None:
+    for name in ("derived", "convergentEncryption"):
+        prop = SPEC["properties"][name]
+        assert (prop["type"], prop["default"]) == ("boolean", False)
+        assert "context" in prop["description"] and len(prop["description"]) > 80, name
+    assert "derived, convergentEncryption" in SPEC["description"]
+
+
+def test_derivation_rules_name_exactly_the_derivable_algorithms() -> None:
+    """The algorithm lists in the rules are kms_core's (`is_derivable`; AEADs for convergent)."""
+    from kms_core.algorithms import AEADS, spec_of
+    from kms_core.derivation import is_derivable
+
+    lists = {}
+    for rule in derivation_rules():
+        found = FLAG_RULE.search(rule["rule"])
+        if found:
+            lists[found.group(1)] = [a.strip().strip("'") for a in found.group(2).split(",")]
+            assert rule["fieldPath"] == f".{found.group(1)}"
+            assert rule["message"].startswith(f"{found.group(1)} is supported for ")
+    assert lists == {
+        "derived": [a.value for a in Algorithm if is_derivable(a)],
+        "convergentEncryption": [a.value for a in Algorithm if spec_of(a).primitive in AEADS],
+    }
+
+
+def test_derivation_rules_evaluate_like_kms_core() -> None:
+    """Every (algorithm, derived, convergent) triple: the CRD's rules, evaluated as the emulator
+    does, accept exactly what kms_core.derivation.check_derivable accepts."""
+    from kms_core.derivation import check_derivable
+    from kms_core.errors import BadRequest
+    from kube.validation import rule_for
+
+    rules = [rule_for(" ".join(r["rule"].split())) for r in derivation_rules()]
+    assert len(rules) == 3
+    for alg, derived, convergent in itertools.product(Algorithm, (False, True), (False, True)):
+        spec = {"algorithm": alg.value, "derived": derived, "convergentEncryption": convergent}
+        try:
+            check_derivable(alg, derived, convergent)
+            allowed = True
+        except BadRequest:
+            allowed = False
+        assert all(rule(spec, None) for rule in rules) is allowed, spec
+        if not convergent:  # an absent field reads as its default (false)
+            bare = {"algorithm": alg.value, **({"derived": True} if derived else {})}
+            assert all(rule(bare, None) for rule in rules) is allowed, bare
