@@ -8,8 +8,9 @@ reconciliation, before anything else reads the material:
   and only from the recorded owner's namespace — or from the namespace a KubeKMS administrator
   named in the Secret's `kubekms.io/transfer-to` annotation (the Secret lives in the KubeKMS
   namespace, where tenants have no rights);
-- the spec must state the recorded usage, algorithm and exportability: a key deleted and
-  re-created with `exportable: true` does not become exportable.
+- the spec must state the recorded usage, algorithm, exportability and derivation (`derived`,
+  `convergentEncryption`): a key deleted and re-created with `exportable: true` does not become
+  exportable, nor does a derived key become plain (or the reverse).
 A KmsKey that may not take the material stays Degraded with a message that names no other
 namespace's objects, and the Secret is not touched. Material from before owner records existed
 gets a record once, for the KmsKey its labels name (the labels were the operator's own).
@@ -49,9 +50,11 @@ async def record_for_new(
 ) -> str:
     """The sealed owner record of material about to be minted for `key`."""
     meta = key["metadata"]
+    derived, convergent = derivation(key)
     record = OwnerRecord(
         key_id=key_id, namespace=meta["namespace"], name=meta["name"], uid=str(meta.get("uid") or ""),
         usage=usage, algorithm=alg, exportable=bool((key.get("spec") or {}).get("exportable", False)),
+        derived=derived, convergent=convergent,
     )
     return await asyncio.to_thread(seal_record, record, rt.sealer)
 
@@ -86,13 +89,14 @@ async def claim(
     meta = key["metadata"]
     ns, name, uid = meta["namespace"], meta["name"], str(meta.get("uid") or "")
     exportable = bool((key.get("spec") or {}).get("exportable", False))
+    fixed = (usage, alg, exportable, *derivation(key))
     if m.labels_of(secret).get(m.KEY_ID) != key_id:
         raise Degraded("SecretConflict", f"Secret {m.secret_name(key_id)} is labelled for another key id")
     record = await read_record(rt, secret, key_id)
     if record is None:
         record = _legacy_record(secret, key, key_id, adopted, usage, alg)
     elif record.owned_by(ns, name, uid):
-        _check_attributes(record, usage, alg, exportable)
+        _check_attributes(record, *fixed)
         return await _sync_hints(rt, secret, key_id, ns, name)
     elif not adopted:
         raise Degraded(
@@ -108,7 +112,7 @@ async def claim(
             same = ns == record.namespace
             holder = f"KmsKey {record.namespace}/{record.name}" if same else "another KmsKey"
             raise Degraded("SecretInUse", f"key {key_id} is in use by {holder}")
-    _check_attributes(record, usage, alg, exportable)
+    _check_attributes(record, *fixed)
     return await _take(rt, key, secret, record.handed_to(ns, name, uid))
 
 
@@ -118,7 +122,8 @@ def _legacy_record(
     """A record for material minted before records existed, trusting the operator's own labels:
     the labelled owner itself, or (with spec.keyId) a KmsKey in the labelled owner's namespace
     once the material is orphaned. Exportability is not known for orphaned material: it is
-    recorded as not exportable."""
+    recorded as not exportable. Such material is never derived: derived KmsKeys came after
+    records."""
     meta, labels, notes = key["metadata"], m.labels_of(secret), m.annotations_of(secret)
     ns, name = meta["namespace"], meta["name"]
     owner_ns = labels.get(m.OWNER_NAMESPACE)
@@ -144,11 +149,21 @@ def _refused(key_id: str, ns: str) -> Degraded:
     return Degraded("AdoptionRefused", f"key {key_id} cannot be adopted in namespace {ns}: {ADOPTION_RULE}")
 
 
-def _check_attributes(record: OwnerRecord, usage: KeyUsage, alg: Algorithm, exportable: bool) -> None:
+def derivation(key: dict[str, Any]) -> tuple[bool, bool]:
+    """(derived, convergentEncryption) as the KmsKey's spec states them (absent: false)."""
+    spec = key.get("spec") or {}
+    return bool(spec.get("derived", False)), bool(spec.get("convergentEncryption", False))
+
+
+def _check_attributes(
+    record: OwnerRecord, usage: KeyUsage, alg: Algorithm, exportable: bool, derived: bool, convergent: bool
+) -> None:
     for field, wanted, fixed in (
         ("keyUsage", usage.value, record.usage.value),
         ("algorithm", alg.value, record.algorithm.value),
         ("exportable", exportable, record.exportable),
+        ("derived", derived, record.derived),
+        ("convergentEncryption", convergent, record.convergent),
     ):
         if wanted != fixed:
             raise Degraded(

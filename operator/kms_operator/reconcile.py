@@ -36,6 +36,8 @@ import kopf
 
 from kms_core import material
 from kms_core.algorithms import is_asymmetric, is_compatible
+from kms_core.derivation import check_derivable
+from kms_core.errors import BadRequest
 from kms_core.keyring import Keyring
 from kms_core.model import Algorithm, KeyUsage
 from kms_core.sealing.base import Sealer, UnsealError
@@ -128,6 +130,10 @@ async def _converge(
         raise Degraded("InvalidSpec", f"unknown keyUsage or algorithm: {e}") from e
     if not is_compatible(usage, alg):
         raise Degraded("InvalidSpec", f"algorithm {alg.value} is not valid for keyUsage {usage.value}")
+    try:  # the CRD's rules refuse these at admission; like the usage check, not relied upon here
+        check_derivable(alg, *adoption.derivation(key))
+    except BadRequest as e:
+        raise Degraded("InvalidSpec", str(e)) from e
     adopted = spec.get("keyId") or None
     if adopted and st.get("keyId") not in (None, adopted):
         raise Degraded("KeyIdMismatch", f"spec.keyId {adopted} differs from status.keyId {st['keyId']}")

@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import uuid
+from dataclasses import replace
 
 import pytest
 
@@ -74,3 +75,66 @@ def test_incomplete_or_mismatched_documents_are_refused(field: str) -> None:
     blob = SEALER.seal(json.dumps(doc).encode(), f"kubekms/v1|owner|{KEY_ID}".encode())
     with pytest.raises(RecordInvalid):
         open_record(base64.b64encode(blob).decode(), KEY_ID, SEALER)
+
+
+# -- Transit's derivation flags (issue 14) -------------------------------------------------------
+
+DERIVED = OwnerRecord(
+    key_id=KEY_ID, namespace="team-a", name="vault", uid=str(uuid.uuid4()), usage=KeyUsage.ENCRYPT_DECRYPT,
+    algorithm=Algorithm.AES_256_GCM, exportable=False, derived=True, convergent=True,
+)
+
+
+AAD = f"kubekms/v1|owner|{KEY_ID}".encode()
+
+
+def document(value: str) -> dict[str, object]:
+    opened: dict[str, object] = json.loads(SEALER.unseal(base64.b64decode(value), AAD))
+    return opened
+
+
+def reseal(doc: dict[str, object]) -> str:
+    return base64.b64encode(SEALER.seal(json.dumps(doc).encode(), AAD)).decode()
+
+
+def test_derivation_flags_round_trip_and_survive_a_handover() -> None:
+    for record in (DERIVED, replace(DERIVED, convergent=False), RECORD):
+        opened = open_record(seal_record(record, SEALER), KEY_ID, SEALER)
+        assert opened == record
+        moved = opened.handed_to("team-c", "handover", "u-2")
+        assert (moved.derived, moved.convergent) == (record.derived, record.convergent)
+
+
+def test_a_plain_record_keeps_format_1_and_a_derived_one_is_format_2() -> None:
+    """Format 1 (what readers before derivation open) is unchanged for plain keys; a derived key's
+    record is format 2, which such readers refuse: they fail closed rather than serve it plain."""
+    plain = document(seal_record(RECORD, SEALER))
+    assert plain["v"] == 1 and "derived" not in plain and "convergentEncryption" not in plain
+    derived = document(seal_record(DERIVED, SEALER))
+    assert (derived["v"], derived["derived"], derived["convergentEncryption"]) == (2, True, True)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"v": 1},  # derivation fields in a format-1 record
+        {"derived": False},  # format 2 is for derived keys only
+        {"derived": "true"},
+        {"convergentEncryption": None},
+        {"v": 3},
+    ],
+)
+def test_malformed_derivation_fields_are_refused(change: dict[str, object]) -> None:
+    doc = document(seal_record(DERIVED, SEALER))
+    doc.update(change)
+    with pytest.raises(RecordInvalid):
+        open_record(reseal(doc), KEY_ID, SEALER)
+    missing = document(seal_record(DERIVED, SEALER))
+    del missing["convergentEncryption"]
+    with pytest.raises(RecordInvalid):
+        open_record(reseal(missing), KEY_ID, SEALER)
+
+
+def test_convergent_without_derived_is_never_sealed() -> None:
+    with pytest.raises(ValueError, match="requires derivation"):
+        seal_record(replace(RECORD, convergent=True), SEALER)
