@@ -53,6 +53,25 @@ def test_fixed_attributes_come_from_the_owner_record_not_the_spec() -> None:
     )
 
 
+def test_derivation_comes_from_the_owner_record_not_the_spec() -> None:
+    """A spec saying derived (or not) changes nothing: the record minted with the material decides
+    which key a request uses."""
+    from dataclasses import replace
+
+    obj = _obj(keyId=RECORD.key_id, version=1, conditions=[{"type": "Ready", "status": "True"}])
+    derived = replace(RECORD, algorithm=Algorithm.ECC_NIST_ED25519, derived=True)
+    obj["spec"] = {"keyUsage": "sign-verify", "algorithm": "ECC_NIST_ED25519", "derived": False}
+    assert kk.to_key(obj, "org-uid", derived).derived
+    convergent = replace(RECORD, usage=KeyUsage.ENCRYPT_DECRYPT, algorithm=Algorithm.AES_128_GCM,
+                         derived=True, convergent=True)
+    key = kk.to_key(obj, "org-uid", convergent)
+    assert (key.derived, key.convergent_encryption) == (True, True)
+    obj["spec"] = {"keyUsage": "sign-verify", "algorithm": "ECC_NIST_P256", "derived": True,
+                   "convergentEncryption": True}
+    key = kk.to_key(obj, "org-uid", RECORD)
+    assert (key.derived, key.convergent_encryption) == (False, False)
+
+
 def test_kmskey_without_material_or_being_deleted_is_not_live() -> None:
     assert not kk.is_live(_obj())
     pending = _obj(keyId="k", version=1, conditions=[{"type": "Ready", "status": "False"}])
@@ -71,6 +90,20 @@ def test_manifest_leaves_keyid_to_the_operator() -> None:
                          "disabled": False, "exportable": True, "description": "d"}
     assert "keyId" not in m["spec"]
     assert kk.DELETE_PROTECTION_ANNOTATION not in m["metadata"]["annotations"]
+
+
+def test_manifest_states_derivation_only_for_derived_keys() -> None:
+    at = datetime(2025, 1, 1, tzinfo=UTC)
+    derived = kk.manifest(KeySpec(project_id="p", name="d", derived=True), at)["spec"]
+    assert (derived["derived"], derived["convergentEncryption"]) == (True, False)
+    convergent = KeySpec(project_id="p", name="c", algorithm=Algorithm.CHACHA20_POLY1305, derived=True,
+                         convergent_encryption=True)
+    spec = kk.manifest(convergent, at)["spec"]
+    assert (spec["algorithm"], spec["derived"], spec["convergentEncryption"]) == (
+        "chacha20-poly1305", True, True
+    )
+    plain = kk.manifest(KeySpec(project_id="p", name="k"), at)["spec"]
+    assert "derived" not in plain and "convergentEncryption" not in plain
 
 
 def test_secret_versions_newest_first_skipping_malformed() -> None:

@@ -45,6 +45,9 @@ def manifest(spec: KeySpec, now: datetime) -> JsonDict:
     }
     if spec.description is not None:
         body["description"] = spec.description
+    if spec.derived:  # written only when set: a plain key's KmsKey is what it always was
+        body["derived"] = True
+        body["convergentEncryption"] = spec.convergent_encryption
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
@@ -92,7 +95,8 @@ def is_protected(obj: JsonDict) -> bool:
 
 def to_key(obj: JsonDict, org_id: str, record: OwnerRecord) -> Key:
     """The Infisical view of a live KmsKey: id = status.keyId, projectId = namespace. Usage,
-    algorithm and exportability come from the material's owner record, never from the spec; the
+    algorithm, exportability and derivation (Transit's `derived`, `convergent_encryption`) come
+    from the material's owner record, never from the spec; the
     rotation period and version bounds are the policy the operator put in force
     (`status.policy`), so the API enforces exactly what the operator accepted."""
     meta: dict[str, Any] = obj.get("metadata") or {}
@@ -122,6 +126,8 @@ def to_key(obj: JsonDict, org_id: str, record: OwnerRecord) -> Key:
         min_encryption_version=policy.min_encryption_version,
         min_available_version=policy.min_available_version,
         rotated_at=layout.parse_time(status.get("lastRotationTime")),
+        derived=record.derived,
+        convergent_encryption=record.convergent,
     )
 
 

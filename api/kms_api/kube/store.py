@@ -22,7 +22,7 @@ from kms_api.kube import events
 from kms_api.kube import kmskey as kk
 from kms_api.kube.custody import RecordBook, serves
 from kms_api.kube.nameindex import NameIndex
-from kms_api.kube.writes import IMPORT_REFUSED, RENAME_REFUSED, KmsKeyWriter, call
+from kms_api.kube.writes import DERIVATION_NOT_KEPT, IMPORT_REFUSED, RENAME_REFUSED, KmsKeyWriter, call
 from kms_core.errors import BadRequest, NotFound, Unavailable
 from kms_core.gcmusage import GCM_USAGE
 from kms_core.model import DeletedKey, Key, KeySpec, KeyVersion
@@ -35,6 +35,7 @@ from kms_kube.layout import Policy
 from kms_kube.reflector import ObjectCache
 
 __all__ = [
+    "DERIVATION_NOT_KEPT",
     "EXPORTABLE_IMMUTABLE",
     "IMPORT_REFUSED",
     "LIFECYCLE_IN_SPEC",
@@ -260,8 +261,6 @@ class KubernetesKeyStore:
         """
         if sealed is not None:
             raise BadRequest(IMPORT_REFUSED)
-        if spec.derived:  # the KmsKey has no field for it yet: never create it underived
-            raise BadRequest("derived keys (Transit's `derived`) are not supported in Kubernetes mode yet")
         if spec.allow_plaintext_backup:
             raise BadRequest(PLAINTEXT_BACKUP_REFUSED)
         await self._synced()
@@ -270,6 +269,10 @@ class KubernetesKeyStore:
         if key is None:
             # Ready, but its Secret's record does not name it: never serve it (see custody.py).
             raise Unavailable("The new key's material is not available yet; retry shortly")
+        if (key.derived, key.convergent_encryption) != (spec.derived, spec.convergent_encryption):
+            # The owner record decides how the key derives: an operator from before derivation
+            # records it plain. Never answer as if the request had been honoured.
+            raise BadRequest(DERIVATION_NOT_KEPT)
         return key
 
     async def update(

@@ -41,6 +41,13 @@ IMPORT_REFUSED = (
     "Importing key material is not supported in Kubernetes mode: the operator is the only writer of "
     "key material. Restore existing material by creating a KmsKey with spec.keyId instead."
 )
+# A derived key's KmsKey that came back without its derivation fields (a CRD from before them
+# prunes unknown fields), or was minted plain (an operator from before them): refused, never
+# served plain.
+DERIVATION_NOT_KEPT = (
+    "The KmsKey did not keep derived / convergentEncryption: install the current KubeKMS CRD and "
+    "operator (spec.derived and spec.convergentEncryption) to create derived keys in Kubernetes mode"
+)
 
 # How often a writer waiting for the operator re-reads its KmsKey while the watch is down.
 POLL_WHILE_WATCH_DOWN = 2.0
@@ -80,6 +87,12 @@ class KmsKeyWriter:
             if exc.status == 404:
                 raise NotFound(f"Project with {spec.project_id} not found") from None
             raise BadRequest(f"The Kubernetes API rejected the KmsKey: {exc.message}") from None
+        if _derivation(created) != (spec.derived, spec.convergent_encryption):
+            # Before the operator mints anything: remove the object rather than leave a plain key.
+            version = (created.get("metadata") or {}).get("resourceVersion")
+            with contextlib.suppress(Unavailable, ApiError):  # only the object written here
+                await call(self.client.delete(kk.kmskeys_path(spec.project_id, spec.name), version))
+            raise BadRequest(DERIVATION_NOT_KEPT)
         self.keys.put(created)
         uid = (created.get("metadata") or {}).get("uid")
         return await self._wait(spec.project_id, spec.name, uid, kk.is_ready, "to make its key material")
@@ -200,6 +213,12 @@ class KmsKeyWriter:
             f"(KmsKey {ns}/{name}). The request was recorded; check that the operator is running "
             "and retry the read later."
         )
+
+
+def _derivation(obj: JsonDict) -> tuple[bool, bool]:
+    """(derived, convergentEncryption) of a KmsKey as the API server stored it."""
+    spec = obj.get("spec") or {}
+    return spec.get("derived") is True, spec.get("convergentEncryption") is True
 
 
 def _refusal(obj: JsonDict) -> str | None:
