@@ -3,7 +3,9 @@
 A request is resolved once (`KeyService.grant_by_name` with the operation's action: one lookup,
 one policy decision), then every item runs through the same `KeyService` operation the Infisical
 routes call, with that grant in place of the key id, so the checks (disabled, usage) and
-metrics are the core's and nothing is looked up or authorised twice. Items fail on their own: the
+metrics are the core's and nothing is looked up or authorised twice. A batch encrypt is one core
+call for all its items (`KeyService.encrypt_many`); a request without `batch_input` calls the
+core's single-item operation directly. Items fail on their own: the
 batch reply lists a result or an `error` per item, in order, with its `reference`; encrypt and
 decrypt answer 400 when any item failed (as OpenBao does), the others 200. A single input that
 fails is the request's error.
