@@ -19,6 +19,7 @@ MODES: dict[str, dict[str, Any]] = {
         "levels": [32],
         "seconds": 2,
         "reps": 2,
+        "dialect_pairs": 6,
         "ceiling_seconds": 0.3,
         "scale_sizes": [1000, 10000],
         "scale_seconds": 2,
@@ -28,6 +29,7 @@ MODES: dict[str, dict[str, Any]] = {
         "levels": [1, 8, 32, 128],
         "seconds": 10,
         "reps": 2,
+        "dialect_pairs": 6,
         "ceiling_seconds": 2.0,
         "scale_sizes": [1000, 10000, 100000],
         "scale_seconds": 10,
@@ -57,6 +59,7 @@ def configure(argv: list[str] | None) -> tuple[argparse.Namespace, str, dict[str
     parser.add_argument("--reps", type=int, help="override the runs per server and scenario")
     parser.add_argument("--connections", type=int, nargs="+", help="override the concurrency levels")
     parser.add_argument("--scale-sizes", type=int, nargs="+", help="override the store sizes")
+    parser.add_argument("--dialect-pairs", type=int, help="override the paired Transit/Infisical runs")
     parser.add_argument(
         "--results",
         type=Path,
@@ -72,6 +75,7 @@ def configure(argv: list[str] | None) -> tuple[argparse.Namespace, str, dict[str
         "seconds": args.seconds,
         "reps": args.reps,
         "scale_sizes": args.scale_sizes,
+        "dialect_pairs": args.dialect_pairs,
     }
     for key, value in overrides.items():
         if value is not None:

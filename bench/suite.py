@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -142,6 +143,35 @@ class Suite:
         row["ratio"] = row["ratios"].get("baseline") or 0.0
         return row
 
+    def paired(self, scenario: str, targets: dict[str, Target], connections: int) -> dict[str, Any]:
+        """The Transit route against the Infisical route for the same key and input: `pairs`
+        back-to-back runs of the two, their order alternating, and the median of the per-pair
+        ratios (transit / api). A 5 % target needs this: a shared machine's drift moves both runs
+        of a pair alike, where the best of two short runs each moves by 10-15 %."""
+        ratios: list[float] = []
+        for index in range(self.cfg["dialect_pairs"]):
+            order = ("api", "transit") if index % 2 == 0 else ("transit", "api")
+            rps: dict[str, float] = {}
+            for name in order:
+                t = targets[name]
+                try:
+                    rps[name] = loadgen.run(
+                        t.server.url + t.path,
+                        connections=connections,
+                        seconds=self.cfg["seconds"],
+                        token=t.token,
+                        body=t.body,
+                        cpus=self.cpus["load"],
+                        namespace=t.namespace,
+                    ).rps
+                except loadgen.NotAResult as exc:  # not a result: this pair counts for nothing
+                    where = f"{scenario}@{connections} {name} (paired)"
+                    self.results["errors"][where] = str(exc).split(": /", 1)[0]
+            if rps.get("api") and rps.get("transit"):
+                ratios.append(rps["transit"] / rps["api"])
+        median = statistics.median(ratios) if ratios else None
+        return {"pairs": len(ratios), "ratio": median, "ratios": ratios}
+
     def script(self, name: str, *args: str) -> dict[str, Any]:
         cmd = [sys.executable, str(BENCH / name), "--json", *args]
         self.results["commands"][name] = self.shown(shlex.join(cmd))
@@ -211,8 +241,12 @@ class Suite:
                         assert isinstance(bao, openbao.Bao)
                         transit = openbao.prepare(bao, name, peer_keys[peer])
                         targets[peer] = Target(bao, transit.path, transit.body, bao.token)
-                for connections in self.cfg["levels"]:
+                levels = self.cfg["levels"]
+                headline = HEADLINE_CONNECTIONS if HEADLINE_CONNECTIONS in levels else levels[-1]
+                for connections in levels:
                     rows.append(self.rounds(name, targets, connections))
+                    if "transit" in targets and connections == headline:
+                        rows[-1]["dialect"] = self.paired(name, targets, connections)
                     if rows[-1]["api"]:
                         self.results["commands"]["wrk"] = self.shown(rows[-1]["api"]["command"])
             aes = self.prepared.get("encrypt-64B")

@@ -167,6 +167,8 @@ def test_suite_runs_each_step_and_appends_a_section(tmp_path: Path) -> None:
         "1",
         "--connections",
         "4",
+        "--dialect-pairs",
+        "2",
         "--only",
         "encrypt-64B",
         "decrypt-64B",
@@ -194,9 +196,15 @@ def test_suite_runs_each_step_and_appends_a_section(tmp_path: Path) -> None:
         servers = ["api", "openbao", "openbao_audit"]
         if row["scenario"] != "encrypt-batch100":
             servers += ["baseline", "bare"]
+        extra = {"scenario", "connections", "ratios", "ratio"}
         if row["scenario"] == "encrypt-64B":
             servers.append("transit")
-        assert set(row) - {"scenario", "connections", "ratios", "ratio"} == set(servers), row
+            # The dialect target's paired runs: both routes, order alternating, all 2xx.
+            dialect = row["dialect"]
+            assert dialect["pairs"] == 2 and len(dialect["ratios"]) == 2, dialect
+            assert dialect["ratio"] == pytest.approx(sum(dialect["ratios"]) / 2) and dialect["ratio"] > 0
+            extra.add("dialect")
+        assert set(row) - extra == set(servers), row
         for server in servers:
             assert row[server] is not None and row[server]["requests"] > 0, (server, row)
             assert row[server]["failed"] == 0 and row[server]["errors"]["non2xx"] == 0, (server, row)
@@ -211,7 +219,7 @@ def test_suite_runs_each_step_and_appends_a_section(tmp_path: Path) -> None:
         assert heading in text
     assert "### Load: KubeKMS vs OpenBao Transit (OpenBao v" in text
     assert "| rsa4096-sign vs OpenBao + file audit (4 conns) |" in text
-    assert "| encrypt-64B Transit vs Infisical route (4 conns) |" in text
+    assert "| encrypt-64B Transit vs Infisical route (4 conns) | median of 2 paired runs (" in text
     assert "| encrypt-batch100 vs OpenBao + file audit (4 conns) |" in text
     assert "| encrypt-64B vs bare aiohttp (4 conns) |" in text
     assert "| rsa4096-sign vs bare same primitive (4 conns) |" in text
