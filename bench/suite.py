@@ -39,7 +39,7 @@ import plot
 import processes
 import report
 import transit_routes
-from processes import Identity, Server
+from processes import Identity, Server, cpu_seconds
 from scenarios import BY_NAME, SCENARIOS, Prepared, prepare
 
 BENCH = Path(__file__).resolve().parent
@@ -145,17 +145,24 @@ class Suite:
 
     def paired(self, scenario: str, targets: dict[str, Target], connections: int) -> dict[str, Any]:
         """The Transit route against the Infisical route for the same key and input: `pairs`
-        back-to-back runs of the two, their order alternating, and the median of the per-pair
-        ratios (transit / api). A 5 % target needs this: a shared machine's drift moves both runs
-        of a pair alike, where the best of two short runs each moves by 10-15 %."""
+        back-to-back runs of the two, their order alternating. Per pair: the throughput ratio
+        (transit / api) and the server-CPU ratio (api's CPU per request / transit's); the medians
+        are reported. A 5 % target needs this: a shared machine's drift moves both runs of a pair
+        alike, where the best of two short runs moves by 10-15 %; CPU per request (utime + stime
+        of the one API process over the run) is what the dialect's layer costs, and a neighbour
+        or the load generator barely moves it."""
         ratios: list[float] = []
+        cpu_ratios: list[float] = []
+        pid = targets["api"].server.proc.pid  # both routes are served by the same process
         for index in range(self.cfg["dialect_pairs"]):
             order = ("api", "transit") if index % 2 == 0 else ("transit", "api")
             rps: dict[str, float] = {}
+            cpu_per_request: dict[str, float] = {}
             for name in order:
                 t = targets[name]
+                before = cpu_seconds(pid)
                 try:
-                    rps[name] = loadgen.run(
+                    run = loadgen.run(
                         t.server.url + t.path,
                         connections=connections,
                         seconds=self.cfg["seconds"],
@@ -163,14 +170,23 @@ class Suite:
                         body=t.body,
                         cpus=self.cpus["load"],
                         namespace=t.namespace,
-                    ).rps
+                    )
                 except loadgen.NotAResult as exc:  # not a result: this pair counts for nothing
                     where = f"{scenario}@{connections} {name} (paired)"
                     self.results["errors"][where] = str(exc).split(": /", 1)[0]
+                    continue
+                rps[name] = run.rps
+                cpu_per_request[name] = (cpu_seconds(pid) - before) / max(run.requests, 1)
             if rps.get("api") and rps.get("transit"):
                 ratios.append(rps["transit"] / rps["api"])
-        median = statistics.median(ratios) if ratios else None
-        return {"pairs": len(ratios), "ratio": median, "ratios": ratios}
+                cpu_ratios.append(cpu_per_request["api"] / cpu_per_request["transit"])
+        return {
+            "pairs": len(ratios),
+            "ratio": statistics.median(ratios) if ratios else None,
+            "ratios": ratios,
+            "cpu_ratio": statistics.median(cpu_ratios) if cpu_ratios else None,
+            "cpu_ratios": cpu_ratios,
+        }
 
     def script(self, name: str, *args: str) -> dict[str, Any]:
         cmd = [sys.executable, str(BENCH / name), "--json", *args]

@@ -205,12 +205,16 @@ def _associated_data(item: Item, key: Key, index: int) -> bytes | None:
 
 
 async def encrypt(call: Call) -> Outcome[Batch]:
-    body = await read_body(call.request, CRYPTO_LIMIT)
-    project, name = project_of(call.request), key_name(call)
+    request = call.request
+    body = await read_body(request, CRYPTO_LIMIT)
+    project, name = project_of(request), key_name(call)
     items = _items(body)
-    if items is None and body.get("plaintext") is None:
-        raise VaultError(400, "missing plaintext to encrypt")
-    has_context = _has_context(items, body)
+    if items is None:
+        if body.get("plaintext") is None:
+            raise VaultError(400, "missing plaintext to encrypt")
+        has_context = bool(text(body.get("context"), "context"))
+    else:
+        has_context = _has_context(items, body)
     service, caller = call.service, call.caller
     grant = await service.grant_by_name(caller, Action.ENCRYPT, project, name)
     key_id: KeyRef
@@ -226,31 +230,30 @@ async def encrypt(call: Call) -> Outcome[Batch]:
             key, key_id = found.key, found
     if not _encrypts(key):
         raise VaultError(400, f"message encryption not supported for key type {types.type_of(key)}")
-
-    def item_of(item: Item, index: int) -> EncryptItem:
-        """An item's request to the core, or ItemError in OpenBao's words."""
-        if key.is_disabled:
-            raise ItemError(SOFT_DELETED)
-        if item.get("plaintext") is None:
-            raise ItemError("missing plaintext to encrypt")
-        plaintext = _decode(item["plaintext"], "plaintext")
-        version = requested_version(item)
-        return EncryptItem(plaintext, version, _associated_data(item, key, index), _context(item))
-
     if items is not None:
-        return Outcome(await _encrypt_batch(call, key_id, items, item_of), key)
+        return Outcome(await _encrypt_batch(call, key, key_id, items), key)
     # One input: the core's single-item call, its failure the request's.
     try:
-        request = item_of(body, 0)
+        one = _encrypt_item(key, body, 0)
     except ItemError as exc:
         raise VaultError(400, str(exc)) from None
     blob = (
         await service.encrypt(
-            caller, key_id, request.plaintext, request.version,
-            aad=request.aad, context=request.context, dual_use=True,
+            caller, key_id, one.plaintext, one.version, aad=one.aad, context=one.context, dual_use=True
         )
     ).result
     return Outcome(Batch([_sealed(blob)], True, 400), key)
+
+
+def _encrypt_item(key: Key, item: Item, index: int) -> EncryptItem:
+    """An item's request to the core, or ItemError in OpenBao's words."""
+    if key.is_disabled:
+        raise ItemError(SOFT_DELETED)
+    if item.get("plaintext") is None:
+        raise ItemError("missing plaintext to encrypt")
+    plaintext = _decode(item["plaintext"], "plaintext")
+    version = requested_version(item)
+    return EncryptItem(plaintext, version, _associated_data(item, key, index), _context(item))
 
 
 def _sealed(blob: bytes) -> Item:
@@ -260,9 +263,7 @@ def _sealed(blob: bytes) -> Item:
     return {"ciphertext": framing.vault(version, raw), "key_version": version}
 
 
-async def _encrypt_batch(
-    call: Call, key_id: KeyRef, items: list[Item], item_of: Callable[[Item, int], EncryptItem]
-) -> Batch:
+async def _encrypt_batch(call: Call, key: Key, key_id: KeyRef, items: list[Item]) -> Batch:
     """Every item read first (a bad one gets its `error`), then all good ones encrypted by one
     core call (`KeyService.encrypt_many`: one lookup, one policy decision and one keyring per
     batch), the results put back in the request's order with their `reference`."""
@@ -276,7 +277,7 @@ async def _encrypt_batch(
             continue
         references.append(text(item.get("reference"), "reference"))
         try:
-            requests.append(item_of(item, index))
+            requests.append(_encrypt_item(key, item, index))
             results.append(None)
         except ItemError as exc:
             results.append({"error": str(exc)})
