@@ -74,6 +74,8 @@ def targets(results: dict[str, Any]) -> list[list[Any]]:
             if dialect and dialect["ratio"] is not None:
                 spread = ", ".join(f"{r:.2f}" for r in dialect["ratios"])
                 measured = f"median of {dialect['pairs']} paired runs ({spread})"
+                if dialect.get("cpu_ratio") is not None:
+                    measured += f"; by server CPU per request {dialect['cpu_ratio']:.2f}"
                 ratio = dialect["ratio"]
             else:
                 measured = f"{_rps(transit)} vs {_rps(api)}"
