@@ -685,24 +685,27 @@ class KeyService:
     async def find_by_name(
         self, identity: Identity, action: Action, project_id: str, name: str
     ) -> Key | None:
-        """The key `name` of `project_id`, or None, once `identity` may perform `action` there.
-
-        Dialects that address keys by name (Vault Transit) resolve them with the operation's own
-        action, then call the operation by id. The permission is asked before the key is looked
-        up, as Vault checks its ACLs before a backend runs: a caller without the action learns
-        nothing about which names exist."""
-        await self.allow(identity, action, project_id, name)
-        try:
-            return await self.store.get_by_name(project_id, name)
-        except Exception as exc:
-            attach(exc, project_id)
-            raise
+        """The key `name` of `project_id`, or None, once `identity` may perform `action` there
+        (`grant_by_name`'s key)."""
+        grant = await self.grant_by_name(identity, action, project_id, name)
+        return grant.key if grant is not None else None
 
     async def grant_by_name(
         self, identity: Identity, action: Action, project_id: str, name: str
     ) -> Grant | None:
-        """`find_by_name` as a `Grant` the operations accept in place of the key id, so a
-        dialect addressing keys by name costs one lookup and one policy decision per request,
-        as a call by id does (the batch items of one request share them)."""
-        key = await self.find_by_name(identity, action, project_id, name)
+        """The key `name` of `project_id` as a `Grant` the operations accept in place of the key
+        id, once `identity` may perform `action` there, so a dialect addressing keys by name
+        costs one lookup and one policy decision per request, as a call by id does (the batch
+        items of one request share them).
+
+        Dialects that address keys by name (Vault Transit) resolve them with the operation's own
+        action. The permission is asked before the key is looked up, as Vault checks its ACLs
+        before a backend runs: a caller without the action learns nothing about which names
+        exist."""
+        await self.allow(identity, action, project_id, name)
+        try:
+            key = await self.store.get_by_name(project_id, name)
+        except Exception as exc:
+            attach(exc, project_id)
+            raise
         return Grant(key, identity, action) if key is not None else None

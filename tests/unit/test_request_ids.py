@@ -9,11 +9,12 @@ import re
 import uuid
 from collections.abc import Callable
 
+import orjson
 import pytest
 
 from kms_api.http.error_replies import new_request_id
 from kms_api.http.random_pool import RandomPool
-from kms_api.transit.envelope import request_id, wrap
+from kms_api.transit.envelope import request_id, wrap, wrapped
 
 SHAPE = re.compile(r"req-[A-Za-z0-9_-]{16}")
 
@@ -56,3 +57,21 @@ def test_a_forked_child_draws_its_own_ids(make: Callable[[], str]) -> None:
     os.close(read)
     os.waitpid(pid, 0)
     assert child and child != make()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"ciphertext": "vault:v1:abc=", "key_version": 1},
+        {"batch_results": [{"error": "x", "reference": ""}]},
+        None,
+    ],
+)
+def test_the_pre_encoded_envelope_is_wrap_s_encoding(data: object) -> None:
+    """`wrapped` writes the bytes `orjson.dumps(wrap(data))` would, keys in the same order."""
+    body = wrapped(data, 400).body
+    assert isinstance(body, bytes)
+    parsed = orjson.loads(body)
+    uuid.UUID(parsed["request_id"])
+    assert body == orjson.dumps({**wrap(data), "request_id": parsed["request_id"]})
+    assert wrapped(data, 400).status == 400

@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import pybase64
+from aiohttp import web
 
 from kms_api.http.json_body import CRYPTO_LIMIT
 from kms_api.pipeline.call import Call
 from kms_api.transit import framing, signing, types
-from kms_api.transit.envelope import VaultError, reply, wrap
+from kms_api.transit.envelope import VaultError, wrapped
 from kms_api.transit.inputs import Base64Error, b64decode, integer, project_of, read_body, text
 from kms_api.transit.keys import creation_spec, key_name
 from kms_api.transit.lifecycle import SOFT_DELETED
@@ -55,6 +56,7 @@ __all__ = [
 Item = dict[str, Any]
 _GCM_OVERHEAD: Final = 12 + 16  # nonce + tag
 _BAD_HMAC_ALGORITHM: Final = "unsupported algorithm '\\x00'"
+_V1: Final = "vault:v1:"
 
 
 class ItemError(Exception):
@@ -70,14 +72,12 @@ class Batch:
     fail_status: int  # the reply's status when an item failed (400 encrypt/decrypt, else 200)
 
 
-def batch_reply(call: Call, outcome: Outcome[Batch]) -> Any:
+def batch_reply(call: Call, outcome: Outcome[Batch]) -> web.Response:
     batch = outcome.result
     if batch.single:
-        return wrap(batch.results[0])
-    body = wrap({"batch_results": batch.results})
-    if any("error" in r for r in batch.results):
-        return reply(body, batch.fail_status)
-    return body
+        return wrapped(batch.results[0])
+    failed = any("error" in r for r in batch.results)
+    return wrapped({"batch_results": batch.results}, batch.fail_status if failed else 200)
 
 
 def _items(body: dict[str, Any]) -> list[Item] | None:
@@ -258,6 +258,8 @@ def _encrypt_item(key: Key, item: Item, index: int) -> EncryptItem:
 
 def _sealed(blob: bytes) -> Item:
     """The core's ciphertext as a Transit item: Infisical's trailer becomes the `vault:v<N>:` prefix."""
+    if blob.endswith(ciphertext.V01):  # version 1, the common case: no trailer to parse
+        return {"ciphertext": _V1 + pybase64.b64encode_as_string(blob[:-3]), "key_version": 1}
     raw, trailer_version = ciphertext.unpack(blob)
     version = trailer_version or 1
     return {"ciphertext": framing.vault(version, raw), "key_version": version}
