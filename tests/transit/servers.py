@@ -115,3 +115,20 @@ def start_kubekms(workdir: Path) -> KubeKms:
     )
     assert handle.proc.poll() is None, handle.logs()
     return KubeKms("kubekms", handle.url, ADMIN, handle.log_path, handle)
+
+
+def run_readme_block(block: str, export: str, env: dict[str, str], cwd: Path | None = None) -> str:
+    """Run a README shell block as a user would, its `export` line (the documented address and
+    token) replaced by `env`; its stdout, after asserting it succeeded."""
+    assert export in block, "the README block no longer sets the address and token as documented"
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", block.replace(export, "")],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
